@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     auth: Auth = Auth()
     llm: Llm = Llm()
     log_level: str = "INFO"
+    # A service-account JSON key for V4 signed URLs; None signs through IAM signBlob (GCP).
+    signing_key_file: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -158,4 +160,4 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use (never at import)."""
-    return Settings()  # type: ignore[call-arg]  # required fields come from the environment
+    return Settings()  # required fields come from the environment

@@ -1,0 +1,200 @@
+"""Jobs in Firestore: idempotent create, reads, paginated lists and forward-only transitions.
+
+Every read-modify-write runs inside a Firestore transaction, so concurrent handlers (duplicate
+deliveries, parallel Cloud Run tasks) serialise on the job document and never regress it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from common.errors import InvalidInput, JobNotFound
+from common.jobs import Job, JobError, JobState, advance, utcnow
+
+MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Transition:
+    job: Job
+    changed: bool
+    previous: JobState
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    next_page_token: str | None
+
+
+class JobStore(Protocol):
+    def create(self, job: Job) -> tuple[Job, bool]: ...
+    def get(self, job_id: str) -> Job: ...
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        state: JobState | None = None,
+        limit: int = 20,
+        page_token: str | None = None,
+    ) -> Page: ...
+    def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        error: JobError | None = None,
+        outputs: dict[str, str] | None = None,
+        execution: str | None = None,
+    ) -> Transition: ...
+    def set_progress(self, job_id: str, progress: float) -> Job: ...
+    def delete(self, job_id: str) -> bool: ...
+
+
+class FirestoreJobStore:
+    def __init__(
+        self,
+        project: str,
+        collection: str,
+        *,
+        client: firestore.Client | None = None,
+    ) -> None:
+        self.project = project
+        self.collection = collection
+        self._client = client
+
+    @property
+    def client(self) -> firestore.Client:
+        if self._client is None:
+            self._client = firestore.Client(project=self.project)
+        return self._client
+
+    def _ref(self, job_id: str) -> firestore.DocumentReference:
+        return self.client.collection(self.collection).document(job_id)
+
+    def create(self, job: Job) -> tuple[Job, bool]:
+        """Create unless it exists; returns ``(stored job, created)``.
+
+        ``DocumentReference.create`` fails atomically when the document exists, so of many
+        concurrent duplicates exactly one creates and the rest read the winner's job.
+        """
+        try:
+            self._ref(job.job_id).create(job.to_document())
+        except gexc.Conflict:  # AlreadyExists
+            return self.get(job.job_id), False
+        return job, True
+
+    def get(self, job_id: str) -> Job:
+        snap = self._ref(job_id).get()
+        if not snap.exists:
+            raise JobNotFound(f"no job {job_id}")
+        return Job.model_validate(snap.to_dict())
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        state: JobState | None = None,
+        limit: int = 20,
+        page_token: str | None = None,
+    ) -> Page:
+        """Newest first. Each filter combination has a composite index in Terraform."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}", code="bad_limit")
+        query: Any = self.client.collection(self.collection)
+        if owner is not None:
+            query = query.where(filter=firestore.FieldFilter("owner", "==", owner))
+        if state is not None:
+            query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
+        if page_token:
+            cursor = self._ref(_decode_token(page_token)).get()
+            if not cursor.exists:
+                raise InvalidInput("page_token is stale or invalid", code="bad_page_token")
+            query = query.start_after(cursor)
+        snaps = list(query.limit(limit + 1).stream())
+        jobs = [Job.model_validate(s.to_dict()) for s in snaps[:limit]]
+        more = len(snaps) > limit
+        return Page(jobs=jobs, next_page_token=_encode_token(jobs[-1].job_id) if more else None)
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        error: JobError | None = None,
+        outputs: dict[str, str] | None = None,
+        execution: str | None = None,
+    ) -> Transition:
+        """Move the job forward (see ``jobs.advance``); a repeat of its current state is a no-op."""
+        holder: dict[str, Any] = {}
+
+        def change(job: Job) -> Job | None:
+            holder["previous"] = job.state
+            new, changed = advance(job, to, error=error, outputs=outputs, execution=execution)
+            holder["changed"] = changed
+            return new if changed else None
+
+        job = self._mutate(job_id, change)
+        return Transition(job=job, changed=holder["changed"], previous=holder["previous"])
+
+    def set_progress(self, job_id: str, progress: float) -> Job:
+        """Progress only rises, and only while the job is still running."""
+        progress = min(max(progress, 0.0), 1.0)
+
+        def change(job: Job) -> Job | None:
+            if job.state.is_final or progress <= job.progress:
+                return None
+            return job.model_copy(update={"progress": progress, "updated_at": utcnow()})
+
+        return self._mutate(job_id, change)
+
+    def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+        """Any other read-modify-write; ``change`` returns the new job or None for no change.
+
+        ``change`` may run more than once (Firestore retries contended transactions), so it
+        must be a pure function of the job it is given.
+        """
+        return self._mutate(job_id, change)
+
+    def delete(self, job_id: str) -> bool:
+        ref = self._ref(job_id)
+        existed = bool(ref.get().exists)
+        ref.delete()
+        return existed
+
+    def _mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+        ref = self._ref(job_id)
+
+        @firestore.transactional
+        def run(transaction: firestore.Transaction) -> Job:
+            snap = ref.get(transaction=transaction)
+            if not snap.exists:
+                raise JobNotFound(f"no job {job_id}")
+            job = Job.model_validate(snap.to_dict())
+            new = change(job)
+            if new is None:
+                return job
+            transaction.set(ref, new.to_document())
+            return new
+
+        result: Job = run(self.client.transaction())
+        return result
+
+
+def _encode_token(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("page_token is not valid", code="bad_page_token") from exc

