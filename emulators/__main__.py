@@ -9,7 +9,7 @@ import sys
 
 from emulators.config import LocalStack
 from emulators.processes import StackError
-from emulators.stack import Stack
+from emulators.stack import Stack, check_prerequisites
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("status", help="show each piece: running, pid, memory, log")
     commands.add_parser("env", help="print export lines for the local stack")
     commands.add_parser("reset", help="empty Firestore and the buckets, drop queued messages")
+    commands.add_parser("check", help="check for Java, the gcloud emulators and fake-gcs-server")
     args = parser.parse_args(argv)
 
     stack = Stack(LocalStack.from_env())
@@ -35,11 +36,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             report = stack.status()
             print(json.dumps(report, indent=2))
-            total = sum(float(s["rss_mb"] or 0) for s in report.values())  # type: ignore[arg-type]
+            total = sum(float(str(s["rss_mb"] or 0)) for s in report.values())
             print(f"total RSS: {total:.0f} MB", file=sys.stderr)
         elif args.command == "env":
             for key, value in stack.local.environment().items():
                 print(f"export {key}={shlex.quote(value)}")
+        elif args.command == "check":
+            pre = check_prerequisites()
+            print(f"prerequisites ok: {pre.java}, {pre.pubsub_jar.name}, {pre.fake_gcs.name}")
         elif args.command == "reset":
             stack.reset()
             print("reset: Firestore and buckets emptied, subscriptions drained", file=sys.stderr)

@@ -110,11 +110,11 @@ class LocalStack:
         return Settings(
             project=self.project,
             region=self.region,
-            buckets={"inbox": self.inbox_bucket, "results": self.results_bucket},  # type: ignore[arg-type]
+            buckets={"inbox": self.inbox_bucket, "results": self.results_bucket},
             # Locally, redeliveries come quickly so that tests and demos do not wait minutes;
             # the attempts before dead-lettering are production's.
-            delivery={"min_backoff_s": 1, "max_backoff_s": 5},  # type: ignore[arg-type]
-            run_jobs={"api_endpoint": self.url(self.ports.cloud_run)},  # type: ignore[arg-type]
+            delivery={"min_backoff_s": 1, "max_backoff_s": 5},
+            run_jobs={"api_endpoint": self.url(self.ports.cloud_run)},
             signing_key_file=str(self.signing_key),
         )
 

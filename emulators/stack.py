@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2
@@ -24,10 +25,6 @@ from emulators.config import REPO_ROOT, LocalStack, defined_functions, sdk_root
 from emulators.processes import ProcessTable, Service, StackError, http_ok
 
 READY_DEADLINE_S = 60.0
-
-# Functions each subscription pushes to; without the function the subscription is pull-only,
-# so messages wait for it instead of bouncing into the dead-letter topic.
-_PUSH_TARGETS = {"dispatch": "dispatch", "notes": "notes"}
 
 
 @dataclass(frozen=True)
@@ -235,10 +232,6 @@ class Stack:
                 with contextlib.suppress(gexc.AlreadyExists):
                     publisher.create_topic(name=publisher.topic_path(project, topic))
             functions = set(defined_functions())
-            retry = {
-                "minimum_backoff": duration_pb2.Duration(seconds=s.delivery.min_backoff_s),
-                "maximum_backoff": duration_pb2.Duration(seconds=s.delivery.max_backoff_s),
-            }
             wanted = [
                 (
                     s.subscriptions.dispatch,
@@ -266,6 +259,8 @@ class Stack:
                 ),
                 (s.subscriptions.inbox_events, s.topics.inbox_events, None, "bridge"),
             ]
+            # A subscription whose function does not exist yet is pull-only, so its messages
+            # wait for it instead of bouncing into the dead-letter topic.
             for name, topic, dead_letter, target in wanted:
                 if target == "bridge":
                     endpoint: str | None = self.local.url(self.local.ports.bridge)
@@ -273,18 +268,9 @@ class Stack:
                     endpoint = self.local.function_url(target)
                 else:
                     endpoint = None
-                request: dict[str, object] = {
-                    "name": subscriber.subscription_path(project, name),
-                    "topic": publisher.topic_path(project, topic),
-                    "ack_deadline_seconds": s.delivery.ack_deadline_s,
-                    "retry_policy": retry,
-                    "push_config": {"push_endpoint": endpoint} if endpoint else {},
-                }
-                if dead_letter:
-                    request["dead_letter_policy"] = {
-                        "dead_letter_topic": publisher.topic_path(project, dead_letter),
-                        "max_delivery_attempts": s.delivery.max_delivery_attempts,
-                    }
+                request = subscription_request(
+                    self.local, name, topic, push_endpoint=endpoint, dead_letter_topic=dead_letter
+                )
                 try:
                     subscriber.create_subscription(request=request)
                 except gexc.AlreadyExists:
@@ -350,7 +336,35 @@ class Stack:
                 subscriber.seek(request={"subscription": sub.name, "time": _now_timestamp()})
 
 
-def _now_timestamp():  # type: ignore[no-untyped-def]
+def subscription_request(
+    local: LocalStack,
+    name: str,
+    topic: str,
+    *,
+    push_endpoint: str | None,
+    dead_letter_topic: str | None,
+) -> dict[str, Any]:
+    """A subscription as Terraform defines it: ack deadline, retry backoff, dead-lettering."""
+    s = local.settings
+    request: dict[str, Any] = {
+        "name": f"projects/{s.project}/subscriptions/{name}",
+        "topic": f"projects/{s.project}/topics/{topic}",
+        "ack_deadline_seconds": s.delivery.ack_deadline_s,
+        "retry_policy": {
+            "minimum_backoff": duration_pb2.Duration(seconds=s.delivery.min_backoff_s),
+            "maximum_backoff": duration_pb2.Duration(seconds=s.delivery.max_backoff_s),
+        },
+        "push_config": {"push_endpoint": push_endpoint} if push_endpoint else {},
+    }
+    if dead_letter_topic:
+        request["dead_letter_policy"] = {
+            "dead_letter_topic": f"projects/{s.project}/topics/{dead_letter_topic}",
+            "max_delivery_attempts": s.delivery.max_delivery_attempts,
+        }
+    return request
+
+
+def _now_timestamp() -> Any:
     from google.protobuf import timestamp_pb2
 
     stamp = timestamp_pb2.Timestamp()

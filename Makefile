@@ -1,0 +1,58 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the tests).
+# Both install what they need from this repository's files, idempotently.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: demo test install tools prereqs lint unit integration terraform-check up down env
+
+demo: install
+	$(BIN)/python -m emulators demo
+
+test: install lint terraform-check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP) tools prereqs
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+# Debian tools the tests and the demo use to make speech with a known text.
+tools:
+	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
+	  echo "installing espeak-ng and sox (Debian packages)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng sox >/dev/null; \
+	fi
+
+# Java, the gcloud emulator components and fake-gcs-server: says exactly what is missing.
+prereqs: $(STAMP)
+	@$(BIN)/python -m emulators check
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+terraform-check:
+	@if [ -x terraform/check ]; then terraform/check; else echo "terraform/check: not present"; fi
+
+unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+up: install
+	$(BIN)/python -m emulators up
+
+down:
+	$(BIN)/python -m emulators down
