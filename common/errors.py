@@ -45,3 +45,15 @@ class PublishFailed(AudionotesError):
     """Pub/Sub did not confirm a publish in time: transient, let the platform retry."""
 
     code = "publish_failed"
+
+
+class StoreContention(AudionotesError):
+    """A transaction lost too many races: transient, let the platform retry."""
+
+    code = "store_contention"
+
+
+class Busy(AudionotesError):
+    """Another worker is doing this very step right now: retry later, do not acknowledge."""
+
+    code = "busy"

@@ -15,10 +15,13 @@ from typing import Any, Protocol
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from common.errors import InvalidInput, JobNotFound
+from common.errors import InvalidInput, JobNotFound, StoreContention
 from common.jobs import Job, JobError, JobState, advance, utcnow
 
 MAX_PAGE_SIZE = 100
+# Parallel Cloud Run tasks and duplicate deliveries contend on one job document; the library's
+# default of 5 commit attempts gave up under 6 racing writers in tests/integration.
+TRANSACTION_ATTEMPTS = 25
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,10 @@ class FirestoreJobStore:
             transaction.set(ref, new.to_document())
             return new
 
-        result: Job = run(self.client.transaction())
+        try:
+            result: Job = run(self.client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
+        except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
+            raise StoreContention(f"job {job_id}: {exc}") from exc
         return result
 
 

@@ -6,11 +6,23 @@ atomic, and the request is published once the job records no earlier publish.
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.jobs import Job, JobError, JobOptions, JobSource, JobState, upload_job_id
+from common.errors import Busy
+from common.jobs import (
+    Job,
+    JobError,
+    JobOptions,
+    JobSource,
+    JobState,
+    claim_request,
+    upload_job_id,
+    utcnow,
+)
 from common.logs import bind, current_traceparent, get_logger
 from common.messages import TranscriptionRequested
 from functions.bootstrap import Services
@@ -75,21 +87,51 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
             log.warning("upload rejected: %s", problem.message, extra={"code": problem.code})
             return Outcome.REJECTED
 
+        _publish_request_once(job, svc)
+        log.info("queued %s", job.source.uri, extra={"event": "queued"})
+        return Outcome.QUEUED if created else Outcome.ALREADY_QUEUED
+
+
+def _publish_request_once(job: Job, svc: Services) -> None:
+    """Publish the transcription request unless it is published or being published.
+
+    Raises ``Busy`` while another delivery holds a fresh claim, so this delivery is retried
+    later (and then finds the message id) instead of being acknowledged on a promise.
+    """
+    token = uuid.uuid4().hex
+    lease = timedelta(seconds=2 * svc.settings.limits.publish_timeout_s)
+    claimed = svc.jobs.update(
+        job.job_id, lambda j: claim_request(j, token, lease=lease, now=utcnow())
+    )
+    if claimed.request_message_id is not None:
+        return
+    if claimed.request_claim != token:
+        raise Busy(f"job {job.job_id}: another delivery is publishing its request")
+    try:
         message_id = svc.publisher.publish(
-            s.topics.transcription_requests,
-            TranscriptionRequested(job_id=job_id, priority=job.options.priority),
+            svc.settings.topics.transcription_requests,
+            TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
             priority=job.options.priority.value,
         )
+    except Exception:
+        # Let the next delivery claim at once rather than after the lease.
         svc.jobs.update(
-            job_id,
+            job.job_id,
             lambda j: (
-                j.model_copy(update={"request_message_id": message_id})
-                if j.request_message_id is None
+                j.model_copy(update={"request_claim": None, "request_claimed_at": None})
+                if j.request_claim == token
                 else None
             ),
         )
-        log.info("queued %s", job.source.uri, extra={"event": "queued"})
-        return Outcome.QUEUED if created else Outcome.ALREADY_QUEUED
+        raise
+    svc.jobs.update(
+        job.job_id,
+        lambda j: (
+            j.model_copy(update={"request_message_id": message_id})
+            if j.request_message_id is None
+            else None
+        ),
+    )
 
 
 def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:

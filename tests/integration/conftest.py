@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Receiver:
+    """A real HTTP endpoint for push subscriptions, answering with a chosen status."""
+
+    status: int
+    url: str = ""
+    bodies: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.bodies)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def make(status: int) -> Receiver:
+        rec = Receiver(status)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with rec.lock:
+                    rec.bodies.append(json.loads(body))
+                self.send_response(rec.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        rec.url = f"http://127.0.0.1:{server.server_address[1]}/"
+        return rec
+
+    yield make
+    for server in servers:
+        server.shutdown()
