@@ -59,7 +59,8 @@ class ProcessTable:
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        if _start_time(pid) != started:
+        if _start_time(pid) != started or _is_zombie(pid):
+            _reap(pid)
             path.unlink(missing_ok=True)
             return None
         return pid
@@ -131,6 +132,12 @@ class ProcessTable:
             lines = log.read_text(errors="replace").splitlines()[-15:]
             tail = "\n    " + "\n    ".join(lines)
         return f"{name} {what}; its log is {log}:{tail}"
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a child of this process, so it leaves the process table."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def _is_zombie(pid: int) -> bool:

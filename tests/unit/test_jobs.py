@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import product
+
+import pytest
+
+from common.errors import InvalidTransition
+from common.jobs import (
+    FINAL_STATES,
+    PIPELINE,
+    Job,
+    JobError,
+    JobSource,
+    JobState,
+    advance,
+    api_job_id,
+    can_transition,
+    claim_request,
+    upload_job_id,
+    utcnow,
+)
+
+
+def _job(state: JobState = JobState.QUEUED) -> Job:
+    job = Job.new(job_id="j1", owner="o", source=JobSource(uri="gs://b/x.wav"), retention_days=7)
+    return job.model_copy(update={"state": state})
+
+
+@pytest.mark.parametrize(("current", "requested"), list(product(JobState, JobState)))
+def test_transition_table(current: JobState, requested: JobState) -> None:
+    if current in FINAL_STATES:
+        expected = False
+    elif requested in (JobState.FAILED, JobState.CANCELLED):
+        expected = True
+    else:
+        expected = PIPELINE.index(requested) > PIPELINE.index(current)
+    assert can_transition(current, requested) is expected
+
+
+def test_advance_records_time_outputs_and_error() -> None:
+    job, changed = advance(
+        _job(JobState.TRANSCRIBING),
+        JobState.FAILED,
+        error=JobError(code="undecodable", message="not audio"),
+        outputs={"log": "gs://x"},
+    )
+    assert changed and job.state == JobState.FAILED
+    assert JobState.FAILED in job.state_times
+    assert job.error == JobError(code="undecodable", message="not audio")
+    assert job.outputs == {"log": "gs://x"}
+
+
+def test_same_state_is_a_no_op_and_backwards_raises() -> None:
+    job = _job(JobState.DISPATCHED)
+    assert advance(job, JobState.DISPATCHED) == (job, False)
+    with pytest.raises(InvalidTransition) as err:
+        advance(job, JobState.QUEUED)
+    assert (err.value.current, err.value.requested) == (JobState.DISPATCHED, JobState.QUEUED)
+
+
+def test_completed_sets_full_progress() -> None:
+    job, _ = advance(_job(JobState.SUMMARIZING), JobState.COMPLETED)
+    assert job.progress == 1.0
+
+
+def test_new_job_expires_after_retention() -> None:
+    job = _job()
+    assert job.expire_at - job.created_at == timedelta(days=7)
+    assert job.state_times == {JobState.QUEUED: job.created_at}
+
+
+def test_job_ids() -> None:
+    assert upload_job_id("b", "uploads/a.wav", 1) == upload_job_id("b", "uploads/a.wav", "1")
+    assert upload_job_id("b", "uploads/a.wav", 1) != upload_job_id("b", "uploads/a.wav", 2)
+    assert api_job_id("alice", "k") == api_job_id("alice", "k")
+    assert api_job_id("alice", "k") != api_job_id("bob", "k")
+    assert api_job_id("alice", None) != api_job_id("alice", None)
+
+
+def test_claim_request_lease() -> None:
+    now = utcnow()
+    lease = timedelta(seconds=60)
+    first = claim_request(_job(), "a", lease=lease, now=now)
+    assert first is not None and first.request_claim == "a"
+    assert claim_request(first, "b", lease=lease, now=now + timedelta(seconds=10)) is None
+    stolen = claim_request(first, "b", lease=lease, now=now + timedelta(seconds=61))
+    assert stolen is not None and stolen.request_claim == "b"
+    published = first.model_copy(update={"request_message_id": "m1"})
+    assert claim_request(published, "c", lease=lease, now=now + timedelta(hours=1)) is None
+    assert claim_request(_job(JobState.FAILED), "d", lease=lease, now=now) is None
+
+
+def test_document_round_trip_keeps_datetimes() -> None:
+    job = _job()
+    doc = job.to_document()
+    assert doc["expire_at"] == job.expire_at  # a datetime: Firestore TTL needs a timestamp
+    assert Job.model_validate(doc) == job
