@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("env", help="print export lines for the local stack")
     commands.add_parser("reset", help="empty Firestore and the buckets, drop queued messages")
     commands.add_parser("check", help="check for Java, the gcloud emulators and fake-gcs-server")
+    commands.add_parser("demo", help="up, then a spoken file through gsutil cp to its results")
     args = parser.parse_args(argv)
 
     stack = Stack(LocalStack.from_env())
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "env":
             for key, value in stack.local.environment().items():
                 print(f"export {key}={shlex.quote(value)}")
+        elif args.command == "demo":
+            from emulators.demo import main as demo
+
+            return demo()
         elif args.command == "check":
             pre = check_prerequisites()
             print(f"prerequisites ok: {pre.java}, {pre.pubsub_jar.name}, {pre.fake_gcs.name}")

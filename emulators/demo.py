@@ -1,0 +1,115 @@
+"""``make demo``: the local stack, a real spoken file, a real ``gsutil cp``, and what comes out.
+
+Speaks a known text with espeak-ng, uploads it into the inbox with gsutil, follows the job
+through its states and prints the transcript and notes once they exist. It stops waiting when
+the job is final, or when it rests in a state that nothing running on the stack advances.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common.blobs import GcsBlobStore
+from common.errors import JobNotFound
+from common.job_store import FirestoreJobStore
+from common.jobs import Job, JobState, upload_job_id
+from common.transcripts import result_uri
+from emulators.config import LocalStack, defined_functions
+from emulators.stack import Stack
+
+TEXT = (
+    "Good morning everyone. This is the weekly planning meeting for the audio notes project. "
+    "First, the transcription service is ready for testing. Maria will send the test plan "
+    "to the team by Friday. Second, we decided to keep the storage costs under one hundred "
+    "dollars a month. Finally, who owns the deployment checklist is still an open question."
+)
+# A state is only left by the piece that owns the next step.
+_NEXT_STEP = {
+    JobState.QUEUED: "dispatch",
+    JobState.DISPATCHED: "the transcribe job",
+    JobState.TRANSCRIBING: "the transcribe job",
+    JobState.TRANSCRIBED: "notes",
+    JobState.SUMMARIZING: "notes",
+}
+
+
+def main() -> int:
+    stack = Stack(LocalStack.from_env())
+    print("== starting the local stack (python -m emulators up)")
+    seconds = stack.up()
+    running = [name for name, state in stack.status().items() if state["running"]]
+    print(f"   ready in {seconds:.1f}s: {', '.join(running)}")
+    env = stack.child_env()
+    os.environ.update(stack.local.environment())
+    s = stack.local.settings
+
+    with tempfile.TemporaryDirectory() as folder:
+        audio = Path(folder) / "planning-meeting.wav"
+        subprocess.run(["espeak-ng", "-s", "150", "-w", str(audio), TEXT], check=True)
+        name = f"{s.buckets.inbox_prefix}demo-{int(time.time())}.wav"
+        uri = f"gs://{s.buckets.inbox}/{name}"
+        print(f"== uploading {audio.stat().st_size} bytes of speech: gsutil cp {audio.name} {uri}")
+        subprocess.run(["gsutil", "-q", "cp", str(audio), uri], check=True, env=env)
+        stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, env=env)
+        generation = stat.stdout.split("Generation:")[1].split()[0]
+
+    jobs = FirestoreJobStore(s.project, s.collections.jobs)
+    job_id = upload_job_id(s.buckets.inbox, name, generation)
+    job = _follow(jobs, job_id, running=set(defined_functions()) | _jobs_registered(stack))
+    if job is None:
+        print("!! no job appeared: see .local/logs/function-on_upload.log", file=sys.stderr)
+        return 1
+    _show_results(job, s)
+    print("\nThe stack keeps running. Try it yourself:")
+    print('   eval "$(.venv/bin/python -m emulators env)"; gsutil cp your.wav $AUDIONOTES_INBOX')
+    print("Stop it with: .venv/bin/python -m emulators down   (or: make down)")
+    return 0 if job.state in (JobState.COMPLETED, JobState.QUEUED) or not job.state.is_final else 1
+
+
+def _jobs_registered(stack: Stack) -> set[str]:
+    return {"the transcribe job"} if (stack.local.executions_dir / "jobs.json").exists() else set()
+
+
+def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> Job | None:
+    last: tuple[JobState, float] | None = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        try:
+            job = jobs.get(job_id)
+        except JobNotFound:
+            time.sleep(0.3)
+            continue
+        if (job.state, round(job.progress, 2)) != last:
+            last = (job.state, round(job.progress, 2))
+            print(f"   job {job_id}: {job.state.value:<12} progress {job.progress:4.0%}")
+        if job.state.is_final:
+            return job
+        owner = _NEXT_STEP.get(job.state)
+        if owner is not None and owner not in running:
+            print(
+                f"   ({owner} is not part of this stack yet, so the job rests in {job.state.value})"
+            )
+            return job
+        time.sleep(0.5)
+    return jobs.get(job_id)
+
+
+def _show_results(job: Job, settings) -> None:  # type: ignore[no-untyped-def]
+    if job.error is not None:
+        print(f"== FAILED: {job.error.code}: {job.error.message}")
+        return
+    blobs = GcsBlobStore(settings.project)
+    for title, name in (("transcript", "transcript.txt"), ("notes", "notes.md")):
+        info = blobs.stat(result_uri(settings, job.job_id, name))
+        if info is not None:
+            print(f"\n== {title} ({info.ref.uri})")
+            print(blobs.read_bytes(info.ref.uri).decode())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
