@@ -18,6 +18,7 @@ from common.blobs import GcsBlobStore
 from common.errors import JobNotFound
 from common.job_store import FirestoreJobStore
 from common.jobs import Job, JobState, upload_job_id
+from common.settings import Settings
 from common.transcripts import result_uri
 from emulators.config import LocalStack, defined_functions
 from emulators.stack import Stack
@@ -99,7 +100,7 @@ def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> Job |
     return jobs.get(job_id)
 
 
-def _show_results(job: Job, settings) -> None:  # type: ignore[no-untyped-def]
+def _show_results(job: Job, settings: Settings) -> None:
     if job.error is not None:
         print(f"== FAILED: {job.error.code}: {job.error.message}")
         return
