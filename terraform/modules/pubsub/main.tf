@@ -1,0 +1,117 @@
+# Topics, push subscriptions to the dispatch and notes functions, dead-letter topics and the
+# pull subscriptions that keep dead letters until someone looks at them.
+#
+# Why our own push subscriptions instead of the functions' `event_trigger` (Eventarc Pub/Sub
+# triggers): Eventarc creates and owns the subscription behind a Pub/Sub trigger, and it takes
+# no dead-letter policy, max delivery attempts or ack deadline from Terraform (edits made to it
+# by hand are overwritten). Our subscriptions below carry all three, plus a retry backoff, and
+# push to the function's run.app URL with an OIDC token of a dedicated identity that holds only
+# roles/run.invoker on those functions. functions-framework turns the raw Pub/Sub push body
+# into the same CloudEvent (google.cloud.pubsub.topic.v1.messagePublished) a trigger delivers,
+# so the handlers cannot tell the difference. For a push subscription the ack deadline is the
+# request timeout: it must be at least the function's timeout.
+
+locals {
+  # subscription key => (topic key, dead-letter topic key, dead-letter subscription key)
+  routes = {
+    dispatch = {
+      topic       = "transcription_requests"
+      dead_letter = "transcription_requests_dead_letter"
+    }
+    notes = {
+      topic       = "transcripts_ready"
+      dead_letter = "transcripts_ready_dead_letter"
+    }
+  }
+}
+
+resource "google_pubsub_topic" "this" {
+  #checkov:skip=CKV_GCP_83:Messages carry job ids and URIs only, no content; Google-managed encryption at rest is enough and CMEK would add a KMS key to every publish.
+  for_each = var.names.topics
+
+  project = var.project
+  name    = each.value
+  labels  = var.labels
+}
+
+resource "google_pubsub_subscription" "push" {
+  for_each = local.routes
+
+  project = var.project
+  name    = var.names.subscriptions[each.key]
+  topic   = google_pubsub_topic.this[each.value.topic].id
+  labels  = var.labels
+
+  ack_deadline_seconds       = var.delivery.ack_deadline_s
+  message_retention_duration = "604800s"
+
+  push_config {
+    push_endpoint = var.push_endpoints[each.key]
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.push_endpoints[each.key]
+    }
+  }
+
+  dead_letter_policy {
+    dead_letter_topic     = google_pubsub_topic.this[each.value.dead_letter].id
+    max_delivery_attempts = var.delivery.max_delivery_attempts
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.delivery.min_backoff_s}s"
+    maximum_backoff = "${var.delivery.max_backoff_s}s"
+  }
+
+  # The default is to delete a subscription after 31 days without traffic.
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# A dead-letter topic without a subscription drops what it receives.
+resource "google_pubsub_subscription" "dead_letter" {
+  for_each = { for k, r in local.routes : r.dead_letter => r }
+
+  project = var.project
+  name    = var.names.subscriptions[each.key]
+  topic   = google_pubsub_topic.this[each.key].id
+  labels  = var.labels
+
+  ack_deadline_seconds       = 60
+  message_retention_duration = var.dead_letter_retention
+  retain_acked_messages      = false
+
+  expiration_policy {
+    ttl = ""
+  }
+}
+
+# Dead-lettering needs the Pub/Sub service agent to publish to the dead-letter topic and to
+# acknowledge (subscriber) on the source subscription.
+resource "google_pubsub_topic_iam_member" "agent_dead_letter_publisher" {
+  for_each = local.routes
+
+  project = var.project
+  topic   = google_pubsub_topic.this[each.value.dead_letter].name
+  role    = "roles/pubsub.publisher"
+  member  = var.pubsub_service_agent_member
+}
+
+resource "google_pubsub_subscription_iam_member" "agent_source_subscriber" {
+  for_each = local.routes
+
+  project      = var.project
+  subscription = google_pubsub_subscription.push[each.key].name
+  role         = "roles/pubsub.subscriber"
+  member       = var.pubsub_service_agent_member
+}
+
+resource "google_pubsub_topic_iam_member" "publishers" {
+  for_each = var.publishers
+
+  project = var.project
+  topic   = google_pubsub_topic.this[each.value.topic].name
+  role    = "roles/pubsub.publisher"
+  member  = each.value.member
+}

@@ -1,0 +1,28 @@
+output "topics" {
+  description = "Topic key => {name, id}."
+  value       = { for k, t in google_pubsub_topic.this : k => { name = t.name, id = t.id } }
+}
+
+output "subscriptions" {
+  description = "Subscription key => {name, id} for the push and dead-letter subscriptions."
+  value = merge(
+    { for k, s in google_pubsub_subscription.push : k => { name = s.name, id = s.id } },
+    { for k, s in google_pubsub_subscription.dead_letter : k => { name = s.name, id = s.id } },
+  )
+}
+
+output "push_subscriptions" {
+  description = "Push subscription key => delivery properties (topic, endpoint, ack deadline, dead-letter topic, max delivery attempts, backoff)."
+  value = {
+    for k, s in google_pubsub_subscription.push : k => {
+      name                  = s.name
+      topic                 = s.topic
+      push_endpoint         = s.push_config[0].push_endpoint
+      ack_deadline_seconds  = s.ack_deadline_seconds
+      dead_letter_topic     = s.dead_letter_policy[0].dead_letter_topic
+      max_delivery_attempts = s.dead_letter_policy[0].max_delivery_attempts
+      minimum_backoff       = s.retry_policy[0].minimum_backoff
+      maximum_backoff       = s.retry_policy[0].maximum_backoff
+    }
+  }
+}

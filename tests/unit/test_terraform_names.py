@@ -1,0 +1,297 @@
+"""Terraform names things exactly as common/settings.py does, and sets only real settings.
+
+Parses terraform/ with python-hcl2 (no Terraform needed) and checks, for every environment
+root (terraform/envs/*):
+
+* topic, subscription, dead-letter, job and collection names equal the Settings defaults;
+* the Pub/Sub delivery numbers (ack deadline, max delivery attempts, backoff) equal Delivery();
+* every AUDIONOTES_* variable Terraform mentions is a real Settings field path, and the ones
+  that carry names point at the matching entry of the names map;
+* every function and job gets the required settings (project, buckets) and secrets come only
+  from Secret Manager.
+"""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from pydantic import BaseModel, SecretStr
+
+from common.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "terraform"
+ENV_ROOTS = sorted(p for p in (TERRAFORM / "envs").iterdir() if (p / "main.tf").is_file())
+ENV_VAR = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+")
+
+# On GCP, Eventarc owns the path from the inbox bucket to on_upload (its own notification,
+# topic and subscription); these settings name the local stack's stand-ins (emulators/).
+EVENTARC_OWNED = {"topics": {"inbox_events"}, "subscriptions": {"inbox_events"}}
+
+
+def _settings() -> Settings:
+    return Settings(project="x-proj1", buckets={"inbox": "in-bkt", "results": "out-bkt"})
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with path.open() as f:
+        return hcl2.load(f)
+
+
+def _locals(root: Path) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for block in _load(root / "main.tf").get("locals", []):
+        merged.update(block)
+    return merged
+
+
+def _blocks(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """{name: body} of `module` or `variable` blocks."""
+    return {name: body for block in doc.get(kind, []) for name, body in block.items()}
+
+
+def _ref(text: str) -> str:
+    """'${local.x}' -> 'local.x' (hcl2 wraps expressions in ${...})."""
+    match = re.fullmatch(r"\$\{(.*)\}", text.strip())
+    return match.group(1) if match else text
+
+
+def optional_defaults(type_expr: str) -> dict[str, str]:
+    """{attribute: default} of `optional(type, default)` attributes in an object type."""
+    pattern = r'"?(\w+)"?\s*[:=]\s*"?(?:\$\{)?optional\(\w+,\s*("[^"]*"|[-\d.]+|true|false)\)'
+    return {k: v.strip('"') for k, v in re.findall(pattern, type_expr)}
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    if annotation is SecretStr:
+        return True
+    return any(_mentions_secret(a) for a in typing.get_args(annotation))
+
+
+def settings_env_vars(
+    model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX
+) -> dict[str, tuple[bool, bool]]:
+    """Every settable leaf as its env var name => (required, secret)."""
+    found: dict[str, tuple[bool, bool]] = {}
+    for name, field in model.model_fields.items():
+        env = f"{prefix}{name.upper()}"
+        if _is_model(field.annotation):
+            for sub, (required, secret) in settings_env_vars(
+                field.annotation, env + ENV_NESTED_DELIMITER
+            ).items():
+                found[sub] = (required and field.is_required(), secret)
+        else:
+            found[env] = (field.is_required(), _mentions_secret(field.annotation))
+    return found
+
+
+SETTINGS_ENV = settings_env_vars()
+REQUIRED_ENV = {k for k, (required, _) in SETTINGS_ENV.items() if required}
+SECRET_ENV = {k for k, (_, secret) in SETTINGS_ENV.items() if secret}
+
+
+def name_mismatches(names: dict[str, Any], settings: Settings) -> list[str]:
+    """Differences between an env root's `local.names` and the Settings defaults."""
+    problems = []
+    groups = {
+        "topics": settings.topics,
+        "subscriptions": settings.subscriptions,
+        "run_jobs": settings.run_jobs,
+        "collections": settings.collections,
+    }
+    for group, model in groups.items():
+        expected = {
+            k: v
+            for k, v in model.model_dump().items()
+            if isinstance(v, str) and k not in EVENTARC_OWNED.get(group, set())
+        }
+        actual = names.get(group, {})
+        if group == "collections":
+            # Terraform needs only the collections it indexes; each must still match.
+            expected = {k: v for k, v in expected.items() if k in actual}
+        for key in sorted(expected.keys() | actual.keys()):
+            tf, py = actual.get(key), expected.get(key)
+            if tf != py:
+                problems.append(f"{group}.{key}: terraform {tf!r} != settings {py!r}")
+    return problems
+
+
+def _all_strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in [k, *_all_strings(v)]]
+    if isinstance(node, list):
+        return [s for v in node for s in _all_strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+@pytest.fixture(scope="module")
+def settings() -> Settings:
+    return _settings()
+
+
+def test_settings_env_vars_walks_nested_groups() -> None:
+    assert {"AUDIONOTES_PROJECT", "AUDIONOTES_BUCKETS__INBOX", "AUDIONOTES_BUCKETS__RESULTS"} <= (
+        REQUIRED_ENV
+    )
+    assert "AUDIONOTES_TOPICS__TRANSCRIPTION_REQUESTS" in SETTINGS_ENV
+    assert "AUDIONOTES_TOPICS" not in SETTINGS_ENV  # groups are not leaves
+    assert {"AUDIONOTES_AUTH__JWT_SECRET", "AUDIONOTES_LLM__OPENAI_API_KEYS"} <= SECRET_ENV
+
+
+def test_both_environments_exist() -> None:
+    assert {p.name for p in ENV_ROOTS} >= {"dev", "prod"}
+
+
+def test_eventarc_owned_names_are_still_settings(settings: Settings) -> None:
+    for group, keys in EVENTARC_OWNED.items():
+        assert keys <= set(getattr(settings, group).model_dump()), group
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_names_equal_settings_defaults(root: Path, settings: Settings) -> None:
+    assert name_mismatches(_locals(root)["names"], settings) == []
+
+
+def test_a_renamed_topic_is_caught(settings: Settings) -> None:
+    names = _locals(ENV_ROOTS[0])["names"]
+    renamed = {**names, "topics": {**names["topics"], "transcripts_ready": "transcripts-done"}}
+    assert name_mismatches(renamed, settings) == [
+        "topics.transcripts_ready: terraform 'transcripts-done' != settings 'transcripts-ready'"
+    ]
+    dropped = {**names, "run_jobs": {"transcribe_gpu": "transcribe-gpu"}}
+    assert name_mismatches(dropped, settings) == [
+        "run_jobs.transcribe_cpu: terraform None != settings 'transcribe-cpu'"
+    ]
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_delivery_equals_settings(root: Path) -> None:
+    assert _locals(root)["delivery"] == Delivery().model_dump()
+
+
+def test_pubsub_module_delivery_defaults_equal_settings() -> None:
+    variables = _blocks(_load(TERRAFORM / "modules" / "pubsub" / "variables.tf"), "variable")
+    declared = optional_defaults(variables["delivery"]["type"])
+    assert {k: int(v) for k, v in declared.items()} == Delivery().model_dump()
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_variable_defaults_equal_settings_defaults(root: Path, settings: Settings) -> None:
+    variables = _blocks(_load(root / "variables.tf"), "variable")
+    assert variables["region"]["default"] == settings.region
+    assert variables["job_retention_days"]["default"] == settings.limits.retention_days
+    llm = optional_defaults(variables["llm"]["type"])
+    assert llm["model"] == settings.llm.model
+    assert float(llm["daily_budget_usd"]) == settings.llm.daily_budget_usd
+    transcribe = optional_defaults(variables["transcribe"]["type"])
+    assert int(transcribe["max_retries"]) == settings.transcription.max_retries
+    # The CPU tier's task timeout is the settings' default; the GPU tier's stays under
+    # Cloud Run's 1 h GPU limit, and Terraform tells dispatch the real number.
+    cpu_tier = re.split(
+        r'"?cpu"?\s*[:=]\s*"?(?:\$\{)?optional\(object', variables["transcribe"]["type"]
+    )
+    assert len(cpu_tier) == 2, "transcribe.cpu is not an optional object"
+    assert (
+        int(optional_defaults(cpu_tier[1])["timeout_s"])
+        == settings.transcription.cpu_task_timeout_s
+    )
+
+
+def test_every_env_var_in_terraform_is_a_setting() -> None:
+    mentioned: dict[str, set[str]] = {}
+    for path in sorted(TERRAFORM.rglob("*.tf")) + sorted(TERRAFORM.rglob("*.tftest.hcl")):
+        if ".terraform" in path.parts:
+            continue
+        for text in _all_strings(_load(path)):
+            for var in ENV_VAR.findall(text):
+                mentioned.setdefault(var, set()).add(str(path.relative_to(REPO)))
+    assert mentioned, "no AUDIONOTES_* variable found: is the parser looking at terraform/?"
+    unknown = {var: sorted(paths) for var, paths in mentioned.items() if var not in SETTINGS_ENV}
+    assert unknown == {}
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_name_env_vars_point_at_the_matching_name(root: Path) -> None:
+    common_env = _locals(root)["common_env"]
+    checked = 0
+    for var, value in common_env.items():
+        group, _, field = var.removeprefix(ENV_PREFIX).lower().partition(ENV_NESTED_DELIMITER)
+        if group in {"topics", "subscriptions", "run_jobs", "collections"}:
+            assert _ref(value) == f"local.names.{group}.{field}", var
+            checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_required_settings_reach_every_function_and_job(root: Path) -> None:
+    env_locals = _locals(root)
+    assert set(env_locals["common_env"]) >= REQUIRED_ENV, "common_env lacks a required setting"
+
+    modules = _blocks(_load(root / "main.tf"), "module")
+    for name in ("functions", "run_jobs"):
+        assert _ref(modules[name]["common_env"]) == "local.common_env", name
+
+    # ... and each module gives common_env to every function / job it creates.
+    functions = _load(TERRAFORM / "modules" / "functions" / "main.tf")
+    fn = _blocks(functions, "resource")["google_cloudfunctions2_function"]["this"]
+    fn_env = _ref(fn["service_config"][0]["environment_variables"])
+    assert fn_env.startswith("merge(var.common_env,"), fn_env
+
+    run_jobs = _load(TERRAFORM / "modules" / "run_jobs" / "main.tf")
+    job = _blocks(run_jobs, "resource")["google_cloud_run_v2_job"]["this"]
+    container = job["template"][0]["template"][0]["containers"][0]
+    env_sources = [_ref(d["env"]["for_each"]) for d in container["dynamic"] if "env" in d]
+    assert "merge(var.common_env, each.value.env)" in env_sources, env_sources
+
+    # The functions the design names, all four, each with the settings it alone needs.
+    declared = modules["functions"]["functions"]
+    entry_points = {
+        _ref(body["entry_point"]) if "$" in body["entry_point"] else body["entry_point"]
+        for body in declared.values()
+    }
+    assert entry_points == {"on_upload", "api", "dispatch", "notes"}
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_secrets_come_only_from_secret_manager(root: Path) -> None:
+    env_locals = _locals(root)
+    plain = set(env_locals["common_env"]) | set(
+        env_locals["api_env"]
+        if isinstance(env_locals["api_env"], dict)
+        else ENV_VAR.findall(env_locals["api_env"])
+    )
+    plain |= set(env_locals["notes_env"])
+    plain |= set(env_locals["transcribe_env"])
+    assert plain & SECRET_ENV == set(), "a secret setting is passed as a plain env var"
+
+    declared = _blocks(_load(root / "main.tf"), "module")["functions"]["functions"]
+    secret_env = {
+        var
+        for body in declared.values()
+        for var in ENV_VAR.findall(str(body.get("secret_env", "")))
+    }
+    # Every secret setting is wired from Secret Manager (the fallback key when configured).
+    assert secret_env == SECRET_ENV
+
+
+def test_environment_roots_differ_only_in_their_name() -> None:
+    def normalised(root: Path) -> str:
+        text = (root / "main.tf").read_text()
+        return re.sub(r'environment = "\w+"', 'environment = "ENV"', text, count=1)
+
+    first, *others = ENV_ROOTS
+    for other in others:
+        assert normalised(other) == normalised(first), (
+            f"{other.name}/main.tf drifted from {first.name}"
+        )
+        for name in ("variables.tf", "outputs.tf"):
+            assert (other / name).read_text() == (first / name).read_text(), f"{other.name}/{name}"
