@@ -59,6 +59,11 @@ def bind(*, job_id: str | None = None, traceparent: str | None = None) -> Iterat
             var.reset(token)
 
 
+_STANDARD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
+)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line with the special fields Cloud Logging lifts out."""
 
@@ -84,10 +89,12 @@ class JsonFormatter(logging.Formatter):
             )
             entry["logging.googleapis.com/spanId"] = match.group(2)
             entry["logging.googleapis.com/trace_sampled"] = match.group(3) == "01"
-        for key in ("event", "code", "state", "duration_s"):
-            value = getattr(record, key, None)
-            if value is not None:
-                entry[key] = value
+        # Whatever a caller passed as ``extra=`` becomes a field (event, code, state,
+        # duration_s, cost_usd, ...): the log-based metrics in terraform/modules/monitoring
+        # read them from jsonPayload.
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_") and value is not None:
+                entry.setdefault(key, value)
         if record.exc_info:
             entry["stack_trace"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)

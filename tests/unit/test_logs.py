@@ -16,12 +16,16 @@ def _record(msg: str, **extra: object) -> logging.LogRecord:
 def test_json_line_carries_severity_job_and_trace() -> None:
     parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
     with bind(job_id="j-1", traceparent=parent):
-        line = JsonFormatter(project="p1").format(_record("hello", code="bad"))
+        line = JsonFormatter(project="p1").format(
+            _record("hello", code="bad", event="llm_usage", cost_usd=0.25)
+        )
     entry = json.loads(line)
     assert entry["severity"] == "WARNING"
     assert entry["message"] == "hello"
     assert entry["job_id"] == "j-1"
     assert entry["code"] == "bad"
+    assert (entry["event"], entry["cost_usd"]) == ("llm_usage", 0.25)
+    assert "args" not in entry and "levelno" not in entry  # LogRecord internals stay out
     assert entry["logging.googleapis.com/trace"] == (
         "projects/p1/traces/0af7651916cd43dd8448eb211c80319c"
     )
