@@ -1,7 +1,7 @@
 """Terraform names things exactly as common/settings.py does, and sets only real settings.
 
-Parses terraform/ with python-hcl2 (no Terraform needed) and checks, for every environment
-root (terraform/envs/*):
+Parses terraform/ with python-hcl2 (no Terraform needed) and checks, in the composition
+module terraform/modules/audionotes (which the environment roots terraform/envs/* call):
 
 * topic, subscription, dead-letter, job and collection names equal the Settings defaults;
 * the Pub/Sub delivery numbers (ack deadline, max delivery attempts, backoff) equal Delivery();
@@ -9,6 +9,9 @@ root (terraform/envs/*):
   that carry names point at the matching entry of the names map;
 * every function and job gets the required settings (project, buckets) and secrets come only
   from Secret Manager.
+
+and that every environment root is a thin caller of that module: all its inputs passed
+through unchanged, all its outputs passed back, no defaults or validation of its own.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from common.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
+COMPOSITION = TERRAFORM / "modules" / "audionotes"
 ENV_ROOTS = sorted(p for p in (TERRAFORM / "envs").iterdir() if (p / "main.tf").is_file())
 ENV_VAR = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+")
 
@@ -43,9 +47,9 @@ def _load(path: Path) -> dict[str, Any]:
         return hcl2.load(f)
 
 
-def _locals(root: Path) -> dict[str, Any]:
+def _locals(module: Path = COMPOSITION) -> dict[str, Any]:
     merged: dict[str, Any] = {}
-    for block in _load(root / "main.tf").get("locals", []):
+    for block in _load(module / "main.tf").get("locals", []):
         merged.update(block)
     return merged
 
@@ -100,7 +104,7 @@ SECRET_ENV = {k for k, (_, secret) in SETTINGS_ENV.items() if secret}
 
 
 def name_mismatches(names: dict[str, Any], settings: Settings) -> list[str]:
-    """Differences between an env root's `local.names` and the Settings defaults."""
+    """Differences between the composition module's `local.names` and the Settings defaults."""
     problems = []
     groups = {
         "topics": settings.topics,
@@ -156,13 +160,12 @@ def test_eventarc_owned_names_are_still_settings(settings: Settings) -> None:
         assert keys <= set(getattr(settings, group).model_dump()), group
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_names_equal_settings_defaults(root: Path, settings: Settings) -> None:
-    assert name_mismatches(_locals(root)["names"], settings) == []
+def test_names_equal_settings_defaults(settings: Settings) -> None:
+    assert name_mismatches(_locals()["names"], settings) == []
 
 
 def test_a_renamed_topic_is_caught(settings: Settings) -> None:
-    names = _locals(ENV_ROOTS[0])["names"]
+    names = _locals()["names"]
     renamed = {**names, "topics": {**names["topics"], "transcripts_ready": "transcripts-done"}}
     assert name_mismatches(renamed, settings) == [
         "topics.transcripts_ready: terraform 'transcripts-done' != settings 'transcripts-ready'"
@@ -173,9 +176,8 @@ def test_a_renamed_topic_is_caught(settings: Settings) -> None:
     ]
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_delivery_equals_settings(root: Path) -> None:
-    assert _locals(root)["delivery"] == Delivery().model_dump()
+def test_delivery_equals_settings() -> None:
+    assert _locals()["delivery"] == Delivery().model_dump()
 
 
 def test_pubsub_module_delivery_defaults_equal_settings() -> None:
@@ -184,9 +186,8 @@ def test_pubsub_module_delivery_defaults_equal_settings() -> None:
     assert {k: int(v) for k, v in declared.items()} == Delivery().model_dump()
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_variable_defaults_equal_settings_defaults(root: Path, settings: Settings) -> None:
-    variables = _blocks(_load(root / "variables.tf"), "variable")
+def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
+    variables = _blocks(_load(COMPOSITION / "variables.tf"), "variable")
     assert variables["region"]["default"] == settings.region
     assert variables["job_retention_days"]["default"] == settings.limits.retention_days
     llm = optional_defaults(variables["llm"]["type"])
@@ -219,9 +220,8 @@ def test_every_env_var_in_terraform_is_a_setting() -> None:
     assert unknown == {}
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_name_env_vars_point_at_the_matching_name(root: Path) -> None:
-    common_env = _locals(root)["common_env"]
+def test_name_env_vars_point_at_the_matching_name() -> None:
+    common_env = _locals()["common_env"]
     checked = 0
     for var, value in common_env.items():
         group, _, field = var.removeprefix(ENV_PREFIX).lower().partition(ENV_NESTED_DELIMITER)
@@ -231,12 +231,11 @@ def test_name_env_vars_point_at_the_matching_name(root: Path) -> None:
     assert checked >= 4
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_required_settings_reach_every_function_and_job(root: Path) -> None:
-    env_locals = _locals(root)
+def test_required_settings_reach_every_function_and_job() -> None:
+    env_locals = _locals()
     assert set(env_locals["common_env"]) >= REQUIRED_ENV, "common_env lacks a required setting"
 
-    modules = _blocks(_load(root / "main.tf"), "module")
+    modules = _blocks(_load(COMPOSITION / "main.tf"), "module")
     for name in ("functions", "run_jobs"):
         assert _ref(modules[name]["common_env"]) == "local.common_env", name
 
@@ -261,9 +260,8 @@ def test_required_settings_reach_every_function_and_job(root: Path) -> None:
     assert entry_points == {"on_upload", "api", "dispatch", "notes"}
 
 
-@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
-def test_secrets_come_only_from_secret_manager(root: Path) -> None:
-    env_locals = _locals(root)
+def test_secrets_come_only_from_secret_manager() -> None:
+    env_locals = _locals()
     plain = set(env_locals["common_env"]) | set(
         env_locals["api_env"]
         if isinstance(env_locals["api_env"], dict)
@@ -273,7 +271,7 @@ def test_secrets_come_only_from_secret_manager(root: Path) -> None:
     plain |= set(env_locals["transcribe_env"])
     assert plain & SECRET_ENV == set(), "a secret setting is passed as a plain env var"
 
-    declared = _blocks(_load(root / "main.tf"), "module")["functions"]["functions"]
+    declared = _blocks(_load(COMPOSITION / "main.tf"), "module")["functions"]["functions"]
     secret_env = {
         var
         for body in declared.values()
@@ -283,15 +281,54 @@ def test_secrets_come_only_from_secret_manager(root: Path) -> None:
     assert secret_env == SECRET_ENV
 
 
-def test_environment_roots_differ_only_in_their_name() -> None:
-    def normalised(root: Path) -> str:
-        text = (root / "main.tf").read_text()
-        return re.sub(r'environment = "\w+"', 'environment = "ENV"', text, count=1)
+def _composition_call(root: Path) -> dict[str, Any]:
+    modules = _blocks(_load(root / "main.tf"), "module")
+    assert list(modules) == ["audionotes"], f"{root.name}: one module call, to audionotes"
+    call = modules["audionotes"]
+    assert call["source"] == "../../modules/audionotes", root.name
+    return call
 
-    first, *others = ENV_ROOTS
-    for other in others:
-        assert normalised(other) == normalised(first), (
-            f"{other.name}/main.tf drifted from {first.name}"
-        )
-        for name in ("variables.tf", "outputs.tf"):
-            assert (other / name).read_text() == (first / name).read_text(), f"{other.name}/{name}"
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_environment_root_passes_every_input_through(root: Path) -> None:
+    inputs = _blocks(_load(COMPOSITION / "variables.tf"), "variable")
+    root_vars = _blocks(_load(root / "variables.tf"), "variable")
+    call = _composition_call(root)
+    args = {k: v for k, v in call.items() if k not in {"source", "depends_on"}}
+
+    # The root names its environment; everything else is one of its variables, unchanged.
+    assert _ref(args.pop("environment")) == "local.environment"
+    assert _locals(root)["environment"] == root.name
+    assert set(args) <= set(inputs), f"not inputs of modules/audionotes: {set(args) - set(inputs)}"
+    assert set(inputs) - {"environment"} == set(root_vars), "a root must offer every input"
+    assert {k: _ref(v) for k, v in args.items()} == {k: f"var.{k}" for k in root_vars}
+
+    # Required where the module requires it; otherwise null, meaning the module's default.
+    required = {k for k, body in inputs.items() if "default" not in body} - {"environment"}
+    assert {k for k, body in root_vars.items() if "default" not in body} == required
+    for name, body in root_vars.items():
+        assert body.get("default", None) is None, f"{root.name}: {name} has its own default"
+        assert "validation" not in body, f"{root.name}: validate {name} in modules/audionotes"
+
+
+def test_composition_defaults_survive_a_null_from_the_roots() -> None:
+    # The roots pass null for "unset": an input with a non-null default must not be nullable,
+    # or null would replace the default.
+    for name, body in _blocks(_load(COMPOSITION / "variables.tf"), "variable").items():
+        if body.get("default") is not None:
+            assert body.get("nullable") is False, f"{name}: add nullable = false"
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_environment_root_passes_every_output_back(root: Path) -> None:
+    module_outputs = _blocks(_load(COMPOSITION / "outputs.tf"), "output")
+    root_outputs = _blocks(_load(root / "outputs.tf"), "output")
+    assert {k: _ref(v["value"]) for k, v in root_outputs.items()} == {
+        k: f"module.audionotes.{k}" for k in module_outputs
+    }
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_environment_root_has_an_empty_gcs_backend(root: Path) -> None:
+    (terraform,) = _load(root / "versions.tf")["terraform"]
+    assert terraform["backend"] == [{"gcs": {}}]

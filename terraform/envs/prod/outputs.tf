@@ -1,44 +1,56 @@
+# Pass-through of modules/audionotes' outputs (described there).
+
 output "api_url" {
   description = "Base URL of the HTTPS API (POST /v1/jobs ...)."
-  value       = module.functions.functions[local.functions.api].uri
+  value       = module.audionotes.api_url
 }
 
 output "buckets" {
   description = "Bucket names: inbox (upload here, under uploads/), results, sources."
-  value       = { for k, b in module.storage.buckets : k => b.name }
+  value       = module.audionotes.buckets
 }
 
 output "topics" {
   description = "Pub/Sub topic names."
-  value       = { for k, t in module.pubsub.topics : k => t.name }
+  value       = module.audionotes.topics
 }
 
 output "subscriptions" {
   description = "Pub/Sub subscription names (push to functions, dead-letter pull)."
-  value       = { for k, s in module.pubsub.subscriptions : k => s.name }
+  value       = module.audionotes.subscriptions
 }
 
 output "jobs" {
   description = "Cloud Run job names (empty until job_image is set)."
-  value       = { for k, j in module.run_jobs.jobs : k => j.name }
+  value       = module.audionotes.jobs
 }
 
 output "functions" {
   description = "Function name => run.app URI."
-  value       = { for k, f in module.functions.functions : k => f.uri }
+  value       = module.audionotes.functions
 }
 
 output "image_repository" {
   description = "Docker URL prefix to tag the transcribe image with."
-  value       = module.run_jobs.repository.url
+  value       = module.audionotes.image_repository
 }
 
 output "service_accounts" {
   description = "Component => service account email."
-  value       = { for k, sa in module.iam.service_accounts : k => sa.email }
+  value       = module.audionotes.service_accounts
 }
 
 output "inbox_uri" {
   description = "Where uploads start jobs (gsutil cp FILE <this>)."
-  value       = "gs://${module.storage.buckets.inbox.name}/uploads/"
+  value       = module.audionotes.inbox_uri
+}
+
+output "settings" {
+  description = "The AUDIONOTES_* settings every function and job gets (no secrets): export them to run a tool against this environment."
+  value       = module.audionotes.settings
+}
+
+output "deletion_protection" {
+  description = "Whether buckets with objects, the database, secrets and jobs are protected from terraform destroy."
+  value       = module.audionotes.deletion_protection
 }

@@ -12,12 +12,3 @@ terraform {
   #   terraform init -backend-config=bucket=BUCKET -backend-config=prefix=audionotes/prod
   backend "gcs" {}
 }
-
-provider "google" {
-  project = var.project
-  region  = var.region
-  default_labels = {
-    app         = "audionotes"
-    environment = local.environment
-  }
-}

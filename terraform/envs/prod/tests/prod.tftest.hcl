@@ -1,36 +1,11 @@
 # Offline checks of the prod root with a mocked google provider: run with
 #   ../shared/tools/terraform-offline/tf-offline -chdir=terraform/envs/prod test
-# (terraform/check does). The mocks stand in for values GCP would compute and that we
-# interpolate into strings or validate (emails, project number, URLs).
+# (terraform/check does). The system itself (jobs, subscriptions, lifecycle, triggers, secrets,
+# roles, validation) is tested once, in modules/audionotes/tests/; here: this root plans and
+# applies, passes its values through (unset = the module's default) and names its environment.
 
 mock_provider "google" {
-  mock_data "google_project" {
-    defaults = {
-      number = "123456789012"
-    }
-  }
-  mock_data "google_storage_project_service_account" {
-    defaults = {
-      email_address = "service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
-      member        = "serviceAccount:service-123456789012@gs-project-accounts.iam.gserviceaccount.com"
-    }
-  }
-  mock_resource "google_service_account" {
-    defaults = {
-      email  = "component@x-proj1.iam.gserviceaccount.com"
-      member = "serviceAccount:component@x-proj1.iam.gserviceaccount.com"
-      name   = "projects/x-proj1/serviceAccounts/component@x-proj1.iam.gserviceaccount.com"
-    }
-  }
-  mock_resource "google_cloudfunctions2_function" {
-    defaults = {
-      url = "https://us-central1-x-proj1.cloudfunctions.net/fn"
-      service_config = {
-        uri     = "https://fn-abc123-uc.a.run.app"
-        service = "fn"
-      }
-    }
-  }
+  source = "../../modules/audionotes/tests/mocks"
 }
 
 variables {
@@ -51,7 +26,7 @@ run "plan_has_known_keys" {
   command = plan
 
   assert {
-    condition     = length(module.run_jobs.jobs) == 2
+    condition     = length(output.jobs) == 2
     error_message = "Both transcribe jobs must be planned."
   }
 }
@@ -64,174 +39,60 @@ run "first_apply_without_image" {
   }
 
   assert {
-    condition     = length(module.run_jobs.jobs) == 0
+    condition     = length(output.jobs) == 0
     error_message = "Without an image no job may be created (the registry comes first)."
   }
 }
 
-run "system" {
+run "root" {
   command = apply
 
-  # GPU job: one nvidia-l4 per task, zonal redundancy off, under the 1 h GPU task limit.
   assert {
-    condition     = module.run_jobs.job_specs["transcribe-gpu"].accelerator == "nvidia-l4"
-    error_message = "transcribe-gpu must select nvidia-l4."
+    condition     = output.settings["AUDIONOTES_ENVIRONMENT"] == "prod"
+    error_message = "Functions and jobs must be told they run in prod."
   }
   assert {
-    condition     = module.run_jobs.job_specs["transcribe-gpu"].limits["nvidia.com/gpu"] == "1"
-    error_message = "transcribe-gpu must ask for one GPU."
+    condition     = output.settings["AUDIONOTES_PROJECT"] == "x-proj1" && output.buckets == { inbox = "in-bkt", results = "out-bkt", sources = "x-proj1-audionotes-src" }
+    error_message = "The project and bucket names must reach the module."
   }
   assert {
-    condition     = module.run_jobs.job_specs["transcribe-gpu"].gpu_zonal_redundancy_disabled == true
-    error_message = "transcribe-gpu must disable GPU zonal redundancy."
+    condition     = output.settings["AUDIONOTES_REGION"] == "us-central1" && output.settings["AUDIONOTES_LOG_LEVEL"] == "INFO" && output.settings["AUDIONOTES_LIMITS__RETENTION_DAYS"] == "30"
+    error_message = "Unset inputs must take the module's defaults."
   }
   assert {
-    condition     = tonumber(trimsuffix(module.run_jobs.job_specs["transcribe-gpu"].timeout, "s")) < 3600
-    error_message = "GPU task timeout must be under 3600 s."
+    condition     = keys(output.jobs) == ["transcribe-cpu", "transcribe-gpu"] && keys(output.functions) == ["api", "dispatch", "notes", "on-upload"]
+    error_message = "Both jobs and all four functions must be created."
   }
   assert {
-    condition     = module.run_jobs.job_specs["transcribe-gpu"].max_retries >= 1 && module.run_jobs.job_specs["transcribe-gpu"].parallelism >= 1
-    error_message = "transcribe-gpu must retry failed tasks and set a parallelism."
-  }
-  assert {
-    condition     = module.run_jobs.job_specs["transcribe-cpu"].accelerator == null && !contains(keys(module.run_jobs.job_specs["transcribe-cpu"].limits), "nvidia.com/gpu")
-    error_message = "transcribe-cpu must not ask for a GPU."
-  }
-
-  # Pub/Sub: dead letters after 5 attempts, 600 s ack deadline, on every push subscription.
-  assert {
-    condition     = alltrue([for s in values(module.pubsub.push_subscriptions) : s.max_delivery_attempts == 5])
-    error_message = "Every push subscription must dead-letter after 5 delivery attempts."
-  }
-  assert {
-    condition     = alltrue([for s in values(module.pubsub.push_subscriptions) : s.ack_deadline_seconds == 600])
-    error_message = "Every push subscription must have a 600 s ack deadline."
-  }
-  assert {
-    condition     = alltrue([for s in values(module.pubsub.push_subscriptions) : s.dead_letter_topic != s.topic])
-    error_message = "A subscription must not dead-letter into its own topic."
-  }
-  assert {
-    condition     = alltrue([for k, s in module.pubsub.push_subscriptions : s.push_endpoint == module.functions.functions[k].uri])
-    error_message = "dispatch and notes subscriptions must push to their functions."
-  }
-  assert {
-    condition     = alltrue([for k, s in module.pubsub.push_subscriptions : module.functions.function_specs[k].timeout_s <= s.ack_deadline_seconds])
-    error_message = "A pushed-to function's timeout must fit in its subscription's ack deadline."
-  }
-  assert {
-    condition     = length(module.pubsub.subscriptions) == 4
-    error_message = "Two push subscriptions and two dead-letter subscriptions expected."
-  }
-
-  # Lifecycle: Nearline at 30 days, then colder, deletion at the retention age.
-  assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.inbox : r.age if r.storage_class == "NEARLINE"], 30)
-    error_message = "Inbox objects must move to Nearline after 30 days."
-  }
-  assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.results : r.age if r.storage_class == "COLDLINE"], 90) && contains([for r in module.storage.lifecycle_rules.results : r.age if r.storage_class == "ARCHIVE"], 365)
-    error_message = "Results must move to Coldline at 90 and Archive at 365 days."
-  }
-  assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.inbox : r.age if r.action == "Delete"], 400) && contains([for r in module.storage.lifecycle_rules.results : r.age if r.action == "Delete"], 1095)
-    error_message = "Objects must be deleted at the retention age."
-  }
-
-  # Triggers: on_upload on object finalized in the inbox; dispatch and notes by push only.
-  assert {
-    condition     = module.functions.function_specs["on-upload"].event_type == "google.cloud.storage.object.v1.finalized"
-    error_message = "on_upload must trigger on google.cloud.storage.object.v1.finalized."
-  }
-  assert {
-    condition     = module.functions.function_specs["on-upload"].event_filters["bucket"] == "in-bkt"
-    error_message = "on_upload must trigger on the inbox bucket."
-  }
-  assert {
-    condition     = module.functions.function_specs["dispatch"].event_type == null && module.functions.function_specs["notes"].event_type == null && module.functions.function_specs["api"].event_type == null
-    error_message = "dispatch and notes are fed by push subscriptions, api by HTTPS: no event_trigger."
-  }
-  assert {
-    condition     = module.functions.function_specs["api"].ingress == "ALLOW_ALL" && module.functions.function_specs["dispatch"].ingress == "ALLOW_INTERNAL_ONLY"
-    error_message = "Only the API is reachable from the internet."
-  }
-
-  # Settings on every function and job; secrets only where they are needed.
-  assert {
-    condition = alltrue([
-      for spec in concat(values(module.functions.function_specs), values(module.run_jobs.job_specs)) :
-      spec.env["AUDIONOTES_PROJECT"] == "x-proj1" && spec.env["AUDIONOTES_BUCKETS__INBOX"] == "in-bkt" && spec.env["AUDIONOTES_BUCKETS__RESULTS"] == "out-bkt"
-    ])
-    error_message = "Every function and job needs AUDIONOTES_PROJECT and the bucket names."
-  }
-  assert {
-    condition     = module.functions.function_specs["api"].secret_env == { AUDIONOTES_AUTH__JWT_SECRET = "audionotes-jwt-secret" }
-    error_message = "api gets the JWT secret and nothing else from Secret Manager."
-  }
-  assert {
-    condition = module.functions.function_specs["notes"].secret_env == {
-      AUDIONOTES_LLM__OPENAI_API_KEYS = "audionotes-openai-api-keys"
-      AUDIONOTES_LLM__WEBHOOK_SECRET  = "audionotes-webhook-secret"
-    }
-    error_message = "notes gets the OpenAI keys and the webhook key, and nothing else, from Secret Manager."
-  }
-  assert {
-    condition     = length(module.functions.function_specs["on-upload"].secret_env) == 0 && length(module.functions.function_specs["dispatch"].secret_env) == 0
-    error_message = "on_upload and dispatch read no secrets."
-  }
-
-  # Least privilege: no basic roles anywhere at project level.
-  assert {
-    condition     = length(setintersection(toset(module.iam.project_roles), ["roles/owner", "roles/editor", "roles/viewer"])) == 0
-    error_message = "No basic (primitive) roles may be granted."
-  }
-
-  assert {
-    condition     = output.api_url == "https://fn-abc123-uc.a.run.app"
-    error_message = "api_url must be the API function's URI."
+    condition     = output.api_url == "https://fn-abc123-uc.a.run.app" && output.inbox_uri == "gs://in-bkt/uploads/"
+    error_message = "api_url must be the API function's URI, inbox_uri the inbox's uploads/ prefix."
   }
 }
 
-run "fallback_key_is_optional" {
+run "values_reach_the_module" {
   command = apply
 
   variables {
-    llm = { fallback_api_key_secret_id = "audionotes-fallback-key" }
+    region    = "europe-west4"
+    log_level = "DEBUG"
   }
 
   assert {
-    condition     = module.functions.function_specs["notes"].secret_env["AUDIONOTES_LLM__FALLBACK_API_KEY"] == "audionotes-fallback-key"
-    error_message = "A configured fallback key reaches notes from Secret Manager."
+    condition     = output.settings["AUDIONOTES_REGION"] == "europe-west4" && output.settings["AUDIONOTES_LOG_LEVEL"] == "DEBUG"
+    error_message = "Values set in this root must reach every function and job."
   }
-}
-
-run "timeouts_reach_dispatch_and_worker" {
-  command = apply
-
   assert {
-    condition = alltrue([
-      for spec in [module.functions.function_specs["dispatch"], module.run_jobs.job_specs["transcribe-gpu"], module.run_jobs.job_specs["transcribe-cpu"]] :
-      spec.env["AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S"] == trimsuffix(module.run_jobs.job_specs["transcribe-gpu"].timeout, "s")
-    ])
-    error_message = "dispatch and the worker must know the GPU job's real task timeout."
+    condition     = startswith(output.image_repository, "europe-west4-docker.pkg.dev/x-proj1/")
+    error_message = "The image repository must be in the region set here."
   }
 }
 
-run "gpu_timeout_over_an_hour_is_rejected" {
-  command = plan
-
-  variables {
-    transcribe = { gpu = { timeout_s = 3600 } }
-  }
-
-  expect_failures = [var.transcribe]
-}
-
+# prod's terraform.tfvars.example leaves deletion protection unset: on.
 run "protected_by_default" {
   command = plan
 
   assert {
-    condition     = var.deletion_protection == true
+    condition     = output.deletion_protection == true
     error_message = "prod must be protected from terraform destroy unless told otherwise."
   }
 }

@@ -1,0 +1,54 @@
+output "api_url" {
+  description = "Base URL of the HTTPS API (POST /v1/jobs ...)."
+  value       = module.functions.functions[local.functions.api].uri
+}
+
+output "buckets" {
+  description = "Bucket names: inbox (upload here, under uploads/), results, sources."
+  value       = { for k, b in module.storage.buckets : k => b.name }
+}
+
+output "topics" {
+  description = "Pub/Sub topic names."
+  value       = { for k, t in module.pubsub.topics : k => t.name }
+}
+
+output "subscriptions" {
+  description = "Pub/Sub subscription names (push to functions, dead-letter pull)."
+  value       = { for k, s in module.pubsub.subscriptions : k => s.name }
+}
+
+output "jobs" {
+  description = "Cloud Run job names (empty until job_image is set)."
+  value       = { for k, j in module.run_jobs.jobs : k => j.name }
+}
+
+output "functions" {
+  description = "Function name => run.app URI."
+  value       = { for k, f in module.functions.functions : k => f.uri }
+}
+
+output "image_repository" {
+  description = "Docker URL prefix to tag the transcribe image with."
+  value       = module.run_jobs.repository.url
+}
+
+output "service_accounts" {
+  description = "Component => service account email."
+  value       = { for k, sa in module.iam.service_accounts : k => sa.email }
+}
+
+output "inbox_uri" {
+  description = "Where uploads start jobs (gsutil cp FILE <this>)."
+  value       = "gs://${module.storage.buckets.inbox.name}/uploads/"
+}
+
+output "settings" {
+  description = "The AUDIONOTES_* settings every function and job gets (no secrets): export them to run a tool against this environment."
+  value       = local.common_env
+}
+
+output "deletion_protection" {
+  description = "Whether buckets with objects, the database, secrets and jobs are protected from terraform destroy."
+  value       = var.deletion_protection
+}
