@@ -39,7 +39,9 @@ def main() -> None:
                 pieces = len([s for s in status.values() if s["running"]])
             finally:
                 stack.down()
-        print(f"run {i + 1}: ready in {times[-1]:.2f}s, {memory[-1]:.0f} MB RSS, {pieces} processes")
+        print(
+            f"run {i + 1}: ready in {times[-1]:.2f}s, {memory[-1]:.0f} MB RSS, {pieces} processes"
+        )
     print(
         f"\nstack start: min {min(times):.2f}s, median {statistics.median(times):.2f}s; "
         f"RSS max {max(memory):.0f} MB ({args.repeats} runs, {pieces} processes)"

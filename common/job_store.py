@@ -17,6 +17,9 @@ from google.cloud import firestore
 
 from common.errors import InvalidInput, JobNotFound, StoreContention
 from common.jobs import Job, JobError, JobState, advance, utcnow
+from common.logs import get_logger
+
+log = get_logger(__name__)
 
 MAX_PAGE_SIZE = 100
 # Parallel Cloud Run tasks and duplicate deliveries contend on one job document; the library's
@@ -93,6 +96,7 @@ class FirestoreJobStore:
             self._ref(job.job_id).create(job.to_document())
         except gexc.Conflict:  # AlreadyExists
             return self.get(job.job_id), False
+        _log_state_change(None, job)
         return job, True
 
     def get(self, job_id: str) -> Job:
@@ -147,7 +151,8 @@ class FirestoreJobStore:
             return new if changed else None
 
         job = self._mutate(job_id, change)
-        return Transition(job=job, changed=holder["changed"], previous=holder["previous"])
+        previous: JobState = holder["previous"]
+        return Transition(job=job, changed=holder["changed"], previous=previous)
 
     def set_progress(self, job_id: str, progress: float) -> Job:
         """Progress only rises, and only while the job is still running."""
@@ -176,6 +181,7 @@ class FirestoreJobStore:
 
     def _mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
         ref = self._ref(job_id)
+        read: dict[str, Job] = {}
 
         @firestore.transactional
         def run(transaction: firestore.Transaction) -> Job:
@@ -183,6 +189,7 @@ class FirestoreJobStore:
             if not snap.exists:
                 raise JobNotFound(f"no job {job_id}")
             job = Job.model_validate(snap.to_dict())
+            read["before"] = job  # the last run is the one that committed
             new = change(job)
             if new is None:
                 return job
@@ -193,7 +200,31 @@ class FirestoreJobStore:
             result: Job = run(self.client.transaction(max_attempts=TRANSACTION_ATTEMPTS))
         except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
             raise StoreContention(f"job {job_id}: {exc}") from exc
+        if result.state != read["before"].state:
+            _log_state_change(read["before"], result)
         return result
+
+
+def _log_state_change(before: Job | None, after: Job) -> None:
+    """One line per state entered: the log-based metrics job_transitions and stage_duration
+    (terraform/modules/monitoring) count and time these."""
+    entered = before.state_times.get(before.state) if before else None
+    log.info(
+        "job %s: %s -> %s",
+        after.job_id,
+        before.state.value if before else "-",
+        after.state.value,
+        extra={
+            "event": "job_state",
+            "job_id": after.job_id,
+            "state": after.state.value,
+            "previous_state": before.state.value if before else None,
+            "duration_s": round((after.updated_at - entered).total_seconds(), 3)
+            if entered
+            else None,
+            "code": after.error.code if after.error else None,
+        },
+    )
 
 
 def _encode_token(job_id: str) -> str:
@@ -202,6 +233,11 @@ def _encode_token(job_id: str) -> str:
 
 def _decode_token(token: str) -> str:
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        padded = token + "=" * (-len(token) % 4)
+        job_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput("page_token is not valid", code="bad_page_token") from exc
+    # A job id is a document id: never empty, never a path.
+    if not job_id or "/" in job_id or not job_id.isprintable():
+        raise InvalidInput("page_token is not valid", code="bad_page_token")
+    return job_id

@@ -109,12 +109,9 @@ class Job(BaseModel):
     cost_usd: float = Field(default=0.0, ge=0.0)
     expire_at: datetime
     traceparent: str | None = None
-    # The transcription request is published by whoever holds the claim (a token with a lease)
-    # and recorded here, so concurrent duplicate events publish once, and a redelivery after a
-    # crash between creating the job and publishing publishes again.
+    # Recorded once the transcription request is published: a redelivered event publishes
+    # again only if the first delivery died between creating the job and publishing.
     request_message_id: str | None = None
-    request_claim: str | None = None
-    request_claimed_at: datetime | None = None
 
     @classmethod
     def new(
@@ -180,16 +177,6 @@ def advance(
     if execution is not None:
         changes["execution"] = execution
     return job.model_copy(update=changes), True
-
-
-def claim_request(job: Job, token: str, *, lease: timedelta, now: datetime) -> Job | None:
-    """The job with ``token`` holding the right to publish its request, or None if it is
-    published already or another claim is younger than ``lease``."""
-    if job.request_message_id is not None or job.state != JobState.QUEUED:
-        return None
-    if job.request_claimed_at is not None and now - job.request_claimed_at < lease:
-        return None
-    return job.model_copy(update={"request_claim": token, "request_claimed_at": now})
 
 
 def upload_job_id(bucket: str, name: str, generation: str | int) -> str:

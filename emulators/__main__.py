@@ -1,4 +1,4 @@
-"""``python -m emulators up|down|status|env|reset``: the local stack."""
+"""``python -m emulators up|down|status|env|reset|token``: the local stack."""
 
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("reset", help="empty Firestore and the buckets, drop queued messages")
     commands.add_parser("check", help="check for Java, the gcloud emulators and fake-gcs-server")
     commands.add_parser("demo", help="up, then a spoken file through gsutil cp to its results")
+    token = commands.add_parser("token", help="print a bearer token for the local API")
+    token.add_argument("--subject", required=True, help="the caller (the token's sub claim)")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds it stays valid")
     args = parser.parse_args(argv)
 
     stack = Stack(LocalStack.from_env())
@@ -46,6 +49,19 @@ def main(argv: list[str] | None = None) -> int:
             from emulators.demo import main as demo
 
             return demo()
+        elif args.command == "token":
+            from common.auth import issue_hs256
+
+            settings = stack.local.settings
+            assert settings.auth.jwt_secret is not None
+            print(
+                issue_hs256(
+                    settings.auth.jwt_secret.get_secret_value(),
+                    args.subject,
+                    ttl_s=args.ttl,
+                    audience=settings.auth.audience,
+                )
+            )
         elif args.command == "check":
             pre = check_prerequisites()
             print(f"prerequisites ok: {pre.java}, {pre.pubsub_jar.name}, {pre.fake_gcs.name}")

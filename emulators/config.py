@@ -6,6 +6,8 @@ The local deployment is configured exactly like a GCP one, through ``AUDIONOTES_
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -48,6 +50,10 @@ class Ports:
     @property
     def cloud_run(self) -> int:
         return self.base + 91
+
+    @property
+    def openai(self) -> int:
+        return self.base + 92
 
     def function(self, name: str) -> int:
         return self.base + 101 + FUNCTIONS.index(name)
@@ -116,6 +122,14 @@ class LocalStack:
             delivery={"min_backoff_s": 1, "max_backoff_s": 5},
             run_jobs={"api_endpoint": self.url(self.ports.cloud_run)},
             signing_key_file=str(self.signing_key),
+            # See api_environment() for why each differs from production.
+            auth={
+                "jwt_secret": self.jwt_secret(),
+                "trusted_proxy_hops": 0,
+                "rate_per_minute": 100_000,
+                "rate_per_hour": 1_000_000,
+            },
+            limits={"allow_http_urls": True, "allowed_private_networks": ["127.0.0.1/32"]},
         )
 
     def environment(self) -> dict[str, str]:
@@ -142,9 +156,61 @@ class LocalStack:
             "CLOUDSDK_AUTH_DISABLE_CREDENTIALS": "true",
             "CLOUDSDK_CORE_PROJECT": s.project,
         }
+        env.update(self.llm_environment())
+        env.update(self.api_environment())
         if (REPO_ROOT / "functions" / "main.py").exists() and "api" in defined_functions():
             env["AUDIONOTES_API_URL"] = self.function_url("api")
         return env
+
+    def llm_environment(self) -> dict[str, str]:
+        """The notes chain talks to the local OpenAI-compatible server (emulators.openai_server)
+        unless a real key is configured: then nothing here overrides it."""
+        env: dict[str, str] = {}
+        if not os.environ.get("AUDIONOTES_LLM__OPENAI_API_KEYS"):
+            env["AUDIONOTES_LLM__OPENAI_API_KEYS"] = '["local-key-1","local-key-2"]'
+            env["AUDIONOTES_LLM__OPENAI_BASE_URL"] = self.url(self.ports.openai) + "/v1"
+        if not os.environ.get("AUDIONOTES_LLM__WEBHOOK_SECRET"):
+            env["AUDIONOTES_LLM__WEBHOOK_SECRET"] = "local-webhook-secret"
+        return env
+
+    def api_environment(self) -> dict[str, str]:
+        """The API on one machine: an HS256 secret of this stack's own (``python -m emulators
+        token`` signs with it); http and 127.0.0.1 URLs allowed through the SSRF guard (test
+        audio and webhook receivers run there; ::1, localhost's other names and every other
+        private range stay refused); the TCP peer is the client (no proxy in front); and rate
+        limits raised because every test and demo call comes from the one address 127.0.0.1
+        (tests/integration/test_api_rate_limit.py runs its own processes with low limits)."""
+        auth, limits = self.settings.auth, self.settings.limits
+        assert auth.jwt_secret is not None
+        return {
+            "AUDIONOTES_AUTH__JWT_SECRET": auth.jwt_secret.get_secret_value(),
+            "AUDIONOTES_AUTH__TRUSTED_PROXY_HOPS": str(auth.trusted_proxy_hops),
+            "AUDIONOTES_AUTH__RATE_PER_MINUTE": str(auth.rate_per_minute),
+            "AUDIONOTES_AUTH__RATE_PER_HOUR": str(auth.rate_per_hour),
+            "AUDIONOTES_LIMITS__ALLOW_HTTP_URLS": str(limits.allow_http_urls).lower(),
+            "AUDIONOTES_LIMITS__ALLOWED_PRIVATE_NETWORKS": json.dumps(
+                limits.allowed_private_networks
+            ),
+        }
+
+    @property
+    def jwt_secret_file(self) -> Path:
+        return self.state_dir / "jwt-secret"
+
+    def jwt_secret(self) -> str:
+        """This stack's HS256 secret, made on first use and kept in the state folder."""
+        path = self.jwt_secret_file
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".jwt-secret-{os.getpid()}-{secrets.token_hex(4)}")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            with contextlib.suppress(FileExistsError):  # a concurrent first use won: use its
+                os.link(tmp, path)
+            tmp.unlink()
+        return path.read_text().strip()
 
     def boto_text(self) -> str:
         # gsutil speaks the JSON API to fake-gcs-server's HTTPS port (its certificate is

@@ -174,6 +174,13 @@ class Stack:
                 ready=lambda: http_ok(local.url(ports.bridge)),
             ),
             Service(
+                "openai",
+                [python, "-m", "emulators.openai_server", f"--port={ports.openai}"],
+                env=env,
+                cwd=REPO_ROOT,
+                ready=lambda: http_ok(f"{local.url(ports.openai)}/healthz"),
+            ),
+            Service(
                 "cloud-run",
                 [
                     python,
@@ -206,6 +213,7 @@ class Stack:
                 )
             )
         self._start(services, deadline_s)
+        self.ensure_run_jobs()
         return time.monotonic() - started
 
     def _start(self, services: list[Service], deadline_s: float) -> None:
@@ -279,6 +287,42 @@ class Stack:
                         subscription=request["name"], push_config=request["push_config"]
                     )
 
+    def ensure_run_jobs(self) -> None:
+        """The transcribe jobs, created through the production client as Terraform would."""
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import run_v2
+
+        s = self.local.settings
+        client = run_v2.JobsClient(
+            transport="rest",
+            client_options=ClientOptions(api_endpoint=s.run_jobs.api_endpoint),
+            credentials=AnonymousCredentials(),
+        )
+        cache = self.local.state_dir / "transcribe-cache"
+        for name, timeout_s in (
+            (s.run_jobs.transcribe_gpu, s.transcription.gpu_task_timeout_s),
+            (s.run_jobs.transcribe_cpu, s.transcription.cpu_task_timeout_s),
+        ):
+            container = run_v2.Container(
+                image="local",
+                command=[sys.executable, "-m", "run_jobs.transcribe"],
+                env=[run_v2.EnvVar(name="AUDIONOTES_TRANSCRIPTION__CACHE_DIR", value=str(cache))],
+            )
+            job = run_v2.Job(
+                template=run_v2.ExecutionTemplate(
+                    template=run_v2.TaskTemplate(
+                        containers=[container],
+                        max_retries=s.transcription.max_retries,
+                        timeout=duration_pb2.Duration(seconds=timeout_s),
+                    )
+                )
+            )
+            with contextlib.suppress(gexc.AlreadyExists, gexc.Conflict):
+                client.create_job(
+                    parent=f"projects/{s.project}/locations/{s.region}", job=job, job_id=name
+                )
+
     def ensure_buckets(self) -> None:
         from google.cloud import storage  # type: ignore[attr-defined]
 
@@ -298,7 +342,7 @@ class Stack:
         return stopped
 
     def _start_order(self) -> list[str]:
-        order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "cloud-run"]
+        order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "openai", "cloud-run"]
         order += [f"function-{f}" for f in defined_functions()]
         return order + [n for n in self.procs.names() if n not in order]
 

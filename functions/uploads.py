@@ -2,36 +2,59 @@
 
 Idempotent on (bucket, object, generation): the job id is derived from them, creation is
 atomic, and the request is published once the job records no earlier publish.
+
+A rejected upload (empty, too large, not audio, bad options in its metadata) becomes a job
+that is created FAILED, with the reason as its error, and nothing is published.
+
+Ownership: a finalize event does not say who wrote the object, and object metadata is
+whatever the writer chose, so an upload through gsutil belongs to ``Settings.auth.upload_owner``
+(operators with write access to the bucket). Users upload through POST /v1/uploads into a
+folder of their own outside ``inbox_prefix`` and submit with POST /v1/jobs, which knows them.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from google.api_core import exceptions as gexc
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.errors import Busy
+from common.audio_sniff import HEAD_BYTES, sniff
+from common.blobs import BlobRef, BlobStore, GcsBlobStore
+from common.errors import AudionotesError, BlobNotFound, Busy
 from common.jobs import (
     Job,
     JobError,
     JobOptions,
     JobSource,
     JobState,
-    claim_request,
+    advance,
     upload_job_id,
     utcnow,
 )
 from common.logs import bind, current_traceparent, get_logger
 from common.messages import TranscriptionRequested
+from common.ssrf import UrlPolicy, check_with_policy
 from functions.bootstrap import Services
 
 log = get_logger(__name__)
 
 # gsutil and gcloud storage upload big files as parts under these folders, then compose them;
 # the parts are not audio files of their own.
-_COMPOSITE_PARTS = ("parallel_composite_uploads/",)
+_COMPOSITE_PARTS = ("parallel_composite_uploads/", "/gcloud/tmp/parallel_composite_uploads/")
+_COMPOSITE_SUFFIX = "_.gstmp"
+
+# x-goog-meta-<name> headers arrive as metadata[<name>]; '-' and '_' are both accepted.
+_OPTION_KEYS = {
+    "priority": "priority",
+    "language": "language",
+    "model": "model",
+    "notes-template": "notes_template",
+    "notes_template": "notes_template",
+    "webhook-url": "webhook_url",
+    "webhook_url": "webhook_url",
+}
 
 
 class StorageObject(BaseModel):
@@ -58,72 +81,75 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
     s = svc.settings
     if obj.bucket != s.buckets.inbox or not obj.name.startswith(s.buckets.inbox_prefix):
         return Outcome.IGNORED
-    if obj.name.endswith("/") or any(part in obj.name for part in _COMPOSITE_PARTS):
+    if is_placeholder_or_part(obj.name):
         return Outcome.IGNORED
 
     job_id = upload_job_id(obj.bucket, obj.name, obj.generation)
     with bind(job_id=job_id):
+        existing = _find(svc, job_id)
+        if existing is not None and (
+            existing.state != JobState.QUEUED or existing.request_message_id is not None
+        ):
+            log.info("duplicate upload event; job is %s", existing.state, extra={"event": "dup"})
+            return Outcome.ALREADY_QUEUED
+
+        options, problem = options_from_metadata(obj.metadata, UrlPolicy.from_settings(s))
+        problem = problem or _reject_reason(obj, svc)
         job = Job.new(
             job_id=job_id,
-            owner=obj.metadata.get("owner", "gcs-upload"),
+            owner=s.auth.upload_owner,
             source=JobSource(
                 uri=f"gs://{obj.bucket}/{obj.name}",
                 bytes=obj.size,
                 content_type=obj.content_type,
                 generation=obj.generation,
             ),
-            options=JobOptions(),
+            options=options,
             retention_days=s.limits.retention_days,
             traceparent=current_traceparent(),
         )
-        job, created = svc.jobs.create(job)
-        if job.state != JobState.QUEUED or job.request_message_id is not None:
-            log.info("duplicate upload event; job is %s", job.state, extra={"event": "duplicate"})
-            return Outcome.ALREADY_QUEUED
-
-        problem = _reject_reason(obj, svc)
         if problem is not None:
-            svc.jobs.transition(job_id, JobState.FAILED, error=problem)
-            log.warning("upload rejected: %s", problem.message, extra={"code": problem.code})
+            # Created FAILED in one write: no moment where a QUEUED job waits for nothing.
+            job, _ = advance(job, JobState.FAILED, error=problem)
+        job, created = svc.jobs.create(job)
+        if job.state == JobState.FAILED and job.request_message_id is None:
+            if created:
+                log.warning("upload rejected: %s", job.error, extra={"code": "rejected"})
             return Outcome.REJECTED
-
-        _publish_request_once(job, svc)
+        if not ensure_published(svc, job, created=created):
+            return Outcome.ALREADY_QUEUED
         log.info("queued %s", job.source.uri, extra={"event": "queued"})
         return Outcome.QUEUED if created else Outcome.ALREADY_QUEUED
 
 
-def _publish_request_once(job: Job, svc: Services) -> None:
-    """Publish the transcription request unless it is published or being published.
+def ensure_published(svc: Services, job: Job, *, created: bool) -> bool:
+    """Publish the request of a QUEUED job that has none recorded; True if this call did.
 
-    Raises ``Busy`` while another delivery holds a fresh claim, so this delivery is retried
-    later (and then finds the message id) instead of being acknowledged on a promise.
+    The creator publishes at once. Anyone else (a concurrent duplicate) publishes only once
+    the creator has had its full publish timeout and more, else raises ``Busy`` (redelivered):
+    duplicates at the same moment never publish twice, and a creator that died is covered.
     """
-    token = uuid.uuid4().hex
-    lease = timedelta(seconds=2 * svc.settings.limits.publish_timeout_s)
-    claimed = svc.jobs.update(
-        job.job_id, lambda j: claim_request(j, token, lease=lease, now=utcnow())
+    if job.state != JobState.QUEUED or job.request_message_id is not None:
+        return False
+    if not created:
+        lease = timedelta(seconds=svc.settings.limits.publish_timeout_s * 2 + 5)
+        if utcnow() - job.created_at < lease:
+            raise Busy(f"job {job.job_id} is being published by its creator")
+    publish_request(svc, job)
+    return True
+
+
+def publish_request(svc: Services, job: Job) -> str:
+    """Publish the transcription request for a QUEUED job and record its message id.
+
+    Shared by on_upload and the API. A crash between the publish and the record leads to a
+    second publish on redelivery; dispatch is idempotent on the job, so that is harmless.
+    """
+    message_id = svc.publisher.publish(
+        svc.settings.topics.transcription_requests,
+        TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
+        priority=job.options.priority.value,
     )
-    if claimed.request_message_id is not None:
-        return
-    if claimed.request_claim != token:
-        raise Busy(f"job {job.job_id}: another delivery is publishing its request")
-    try:
-        message_id = svc.publisher.publish(
-            svc.settings.topics.transcription_requests,
-            TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
-            priority=job.options.priority.value,
-        )
-    except Exception:
-        # Let the next delivery claim at once rather than after the lease.
-        svc.jobs.update(
-            job.job_id,
-            lambda j: (
-                j.model_copy(update={"request_claim": None, "request_claimed_at": None})
-                if j.request_claim == token
-                else None
-            ),
-        )
-        raise
     svc.jobs.update(
         job.job_id,
         lambda j: (
@@ -132,6 +158,57 @@ def _publish_request_once(job: Job, svc: Services) -> None:
             else None
         ),
     )
+    return message_id
+
+
+def is_placeholder_or_part(name: str) -> bool:
+    """Folder placeholders ("a/", "a_$folder$") and parallel composite upload parts."""
+    if name.endswith("/") or name.endswith("_$folder$"):
+        return True
+    if name.endswith(_COMPOSITE_SUFFIX):
+        return True
+    return any(part in name for part in _COMPOSITE_PARTS)
+
+
+def options_from_metadata(
+    metadata: dict[str, str], policy: UrlPolicy
+) -> tuple[JobOptions, JobError | None]:
+    """Job options from ``x-goog-meta-*``; unknown metadata keys are the writer's business."""
+    raw = {
+        field: value.strip()
+        for key, value in metadata.items()
+        if (field := _OPTION_KEYS.get(key.lower())) is not None
+    }
+    try:
+        options = JobOptions.model_validate(raw)
+    except ValidationError as exc:
+        details = "; ".join(
+            f"x-goog-meta-{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return JobOptions(), JobError(code="bad_options", message=details)
+    if options.webhook_url:
+        try:
+            check_with_policy(options.webhook_url, policy)
+        except AudionotesError as exc:
+            message = f"x-goog-meta-webhook-url: {exc.message}"
+            return JobOptions(), JobError(code=exc.code, message=message)
+    return options, None
+
+
+def read_head(blobs: BlobStore, uri: str, size: int, *, generation: str | None = None) -> bytes:
+    """The first ``size`` bytes of an object (of that generation, when given)."""
+    if isinstance(blobs, GcsBlobStore):
+        ref = BlobRef.parse(uri)
+        blob = blobs.client.bucket(ref.bucket).blob(
+            ref.name, generation=int(generation) if generation else None
+        )
+        try:
+            data: bytes = blob.download_as_bytes(start=0, end=size - 1, raw_download=True)
+        except gexc.NotFound as exc:
+            raise BlobNotFound(f"{uri} does not exist") from exc
+        return data
+    return blobs.read_bytes(uri)[:size]  # stores without ranged reads (test fakes)
 
 
 def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
@@ -143,4 +220,29 @@ def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
             code="too_large",
             message=f"{obj.name} is {obj.size} bytes; the limit is {limit} bytes",
         )
+    uri = f"gs://{obj.bucket}/{obj.name}"
+    try:
+        head = read_head(svc.blobs, uri, HEAD_BYTES, generation=obj.generation)
+    except BlobNotFound:
+        return JobError(
+            code="source_missing",
+            message=f"{obj.name} (generation {obj.generation}) was deleted or replaced "
+            "before it could be read",
+        )
+    sniffed = sniff(head)
+    if not sniffed.is_audio:
+        return JobError(
+            code="not_audio",
+            message=f"{obj.name} is not audio: its content looks like {sniffed.description} "
+            "(accepted: wav, mp3, m4a/mp4, aac, flac, ogg/opus, webm, aiff, amr, wma)",
+        )
     return None
+
+
+def _find(svc: Services, job_id: str) -> Job | None:
+    from common.errors import JobNotFound
+
+    try:
+        return svc.jobs.get(job_id)
+    except JobNotFound:
+        return None

@@ -30,33 +30,23 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def stack():  # type: ignore[no-untyped-def]
-    """The running local stack (emulators.stack.Stack), its env applied to this process."""
-    from emulators.config import LocalStack
+    """The running local stack (emulators.stack.Stack). Integration tests get its environment
+    applied per test (tests/integration/conftest.py), so nothing leaks into other tests."""
+    from emulators.config import LocalStack, Ports
     from emulators.stack import Stack
 
-    os.environ["AUDIONOTES_LOCAL_DIR"] = TEST_STACK_DIR
-    os.environ["AUDIONOTES_LOCAL_PORT_BASE"] = TEST_PORT_BASE
-    the_stack = Stack(LocalStack.from_env())
+    the_stack = Stack(LocalStack(state_dir=Path(TEST_STACK_DIR), ports=Ports(int(TEST_PORT_BASE))))
     already_up = all(s["running"] for s in the_stack.status().values())
     the_stack.up()
-    saved = {k: os.environ.get(k) for k in the_stack.local.environment()}
-    os.environ.update(the_stack.local.environment())
     yield the_stack
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
     if not already_up and not os.environ.get("AUDIONOTES_KEEP_STACK"):
         the_stack.down()
 
 
 @pytest.fixture
-def clean_stack(stack, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def clean_stack(stack):  # type: ignore[no-untyped-def]
     """The stack with Firestore, buckets and queued messages emptied before the test."""
     stack.reset()
-    for key, value in stack.local.environment().items():
-        monkeypatch.setenv(key, value)
     return stack
 
 

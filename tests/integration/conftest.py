@@ -12,6 +12,15 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True)
+def _stack_environment(stack, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Each integration test runs with the environment `python -m emulators env` prints."""
+    for key, value in stack.local.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AUDIONOTES_LOCAL_DIR", str(stack.local.state_dir))
+    monkeypatch.setenv("AUDIONOTES_LOCAL_PORT_BASE", str(stack.local.ports.base))
+
+
 @dataclass
 class Receiver:
     """A real HTTP endpoint for push subscriptions, answering with a chosen status."""

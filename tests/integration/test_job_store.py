@@ -94,6 +94,8 @@ def test_list_filters_by_owner_and_state_and_paginates(store, unique):
         store.list(limit=0)
     with pytest.raises(InvalidInput):
         store.list(page_token="!!not-a-token")
+    with pytest.raises(InvalidInput):
+        store.list(page_token="!!")
 
 
 def test_missing_job_is_not_found(store):
@@ -101,3 +103,22 @@ def test_missing_job_is_not_found(store):
         store.get("nope")
     with pytest.raises(JobNotFound):
         store.transition("nope", JobState.DISPATCHED)
+
+
+def test_each_state_entered_is_logged_for_the_metrics(store, unique, caplog):
+    """terraform/modules/monitoring counts event=job_state lines and sums their duration_s."""
+    job_id = f"j-{unique}"
+    with caplog.at_level("INFO", logger="common.job_store"):
+        store.create(_job(job_id))
+        store.transition(job_id, JobState.DISPATCHED)
+        store.transition(job_id, JobState.DISPATCHED)  # a no-op logs nothing
+        store.update(job_id, lambda j: j.model_copy(update={"attempts": 1}))  # nor does this
+        store.transition(job_id, JobState.FAILED, error=JobError(code="boom", message="x"))
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "job_state"]
+    assert [(r.state, r.previous_state) for r in lines] == [
+        ("QUEUED", None),
+        ("DISPATCHED", "QUEUED"),
+        ("FAILED", "DISPATCHED"),
+    ]
+    assert all(r.duration_s >= 0 for r in lines[1:])
+    assert lines[-1].code == "boom"

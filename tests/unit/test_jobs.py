@@ -16,9 +16,7 @@ from common.jobs import (
     advance,
     api_job_id,
     can_transition,
-    claim_request,
     upload_job_id,
-    utcnow,
 )
 
 
@@ -76,19 +74,6 @@ def test_job_ids() -> None:
     assert api_job_id("alice", "k") == api_job_id("alice", "k")
     assert api_job_id("alice", "k") != api_job_id("bob", "k")
     assert api_job_id("alice", None) != api_job_id("alice", None)
-
-
-def test_claim_request_lease() -> None:
-    now = utcnow()
-    lease = timedelta(seconds=60)
-    first = claim_request(_job(), "a", lease=lease, now=now)
-    assert first is not None and first.request_claim == "a"
-    assert claim_request(first, "b", lease=lease, now=now + timedelta(seconds=10)) is None
-    stolen = claim_request(first, "b", lease=lease, now=now + timedelta(seconds=61))
-    assert stolen is not None and stolen.request_claim == "b"
-    published = first.model_copy(update={"request_message_id": "m1"})
-    assert claim_request(published, "c", lease=lease, now=now + timedelta(hours=1)) is None
-    assert claim_request(_job(JobState.FAILED), "d", lease=lease, now=now) is None
 
 
 def test_document_round_trip_keeps_datetimes() -> None:

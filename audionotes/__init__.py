@@ -1,0 +1,1 @@
+"""The audionotes command-line client."""

@@ -1,0 +1,40 @@
+"""The HTTPS function ``api``: jobs in, status and results out (routes in ``routes.py``).
+
+``api_services()`` builds the API's adapters once per process, on the first request, on top of
+the shared composition root (``functions.bootstrap.services``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from common.auth import Verifier
+from common.rate_limit import RateLimiter, windows
+from common.ssrf import UrlPolicy
+from functions.api.service import Api, CloudRunCanceller
+from functions.bootstrap import services
+
+__all__ = ["Api", "api_services"]
+
+
+@lru_cache(maxsize=1)
+def api_services() -> Api:
+    core = services()
+    s = core.settings
+
+    def launcher() -> object:
+        from functions.dispatch_launcher import CloudRunLauncher
+
+        return CloudRunLauncher(s)
+
+    return Api(
+        core=core,
+        verifier=Verifier(s.auth),
+        limiter=RateLimiter(
+            s.project,
+            s.collections.rate_limits,
+            windows(s.auth.rate_per_minute, s.auth.rate_per_hour),
+        ),
+        policy=UrlPolicy.from_settings(s),
+        canceller=CloudRunCanceller(launcher),
+    )

@@ -1,0 +1,136 @@
+"""The OpenAPI 3.1 document, generated from the routes and the pydantic schemas.
+
+``functions/openapi.json`` is this document, kept in the repository and served at
+``/openapi.json``; a test fails when the two differ. Regenerate after changing the API:
+
+    python -m functions.api.openapi > functions/openapi.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+from functions.api import schemas
+from functions.api.routes import ROUTES, Route
+
+TITLE = "audionotes API"
+VERSION = "1.0.0"
+
+_REASONS = {
+    400: "The request cannot be read (bad JSON, query parameter or header)",
+    401: "No valid bearer token (missing, expired, forged, wrong algorithm)",
+    403: "The caller may not use this source",
+    404: "No such job, or not the caller's",
+    409: "The result is not ready yet",
+    413: "The body or the audio is too large",
+    415: "The body is not JSON, or the audio is not audio",
+    422: "Readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL)",
+    429: "Rate limit reached; see Retry-After",
+    503: "The job could not be queued; retry (with the same Idempotency-Key)",
+}
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _models() -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = [schemas.ErrorBody]
+    for route in ROUTES:
+        for model in (route.body, route.response):
+            if isinstance(model, type) and model not in found:
+                found.append(model)
+    return found
+
+
+def _operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": route.endpoint, "summary": route.summary}
+    params = [
+        {
+            "name": p.name,
+            "in": p.where,
+            "required": p.required,
+            "description": p.description,
+            "schema": p.schema,
+        }
+        for p in route.params
+    ]
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(route.body)}},
+        }
+    responses: dict[str, Any] = {}
+    if isinstance(route.response, dict):
+        content = {
+            media: {"schema": {"type": "string"}, "example": description}
+            for media, description in route.response.items()
+        }
+        if "application/json" in content:
+            content["application/json"] = {"schema": {"type": "object"}}
+        responses[str(route.ok)] = {"description": "OK", "content": content}
+    elif route.response is not None:
+        responses[str(route.ok)] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": _ref(route.response)}},
+        }
+    for status in route.errors:
+        entry: dict[str, Any] = {
+            "description": _REASONS[status],
+            "content": {"application/json": {"schema": _ref(schemas.ErrorBody)}},
+        }
+        if status == 429:
+            entry["headers"] = {
+                "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}
+            }
+        responses[str(status)] = entry
+    op["responses"] = responses
+    op["security"] = [{"bearer": []}] if route.auth else []
+    return op
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
+    components: dict[str, Any] = {}
+    for model in _models():
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, sub in schema.pop("$defs", {}).items():
+            components[name] = sub
+        components[model.__name__] = schema
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": TITLE,
+            "version": VERSION,
+            "description": "Audio in, transcripts and structured notes out. Every call but "
+            "/healthz and /openapi.json needs `Authorization: Bearer <JWT>`; jobs belong to "
+            'the token\'s subject. Errors are `{"error": {"code", "message"}}`.',
+        },
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT (HS256 shared secret, or RS256 via JWKS)",
+                }
+            },
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())

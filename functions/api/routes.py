@@ -1,0 +1,192 @@
+"""The API's routes, described once: the router and the OpenAPI document are both built here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+from werkzeug.routing import Map, Rule
+
+from functions.api import schemas
+
+JOB_ID = r"[A-Za-z0-9_-]{1,128}"
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: str  # "query" | "header" | "path"
+    description: str
+    schema: dict[str, object]
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    method: str
+    path: str  # OpenAPI form: /v1/jobs/{job_id}
+    summary: str
+    ok: int
+    response: type[BaseModel] | dict[str, str] | None  # a model, or media type -> description
+    body: type[BaseModel] | None = None
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()
+    auth: bool = True
+    rate_limited: bool = True
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def rule(self) -> str:
+        return self.path.replace("{job_id}", "<job_id>")
+
+
+_JOB_ID_PARAM = Param("job_id", "path", "The job's id", {"type": "string"}, required=True)
+_AUTH_ERRORS = (401, 429)
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "healthz",
+        "GET",
+        "/healthz",
+        "Liveness",
+        200,
+        schemas.Health,
+        auth=False,
+        rate_limited=False,
+    ),
+    Route(
+        "openapi",
+        "GET",
+        "/openapi.json",
+        "This document",
+        200,
+        {"application/json": "The OpenAPI 3.1 document"},
+        auth=False,
+        errors=(429,),
+    ),
+    Route(
+        "create_job",
+        "POST",
+        "/v1/jobs",
+        "Submit audio for transcription and notes",
+        202,
+        schemas.JobAccepted,
+        body=schemas.CreateJob,
+        params=(
+            Param(
+                "Idempotency-Key",
+                "header",
+                "Retrying with the same key returns the same job and publishes nothing twice",
+                {"type": "string", "minLength": 1, "maxLength": 255},
+            ),
+        ),
+        errors=(400, *_AUTH_ERRORS, 403, 413, 415, 422, 503),
+    ),
+    Route(
+        "list_jobs",
+        "GET",
+        "/v1/jobs",
+        "Your jobs, newest first",
+        200,
+        schemas.JobPage,
+        params=(
+            Param(
+                "state",
+                "query",
+                "Only jobs in this state",
+                {"type": "string", "enum": [s.value for s in schemas.JobState]},
+            ),
+            Param(
+                "limit",
+                "query",
+                "Page size",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            ),
+            Param(
+                "page_token", "query", "next_page_token of the previous page", {"type": "string"}
+            ),
+        ),
+        errors=(400, *_AUTH_ERRORS),
+    ),
+    Route(
+        "get_job",
+        "GET",
+        "/v1/jobs/{job_id}",
+        "A job: state, progress, timestamps, error",
+        200,
+        schemas.JobView,
+        params=(_JOB_ID_PARAM,),
+        errors=(*_AUTH_ERRORS, 404),
+    ),
+    Route(
+        "delete_job",
+        "DELETE",
+        "/v1/jobs/{job_id}",
+        "Cancel the job if it runs; delete its audio and results",
+        200,
+        schemas.JobDeleted,
+        params=(_JOB_ID_PARAM,),
+        errors=(*_AUTH_ERRORS, 404),
+    ),
+    Route(
+        "get_transcript",
+        "GET",
+        "/v1/jobs/{job_id}/transcript",
+        "The transcript",
+        200,
+        {
+            "application/json": "format=json: the Transcript document",
+            "text/plain": "format=txt",
+            "application/x-subrip": "format=srt",
+            "text/vtt": "format=vtt",
+        },
+        params=(
+            _JOB_ID_PARAM,
+            Param(
+                "format",
+                "query",
+                "Rendering",
+                {"type": "string", "enum": ["json", "txt", "srt", "vtt"], "default": "json"},
+            ),
+        ),
+        errors=(400, *_AUTH_ERRORS, 404, 409),
+    ),
+    Route(
+        "get_notes",
+        "GET",
+        "/v1/jobs/{job_id}/notes",
+        "The structured notes",
+        200,
+        {"application/json": "format=json", "text/markdown": "format=md"},
+        params=(
+            _JOB_ID_PARAM,
+            Param(
+                "format",
+                "query",
+                "Rendering",
+                {"type": "string", "enum": ["json", "md"], "default": "json"},
+            ),
+        ),
+        errors=(400, *_AUTH_ERRORS, 404, 409),
+    ),
+    Route(
+        "create_upload",
+        "POST",
+        "/v1/uploads",
+        "A V4 signed URL to PUT a local file into the inbox; then POST /v1/jobs with audio_url",
+        201,
+        schemas.UploadTicket,
+        body=schemas.CreateUpload,
+        errors=(400, *_AUTH_ERRORS, 413, 415, 422),
+    ),
+)
+
+BY_ENDPOINT = {r.endpoint: r for r in ROUTES}
+
+
+def url_map() -> Map:
+    return Map(
+        [Rule(r.rule, endpoint=r.endpoint, methods=[r.method]) for r in ROUTES],
+        strict_slashes=False,
+    )

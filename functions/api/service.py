@@ -1,0 +1,397 @@
+"""What the API does, apart from HTTP: each function takes the caller and a validated request,
+calls ``common`` and returns domain objects or raises domain errors (never HTTP codes).
+
+Every caller sees only jobs whose ``owner`` is their token's subject; another subject's job is
+reported exactly like a missing one, so job ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import requests
+from google.api_core import exceptions as gexc
+
+from common.audio_sniff import HEAD_BYTES, sniff
+from common.auth import Principal, Verifier, subject_folder
+from common.blobs import BlobRef
+from common.errors import (
+    AudionotesError,
+    BlobNotFound,
+    Busy,
+    InvalidInput,
+    InvalidTransition,
+    JobNotFound,
+)
+from common.job_store import Page
+from common.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
+from common.logs import bind, current_traceparent, get_logger
+from common.rate_limit import RateLimiter
+from common.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
+from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, result_uri
+from functions.bootstrap import Services
+from functions.uploads import ensure_published, read_head
+
+log = get_logger(__name__)
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+TRANSCRIPT_READY = (JobState.TRANSCRIBED, JobState.SUMMARIZING, JobState.COMPLETED)
+NOTES_READY = (JobState.COMPLETED,)
+
+
+class Forbidden(AudionotesError):
+    code = "forbidden"
+
+
+class TooLarge(InvalidInput):
+    code = "too_large"
+
+
+class UnsupportedMedia(InvalidInput):
+    code = "unsupported_media_type"
+
+
+class NotReady(AudionotesError):
+    code = "not_ready"
+
+
+class Canceller(Protocol):
+    def cancel(self, execution: str) -> None: ...
+
+
+class CloudRunCanceller:
+    """Cancels a transcribe execution through the Cloud Run Admin API, with the client set up
+    exactly as dispatch's launcher sets it up (``functions.dispatch_launcher``)."""
+
+    def __init__(self, launcher_factory: Callable[[], object]) -> None:
+        self._factory = launcher_factory
+        self._launcher: object | None = None
+
+    def cancel(self, execution: str) -> None:
+        if self._launcher is None:
+            self._launcher = self._factory()
+        executions = self._launcher.executions  # type: ignore[attr-defined]
+        # Already finished or gone: nothing left to stop. The operation is not waited on.
+        with contextlib.suppress(gexc.NotFound, gexc.FailedPrecondition):
+            executions.cancel_execution(name=execution)
+
+
+@dataclass(frozen=True)
+class Api:
+    core: Services
+    verifier: Verifier
+    limiter: RateLimiter
+    policy: UrlPolicy
+    canceller: Canceller
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submission:
+    audio_url: str
+    options: JobOptions
+
+
+def submit_job(
+    api: Api, caller: Principal, submission: Submission, idempotency_key: str | None
+) -> tuple[Job, bool]:
+    """Create (or, for a known Idempotency-Key, find) the job; returns ``(job, replayed)``.
+
+    Everything is validated before anything is written; a job exists only once its source
+    and options passed, and it is published once (re-published only if the request that
+    created it died before publishing).
+    """
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidInput(
+            "Idempotency-Key must be 1-255 visible ASCII characters", code="bad_idempotency_key"
+        )
+    job_id = api_job_id(caller.subject, idempotency_key)
+    with bind(job_id=job_id):
+        if idempotency_key is not None:
+            earlier = _find(api, job_id)
+            if earlier is not None:
+                _same_request(earlier, submission)
+                return _ensure_published(api, earlier, created=False), True
+
+        if submission.options.webhook_url:
+            check_with_policy(submission.options.webhook_url, api.policy)
+        source = resolve_source(api, caller, submission.audio_url)
+        job = Job.new(
+            job_id=job_id,
+            owner=caller.subject,
+            source=source,
+            options=submission.options,
+            retention_days=api.core.settings.limits.retention_days,
+            traceparent=current_traceparent(),
+        )
+        job, created = api.core.jobs.create(job)
+        if not created:  # a concurrent request with the same key won the create
+            _same_request(job, submission)
+        return _ensure_published(api, job, created=created), not created
+
+
+def _same_request(job: Job, submission: Submission) -> None:
+    if job.source.uri != submission.audio_url or job.options != submission.options:
+        raise InvalidInput(
+            "this Idempotency-Key was used for a different request (audio_url or options "
+            "differ); use a new key for a new job",
+            code="idempotency_key_reused",
+        )
+
+
+def _ensure_published(api: Api, job: Job, *, created: bool) -> Job:
+    try:
+        if ensure_published(api.core, job, created=created):
+            return api.core.jobs.get(job.job_id)
+    except Busy:
+        pass  # the request that created it is publishing it right now
+    return job
+
+
+def resolve_source(api: Api, caller: Principal, audio_url: str) -> JobSource:
+    scheme = urlsplit(audio_url).scheme.lower()
+    if scheme == "gs":
+        return _gcs_source(api, caller, audio_url)
+    if scheme in ("https", "http"):
+        return _https_source(api, audio_url)
+    allowed = "gs:// or https://" + (" (or http://)" if api.policy.allow_http else "")
+    raise UrlNotAllowed(
+        f"audio_url scheme {scheme or '(none)'!r} is not allowed; use {allowed}",
+        code="url_scheme_not_allowed",
+    )
+
+
+def upload_folder(api: Api, subject: str) -> str:
+    return f"{api.core.settings.auth.api_upload_prefix}{subject_folder(subject)}/"
+
+
+def _gcs_source(api: Api, caller: Principal, uri: str) -> JobSource:
+    s = api.core.settings
+    ref = BlobRef.parse(uri)
+    if ref.bucket == s.buckets.inbox:
+        if not ref.name.startswith(upload_folder(api, caller.subject)):
+            raise Forbidden(
+                f"{uri} is not one of your uploads (POST /v1/uploads gives you a place in "
+                "the inbox)",
+                code="source_forbidden",
+            )
+    elif ref.bucket not in s.auth.source_buckets:
+        raise Forbidden(
+            f"bucket {ref.bucket} is not open to API callers; upload through POST /v1/uploads",
+            code="source_forbidden",
+        )
+    try:
+        info = api.core.blobs.stat(uri)
+    except gexc.Forbidden as exc:
+        raise Forbidden(f"the service cannot read {uri}", code="source_forbidden") from exc
+    if info is None:
+        raise InvalidInput(f"{uri} does not exist", code="source_not_found")
+    _check_size(api, info.size, uri)
+    try:
+        head = read_head(api.core.blobs, uri, HEAD_BYTES, generation=info.generation)
+    except BlobNotFound as exc:
+        raise InvalidInput(f"{uri} does not exist", code="source_not_found") from exc
+    _check_audio(head, uri)
+    return JobSource(
+        uri=uri, bytes=info.size, content_type=info.content_type, generation=info.generation
+    )
+
+
+def _https_source(api: Api, url: str) -> JobSource:
+    """Preflight through the guard: the first bytes (a ranged GET), the size, the content."""
+    check_with_policy(url, api.policy)
+    timeout = api.core.settings.limits.url_check_timeout_s
+    try:
+        response = fetch(
+            url,
+            api.policy,
+            headers={"Range": f"bytes=0-{HEAD_BYTES - 1}", "Accept-Encoding": "identity"},
+            timeout=(timeout, timeout),
+            stream=True,
+        )
+    except requests.RequestException as exc:
+        raise InvalidInput(
+            f"audio_url could not be fetched: {type(exc).__name__}", code="source_unreachable"
+        ) from None
+    with response:
+        if response.status_code not in (200, 206):
+            raise InvalidInput(
+                f"audio_url answered HTTP {response.status_code}", code="source_unreachable"
+            )
+        size = _total_size(response)
+        head = b""
+        for chunk in response.iter_content(16384):
+            head += chunk
+            if len(head) >= HEAD_BYTES:
+                break
+    if size is not None:
+        _check_size(api, size, url)
+    elif not head:
+        _check_size(api, 0, url)
+    _check_audio(head[:HEAD_BYTES], url)
+    content_type = response.headers.get("Content-Type")
+    return JobSource(uri=url, bytes=size, content_type=content_type)
+
+
+def _total_size(response: requests.Response) -> int | None:
+    if response.status_code == 206:
+        total = response.headers.get("Content-Range", "").rpartition("/")[2]
+        return int(total) if total.isdigit() else None
+    length = response.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else None
+
+
+def _check_size(api: Api, size: int, what: str) -> None:
+    limit = api.core.settings.limits.max_upload_bytes
+    if size == 0:
+        raise InvalidInput(f"{what} is empty (0 bytes)", code="empty_audio")
+    if size > limit:
+        raise TooLarge(f"{what} is {size} bytes; the limit is {limit}", code="audio_too_large")
+
+
+def _check_audio(head: bytes, what: str) -> None:
+    sniffed = sniff(head)
+    if not sniffed.is_audio:
+        raise UnsupportedMedia(
+            f"{what} is not audio: its content looks like {sniffed.description}",
+            code="not_audio",
+        )
+
+
+# --- read --------------------------------------------------------------------------------------
+
+
+def get_job(api: Api, caller: Principal, job_id: str) -> Job:
+    job = _find(api, job_id)
+    if job is None or job.owner != caller.subject:
+        raise JobNotFound(f"no job {job_id}")
+    return job
+
+
+def list_jobs(
+    api: Api, caller: Principal, *, state: JobState | None, limit: int, page_token: str | None
+) -> Page:
+    return api.core.jobs.list(owner=caller.subject, state=state, limit=limit, page_token=page_token)
+
+
+@dataclass(frozen=True)
+class Result:
+    data: bytes
+    fmt: str
+
+
+def read_result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -> Result:
+    formats, ready = (
+        (TRANSCRIPT_FORMATS, TRANSCRIPT_READY)
+        if kind == "transcript"
+        else (NOTES_FORMATS, NOTES_READY)
+    )
+    if fmt not in formats:
+        raise InvalidInput(
+            f"format must be one of {', '.join(formats)}, not {fmt!r}", code="bad_format"
+        )
+    job = get_job(api, caller, job_id)
+    uri = result_uri(api.core.settings, job_id, f"{kind}.{fmt}")
+    try:
+        return Result(api.core.blobs.read_bytes(uri), fmt)
+    except BlobNotFound:
+        if not job.state.is_final and job.state not in ready:
+            raise NotReady(
+                f"job {job_id} is {job.state.value}; its {kind} is not ready yet",
+                code=f"{kind}_not_ready",
+            ) from None
+        raise JobNotFound(
+            f"job {job_id} ({job.state.value}) has no {kind} in format {fmt}",
+            code="result_not_found",
+        ) from None
+
+
+# --- delete ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deletion:
+    job: Job
+    cancelled: bool
+    deleted_objects: int
+
+
+def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
+    """Cancel a running job (and its Cloud Run execution), delete its audio and results.
+
+    The job document stays, CANCELLED (or in the final state it had), with no outputs, as a
+    tombstone that stops late workers and expires with the TTL policy. Idempotent.
+    """
+    job = get_job(api, caller, job_id)
+    cancelled = False
+    with bind(job_id=job_id):
+        if not job.state.is_final:
+            try:
+                moved = api.core.jobs.transition(
+                    job_id,
+                    JobState.CANCELLED,
+                    error=JobError(code="cancelled", message="cancelled by DELETE /v1/jobs"),
+                )
+                job, cancelled = moved.job, moved.changed
+            except InvalidTransition:
+                job = api.core.jobs.get(job_id)  # it finished meanwhile
+        if job.state == JobState.CANCELLED and job.execution:
+            api.canceller.cancel(job.execution)
+        s = api.core.settings
+        deleted = api.core.blobs.delete_prefix(
+            f"gs://{s.buckets.results}/{s.buckets.results_prefix}{job_id}/"
+        )
+        if job.source.uri.startswith(f"gs://{s.buckets.inbox}/"):
+            deleted += int(api.core.blobs.delete(job.source.uri))  # only audio we hold
+        job = api.core.jobs.update(
+            job_id,
+            lambda j: (
+                j.model_copy(update={"outputs": {}, "updated_at": utcnow()}) if j.outputs else None
+            ),
+        )
+        log.info("deleted job %s (%d objects)", job_id, deleted, extra={"event": "deleted"})
+    return Deletion(job=job, cancelled=cancelled, deleted_objects=deleted)
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ticket:
+    upload_url: str
+    headers: dict[str, str]
+    audio_url: str
+    expires_in: timedelta
+
+
+def create_upload(
+    api: Api, caller: Principal, *, filename: str, content_type: str, size: int | None
+) -> Ticket:
+    if size is not None:
+        _check_size(api, size, filename)
+    safe = _FILENAME_UNSAFE.sub("_", filename.rsplit("/", 1)[-1]).strip("._")[:120]
+    if not safe:
+        raise InvalidInput(f"filename {filename!r} has no usable characters", code="bad_filename")
+    s = api.core.settings
+    uri = f"gs://{s.buckets.inbox}/{upload_folder(api, caller.subject)}{uuid.uuid4().hex}/{safe}"
+    expires = timedelta(seconds=s.limits.upload_url_ttl_s)
+    url = api.core.blobs.signed_url(uri, method="PUT", expires=expires, content_type=content_type)
+    return Ticket(url, {"Content-Type": content_type}, uri, expires)
+
+
+def _find(api: Api, job_id: str) -> Job | None:
+    try:
+        return api.core.jobs.get(job_id)
+    except JobNotFound:
+        return None

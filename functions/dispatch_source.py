@@ -1,0 +1,52 @@
+"""What the dispatcher learns about a job's audio before planning: its duration and whether
+FFmpeg can read it at all (so an undecodable upload fails here, before any task starts).
+
+Cloud Storage objects are probed through a ranged reader: PyAV reads the header and the first
+frame and seeks, and only those bytes travel. HTTPS sources are copied through the SSRF guard.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from google.api_core import exceptions as gexc
+from google.cloud import storage  # type: ignore[attr-defined]
+
+from common.audio import AudioInfo, probe
+from common.audio_fetch import fetch_audio
+from common.blobs import BlobRef, BlobStore
+from common.errors import InvalidInput
+from common.settings import Settings
+
+# Ranged reads of this size: a WAV or MP3 header and first frame fit in one.
+_READ_CHUNK = 256 * 1024
+
+
+class Prober(Protocol):
+    def probe(self, uri: str) -> AudioInfo: ...
+
+
+class SourceProber:
+    def __init__(self, settings: Settings, blobs: BlobStore) -> None:
+        self.settings = settings
+        self.blobs = blobs
+
+    @cached_property
+    def storage(self) -> storage.Client:
+        return storage.Client(project=self.settings.project)
+
+    def probe(self, uri: str) -> AudioInfo:
+        if uri.startswith("gs://"):
+            ref = BlobRef.parse(uri)
+            blob = self.storage.bucket(ref.bucket).blob(ref.name)
+            try:
+                with blob.open("rb", chunk_size=_READ_CHUNK) as reader:
+                    return probe(reader)
+            except gexc.NotFound as exc:
+                raise InvalidInput(f"{uri} does not exist", code="source_missing") from exc
+        with tempfile.TemporaryDirectory(prefix="probe-") as folder:
+            fetched = fetch_audio(uri, Path(folder), settings=self.settings, blobs=self.blobs)
+            return probe(fetched.path)

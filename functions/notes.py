@@ -1,0 +1,267 @@
+"""``notes``: a TranscriptReady message becomes notes.json + notes.md and a COMPLETED job.
+
+Idempotent under at-least-once delivery:
+- the job moves TRANSCRIBED -> SUMMARIZING -> COMPLETED, each a no-op when already there;
+- ``notes.json`` is written only if absent (``if_generation_match=0``): the first writer wins,
+  a later or concurrent delivery reads the winner's notes instead of making (and paying for)
+  new ones, and ``notes.md`` is a pure rendering of it;
+- completion adds the notes' usage and cost to the job once, inside the job's transaction;
+- the webhook's receipt (``webhook.json``) is written once, and a COMPLETED job without one
+  gets its webhook on redelivery.
+
+Outcomes: bad input (no job, no transcript, an unreadable or empty one) marks the job FAILED
+and returns; anything transient (Firestore, GCS, a webhook receiver that is down) raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from pydantic import ValidationError
+
+from common.errors import (
+    AudionotesError,
+    BlobNotFound,
+    InvalidInput,
+    InvalidTransition,
+    JobNotFound,
+)
+from common.jobs import Job, JobError, JobState, advance, utcnow
+from common.llm.chain import NotesEngine
+from common.llm.factory import build_engine
+from common.llm.retry import Backoff
+from common.logs import bind, get_logger
+from common.messages import TranscriptReady
+from common.notes import NOTES_JSON, NOTES_MD, NotesDocument, Provenance, render_markdown
+from common.notes_webhook import WebhookReceipt, WebhookSender
+from common.ssrf import UrlPolicy
+from common.transcripts import Transcript, result_uri
+from functions.bootstrap import Services, services
+
+log = get_logger(__name__)
+
+WEBHOOK_RECEIPT = "webhook.json"
+WEBHOOK_EVENT = "job.completed"
+
+
+class NotesOutcome(StrEnum):
+    COMPLETED = "completed"
+    ALREADY_COMPLETED = "already_completed"
+    FAILED = "failed"
+    IGNORED = "ignored"
+
+
+class NotReady(AudionotesError):
+    """The job has not reached TRANSCRIBED: transient, the message is redelivered."""
+
+    code = "not_ready"
+
+
+@dataclass(frozen=True)
+class NotesServices:
+    base: Services
+    engine: NotesEngine
+    webhooks: WebhookSender | None
+
+
+def build_notes_services(base: Services) -> NotesServices:
+    s = base.settings
+    client: list[firestore.Client] = []
+
+    def firestore_client() -> firestore.Client:
+        if not client:
+            client.append(firestore.Client(project=s.project))
+        return client[0]
+
+    sender = None
+    if s.llm.webhook_secret is not None:
+        sender = WebhookSender(
+            policy=UrlPolicy.from_settings(s),
+            secret=s.llm.webhook_secret.get_secret_value().encode(),
+            attempts=s.llm.webhook_attempts,
+            timeout_s=s.llm.webhook_timeout_s,
+            backoff=Backoff(base_s=s.llm.webhook_backoff_s, max_s=30.0),
+        )
+    return NotesServices(base=base, engine=build_engine(s, firestore_client), webhooks=sender)
+
+
+@lru_cache(maxsize=1)
+def notes_services() -> NotesServices:
+    return build_notes_services(services())
+
+
+def decode_push(data: Mapping[str, Any] | None) -> tuple[TranscriptReady, dict[str, str]]:
+    """The Pub/Sub message inside a CloudEvent; ``InvalidInput`` if it is not one of ours."""
+    try:
+        message = dict((data or {})["message"])
+        raw = base64.b64decode(message.get("data") or "", validate=True)
+        body = TranscriptReady.model_validate(json.loads(raw))
+    except (KeyError, TypeError, ValueError, binascii.Error, ValidationError) as exc:
+        raise InvalidInput(f"not a TranscriptReady message: {exc}", code="bad_event") from exc
+    attributes = {str(k): str(v) for k, v in (message.get("attributes") or {}).items()}
+    return body, attributes
+
+
+def handle_transcript_ready(msg: TranscriptReady, svc: NotesServices) -> NotesOutcome:
+    jobs = svc.base.jobs
+    with bind(job_id=msg.job_id):
+        try:
+            job = jobs.get(msg.job_id)
+        except JobNotFound:
+            log.warning("no job %s; message dropped", msg.job_id, extra={"code": "job_not_found"})
+            return NotesOutcome.IGNORED
+        if job.state is JobState.COMPLETED:
+            _webhook(job, svc)
+            log.info("duplicate delivery; job is COMPLETED", extra={"event": "duplicate"})
+            return NotesOutcome.ALREADY_COMPLETED
+        if job.state in (JobState.FAILED, JobState.CANCELLED):
+            log.info("job is %s; nothing to do", job.state, extra={"event": "ignored"})
+            return NotesOutcome.IGNORED
+        if job.state not in (JobState.TRANSCRIBED, JobState.SUMMARIZING):
+            raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
+
+        jobs.transition(job.job_id, JobState.SUMMARIZING)
+        try:
+            doc = _existing_notes(job, svc) or _make_notes(job, svc)
+        except (InvalidInput, BlobNotFound) as exc:
+            jobs.transition(
+                job.job_id, JobState.FAILED, error=JobError(code=exc.code, message=exc.message)
+            )
+            log.error("notes failed: %s", exc.message, extra={"code": exc.code})
+            return NotesOutcome.FAILED
+
+        s = svc.base.settings
+        md_uri = result_uri(s, job.job_id, NOTES_MD)
+        svc.base.blobs.write_bytes(
+            md_uri, render_markdown(doc).encode(), content_type="text/markdown; charset=utf-8"
+        )
+        outputs = {"notes_json": result_uri(s, job.job_id, NOTES_JSON), "notes_md": md_uri}
+        try:
+            done = jobs.update(job.job_id, lambda j: _complete(j, outputs, doc.provenance))
+        except InvalidTransition as exc:  # cancelled meanwhile: the notes stay, the job too
+            log.info("not completed: %s", exc.message, extra={"code": exc.code})
+            return NotesOutcome.IGNORED
+        log.info(
+            "notes by %s (%s): %d call(s), $%.6f",
+            doc.provenance.provider,
+            doc.provenance.model,
+            doc.provenance.calls,
+            doc.provenance.cost_usd,
+            extra={"event": "notes_completed", "state": done.state.value},
+        )
+        _webhook(done, svc)
+        return NotesOutcome.COMPLETED
+
+
+def _existing_notes(job: Job, svc: NotesServices) -> NotesDocument | None:
+    uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
+    try:
+        data = svc.base.blobs.read_bytes(uri)
+    except BlobNotFound:
+        return None
+    return NotesDocument.model_validate_json(data)
+
+
+def _make_notes(job: Job, svc: NotesServices) -> NotesDocument:
+    s = svc.base.settings
+    uri = result_uri(s, job.job_id, "transcript.json")
+    try:
+        transcript = Transcript.model_validate_json(svc.base.blobs.read_bytes(uri))
+    except BlobNotFound as exc:
+        raise InvalidInput(f"{uri} does not exist", code="transcript_missing") from exc
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"{uri} is not a transcript: {exc.error_count()} error(s), first: "
+            f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
+            code="bad_transcript",
+        ) from exc
+    pieces = [seg.text for seg in transcript.segments if seg.text.strip()]
+    if not pieces:
+        raise InvalidInput(
+            f"{uri} has no speech ({len(transcript.segments)} segments, no text)",
+            code="empty_transcript",
+        )
+    template = job.options.notes_template
+    notes, provenance = svc.engine.generate(job.job_id, pieces, template)
+    doc = NotesDocument(
+        job_id=job.job_id,
+        template=template,
+        language=transcript.language,
+        created_at=utcnow(),
+        notes=notes,
+        provenance=provenance,
+    )
+    json_uri = result_uri(s, job.job_id, NOTES_JSON)
+    try:
+        svc.base.blobs.write_bytes(
+            json_uri,
+            doc.model_dump_json(indent=2).encode(),
+            content_type="application/json",
+            if_generation_match=0,
+        )
+    except gexc.PreconditionFailed:
+        # A concurrent delivery wrote first: its notes are the job's notes.
+        existing = _existing_notes(job, svc)
+        assert existing is not None
+        log.info("notes.json already written by another delivery", extra={"event": "lost_race"})
+        return existing
+    return doc
+
+
+def _complete(job: Job, outputs: dict[str, str], provenance: Provenance) -> Job | None:
+    if job.state is JobState.COMPLETED:
+        return None
+    new, _ = advance(job, JobState.COMPLETED, outputs=outputs)
+    usage = dict(job.usage)
+    usage["llm_prompt_tokens"] = usage.get("llm_prompt_tokens", 0) + provenance.usage.prompt_tokens
+    usage["llm_completion_tokens"] = (
+        usage.get("llm_completion_tokens", 0) + provenance.usage.completion_tokens
+    )
+    usage["llm_calls"] = usage.get("llm_calls", 0) + provenance.calls
+    return new.model_copy(
+        update={"usage": usage, "cost_usd": round(job.cost_usd + provenance.cost_usd, 8)}
+    )
+
+
+def _webhook(job: Job, svc: NotesServices) -> None:
+    url = job.options.webhook_url
+    if not url:
+        return
+    blobs = svc.base.blobs
+    receipt_uri = result_uri(svc.base.settings, job.job_id, WEBHOOK_RECEIPT)
+    if blobs.stat(receipt_uri) is not None:
+        return
+    delivery_id = f"{job.job_id}:{WEBHOOK_EVENT}"
+    if svc.webhooks is None:
+        receipt = WebhookReceipt(
+            url=url,
+            delivered=False,
+            error="no webhook signing secret is configured (AUDIONOTES_LLM__WEBHOOK_SECRET)",
+            delivery_id=delivery_id,
+        )
+    else:
+        receipt = svc.webhooks.deliver(  # WebhookFailed propagates: redelivery retries it
+            url,
+            WEBHOOK_EVENT,
+            {"job_id": job.job_id, "state": job.state.value, "outputs": job.outputs},
+            delivery_id,
+        )
+    with contextlib.suppress(gexc.PreconditionFailed):  # a concurrent delivery recorded it
+        blobs.write_bytes(
+            receipt_uri,
+            receipt.model_dump_json().encode(),
+            content_type="application/json",
+            if_generation_match=0,
+        )
+    if not receipt.delivered:
+        log.error("webhook not delivered: %s", receipt.error, extra={"code": "webhook_refused"})

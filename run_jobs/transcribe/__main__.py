@@ -1,0 +1,64 @@
+"""The transcribe job's entry point: ``python -m run_jobs.transcribe`` (one Cloud Run task).
+
+Exit 0: the task's work is done, or the job failed for good (bad audio: retrying cannot help,
+so no retry storm). Exit 1: transient trouble; Cloud Run retries the task, which resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from common.blobs import GcsBlobStore
+from common.job_store import FirestoreJobStore
+from common.logs import bind, configure_logging, get_logger, new_traceparent
+from common.queues import Publisher
+from common.settings import get_settings
+from common.transcription_plan import TRACEPARENT_ENV
+from run_jobs.transcribe.audio_cache import AudioCache
+from run_jobs.transcribe.task import TaskEnv, Worker, fail_for_good, run_task
+
+log = get_logger("run_jobs.transcribe")
+
+
+def build_worker() -> Worker:
+    settings = get_settings()
+    blobs = GcsBlobStore(settings.project)
+    return Worker(
+        settings=settings,
+        jobs=FirestoreJobStore(settings.project, settings.collections.jobs),
+        blobs=blobs,
+        publisher=Publisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
+        audio=AudioCache(Path(settings.transcription.cache_dir), settings, blobs),
+    )
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.project)
+    env = TaskEnv.from_environ(dict(os.environ))
+    worker = build_worker()
+    traceparent = new_traceparent(os.environ.get(TRACEPARENT_ENV))
+    with bind(job_id=env.plan.job_id, traceparent=traceparent):
+        log.info(
+            "task %d of %d, attempt %d, execution %s",
+            env.index,
+            env.plan.chunk_count,
+            env.attempt,
+            env.execution,
+            extra={"event": "task_started"},
+        )
+        try:
+            outcome = run_task(env, worker)
+        except Exception as exc:
+            log.exception("task crashed", extra={"code": "task_crashed"})
+            if env.attempt >= settings.transcription.max_retries:
+                fail_for_good(env, worker, exc)
+            return 1
+        log.info("task done: %s", outcome.value, extra={"event": "task_done"})
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

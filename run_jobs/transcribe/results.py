@@ -1,0 +1,124 @@
+"""Writing a finished transcript: the four files, the content cache, and the one
+``TranscriptReady`` message.
+
+Every step may run twice (a retried task, two tasks finishing together): the files are
+deterministic and simply rewritten, the cache entry is created only if absent, and the
+message is published under a claim kept in Cloud Storage (``published.json``, created with
+``if_generation_match=0``), so it goes out once unless its publisher dies mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Literal
+
+from google.api_core import exceptions as gexc
+
+from common.blobs import BlobStore
+from common.logs import get_logger
+from common.messages import TranscriptReady
+from common.queues import Publisher
+from common.settings import Settings
+from common.transcription_plan import cache_prefix
+from common.transcripts import Transcript, result_uri
+from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
+
+log = get_logger(__name__)
+
+_TYPES = {
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+}
+# How long a publish claim protects its holder; past it, another task takes over.
+PUBLISH_LEASE_S = 120.0
+
+
+def write_outputs(transcript: Transcript, settings: Settings, blobs: BlobStore) -> dict[str, str]:
+    """Write transcript.{json,txt,srt,vtt}; returns {"transcript.json": uri, ...}."""
+    bodies = {
+        "json": transcript.model_dump_json(indent=1),
+        "txt": to_txt(transcript),
+        "srt": to_srt(transcript),
+        "vtt": to_vtt(transcript),
+    }
+    outputs = {}
+    for ext, body in bodies.items():
+        uri = result_uri(settings, transcript.job_id, f"transcript.{ext}")
+        blobs.write_bytes(uri, body.encode(), content_type=_TYPES[ext])
+        outputs[f"transcript.{ext}"] = uri
+    return outputs
+
+
+def cache_uri(settings: Settings, sha256: str, model: str, language: str) -> str:
+    return cache_prefix(settings, sha256, model, language) + "transcript.json"
+
+
+def read_cached(uri: str, blobs: BlobStore) -> Transcript | None:
+    if blobs.stat(uri) is None:
+        return None
+    return Transcript.model_validate_json(blobs.read_bytes(uri))
+
+
+def write_cached(uri: str, transcript: Transcript, blobs: BlobStore) -> None:
+    # Absent only: the same content may have been cached by another task or job first.
+    with contextlib.suppress(gexc.PreconditionFailed):
+        blobs.write_bytes(
+            uri,
+            transcript.model_dump_json().encode(),
+            content_type="application/json",
+            if_generation_match=0,
+        )
+
+
+def publish_ready_once(
+    job_id: str, marker_uri: str, settings: Settings, blobs: BlobStore, publisher: Publisher
+) -> bool:
+    """Publish ``TranscriptReady`` unless already published; returns whether we published."""
+    deadline = time.monotonic() + PUBLISH_LEASE_S
+    while True:
+        claim = _claim(marker_uri, blobs)
+        if claim == "published":
+            return False
+        if claim == "ours":
+            break
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{marker_uri}: the publish claim was never released")
+        time.sleep(1.0)  # another task is publishing; see whether it finishes
+    message_id = publisher.publish(
+        settings.topics.transcripts_ready, TranscriptReady(job_id=job_id), job_id=job_id
+    )
+    blobs.write_bytes(
+        marker_uri,
+        json.dumps({"message_id": message_id, "published_at": time.time()}).encode(),
+        content_type="application/json",
+    )
+    log.info("transcripts-ready published as %s", message_id, extra={"event": "ready"})
+    return True
+
+
+def _claim(marker_uri: str, blobs: BlobStore) -> Literal["published", "ours", "theirs"]:
+    body = json.dumps({"claimed_at": time.time()}).encode()
+    info = blobs.stat(marker_uri)
+    if info is None:
+        expected = 0
+    else:
+        try:
+            state = json.loads(blobs.read_bytes(marker_uri))
+        except ValueError:  # a marker cut short: treat it as an expired claim
+            state = {}
+        if state.get("message_id"):
+            return "published"
+        if time.time() - float(state.get("claimed_at", 0)) < PUBLISH_LEASE_S:
+            return "theirs"
+        expected = int(info.generation)
+    try:
+        blobs.write_bytes(
+            marker_uri, body, content_type="application/json", if_generation_match=expected
+        )
+    except gexc.PreconditionFailed:
+        return "theirs"
+    return "ours"

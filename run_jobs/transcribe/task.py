@@ -1,0 +1,256 @@
+"""One Cloud Run task: transcribe chunk ``CLOUD_RUN_TASK_INDEX`` of a job's plan, and, if it
+is the last chunk to finish, merge them all into the transcript.
+
+Resumable and idempotent: a chunk whose result is already in Cloud Storage is not run again
+(a retried task skips straight to the merge check), the merge writes the same files each
+time, the state only moves forward, and the ready message is published once
+(``results.publish_ready_once``). The content cache means the same audio bytes with the same
+model and language are transcribed once, whatever the job.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from common.audio import decode_window
+from common.blobs import BlobStore
+from common.errors import InvalidInput, InvalidTransition, JobNotFound
+from common.job_store import JobStore
+from common.jobs import PIPELINE, Job, JobError, JobState
+from common.logs import bind, get_logger
+from common.queues import Publisher
+from common.settings import Settings
+from common.transcription_plan import ChunkPlan, work_prefix
+from common.transcripts import Transcript
+from run_jobs.transcribe.audio_cache import AudioCache
+from run_jobs.transcribe.merge import ChunkResult, merge, shift
+from run_jobs.transcribe.model_store import model_path
+from run_jobs.transcribe.results import (
+    cache_uri,
+    publish_ready_once,
+    read_cached,
+    write_cached,
+    write_outputs,
+)
+from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions, model_loads
+
+log = get_logger(__name__)
+
+# Transcription fills the job's progress up to here; notes take it the rest of the way.
+TRANSCRIPTION_SHARE = 0.9
+
+
+class TaskOutcome(StrEnum):
+    CHUNK_DONE = "chunk_done"  # our chunk is stored; another task will merge
+    TRANSCRIBED = "transcribed"  # we merged (or found it merged) and the job is TRANSCRIBED
+    CACHE_HIT = "cache_hit"  # the same audio + model + language was transcribed before
+    SKIPPED = "skipped"  # the job is gone, final, or owned by another execution
+    FAILED = "failed"  # a permanent problem: the job is FAILED with a clear error
+
+
+@dataclass(frozen=True)
+class TaskEnv:
+    plan: ChunkPlan
+    index: int
+    attempt: int
+    execution: str | None  # Cloud Run's short execution name (CLOUD_RUN_EXECUTION)
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str]) -> TaskEnv:
+        return cls(
+            plan=ChunkPlan.from_env(environ),
+            index=int(environ.get("CLOUD_RUN_TASK_INDEX", "0")),
+            attempt=int(environ.get("CLOUD_RUN_TASK_ATTEMPT", "0")),
+            execution=environ.get("CLOUD_RUN_EXECUTION"),
+        )
+
+
+@dataclass(frozen=True)
+class Worker:
+    settings: Settings
+    jobs: JobStore
+    blobs: BlobStore
+    publisher: Publisher
+    audio: AudioCache
+
+
+def run_task(env: TaskEnv, w: Worker) -> TaskOutcome:
+    """Do this task's share; raises on transient trouble (Cloud Run retries the task)."""
+    plan = env.plan
+    with bind(job_id=plan.job_id):
+        try:
+            return _run(env, w)
+        except InvalidInput as exc:
+            _fail(plan.job_id, JobError(code=exc.code, message=exc.message), w)
+            return TaskOutcome.FAILED
+        except (JobNotFound, InvalidTransition) as exc:
+            log.info("nothing to do: %s", exc)
+            return TaskOutcome.SKIPPED
+
+
+def fail_for_good(env: TaskEnv, w: Worker, exc: BaseException) -> None:
+    """The last attempt crashed: say so on the job rather than leave it TRANSCRIBING."""
+    message = f"transcription failed after {env.attempt + 1} attempts: {exc}"
+    _fail(env.plan.job_id, JobError(code="transcription_failed", message=message), w)
+
+
+def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
+    plan = env.plan
+    job = w.jobs.get(plan.job_id)
+    if job.state.is_final or _owned_elsewhere(job, env.execution):
+        log.info("job is %s (execution %s); skipping", job.state, job.execution)
+        return TaskOutcome.SKIPPED
+    if _at_or_after(job.state, JobState.TRANSCRIBED):
+        _announce(plan.job_id, w)
+        return TaskOutcome.TRANSCRIBED
+
+    audio = w.audio.get(job.source.uri, job.source.generation)
+    if job.source.sha256 != audio.sha256:
+        w.jobs.update(plan.job_id, lambda j: _with_sha256(j, audio.sha256, audio.bytes))
+    cached_at = cache_uri(w.settings, audio.sha256, plan.model, plan.cache_language)
+    cached = read_cached(cached_at, w.blobs)
+    if cached is not None:
+        log.info("cache hit %s: no model run", cached_at, extra={"event": "cache_hit"})
+        reused = cached.model_copy(
+            update={
+                "job_id": plan.job_id,
+                "options": {**cached.options, "cached_from": cached.job_id},
+            }
+        )
+        _finish(reused, w, usage={"transcribe_cache_hits": 1.0})
+        return TaskOutcome.CACHE_HIT
+
+    w.jobs.transition(plan.job_id, JobState.TRANSCRIBING)
+    prefix = work_prefix(w.settings, plan)
+    chunk_uri = f"{prefix}chunk-{env.index:04d}.json"
+    if w.blobs.stat(chunk_uri) is None:
+        result = _transcribe_chunk(env, audio.path, prefix, w)
+        w.blobs.write_bytes(
+            chunk_uri, result.model_dump_json().encode(), content_type="application/json"
+        )
+    else:
+        log.info("chunk %d was finished by an earlier attempt", env.index)
+
+    done = _chunk_uris(prefix, w)
+    if len(done) < plan.chunk_count:
+        log.info("chunk %d stored; %d of %d done", env.index, len(done), plan.chunk_count)
+        return TaskOutcome.CHUNK_DONE
+    chunks = [ChunkResult.model_validate_json(w.blobs.read_bytes(u)) for u in done]
+    transcript = merge(plan, chunks)
+    write_cached(cached_at, transcript, w.blobs)
+    _finish(transcript, w, usage={"transcribed_audio_s": plan.duration_s})
+    return TaskOutcome.TRANSCRIBED
+
+
+def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> ChunkResult:
+    plan = env.plan
+    start, end = plan.window(env.index)
+    samples = decode_window(path, start, end)
+    transcriber = Transcriber(
+        model_path(plan.model, w.settings, w.blobs),
+        WhisperOptions.from_settings(plan.model, w.settings),
+    )
+    already = len(_chunk_uris(prefix, w))
+    report = _throttled(
+        lambda fraction: w.jobs.set_progress(
+            plan.job_id, TRANSCRIPTION_SHARE * (already + fraction) / plan.chunk_count
+        ),
+        w.settings.transcription.progress_interval_s,
+    )
+    loads_before = model_loads()
+    started = time.monotonic()
+    result = transcriber.transcribe(samples, language=plan.language, on_progress=report)
+    seconds = time.monotonic() - started
+    audio_s = len(samples) / 16_000
+    log.info(
+        "chunk %d: %.1f s of audio in %.1f s (model loads: %d)",
+        env.index,
+        audio_s,
+        seconds,
+        model_loads() - loads_before,
+        extra={"event": "chunk_transcribed", "duration_s": round(seconds, 3)},
+    )
+    return ChunkResult(
+        plan_key=plan.key,
+        index=env.index,
+        window_start_s=start,
+        window_end_s=end,
+        language=result.language,
+        language_probability=result.language_probability,
+        segments=shift(result.segments, start),
+        options=result.options,
+    )
+
+
+def _finish(transcript: Transcript, w: Worker, *, usage: dict[str, float]) -> None:
+    outputs = write_outputs(transcript, w.settings, w.blobs)
+    moved = w.jobs.transition(transcript.job_id, JobState.TRANSCRIBED, outputs=outputs)
+    if moved.changed:
+        w.jobs.update(transcript.job_id, lambda j: _with_usage(j, usage))
+        w.jobs.set_progress(transcript.job_id, TRANSCRIPTION_SHARE)
+    _announce(transcript.job_id, w)
+
+
+def _announce(job_id: str, w: Worker) -> None:
+    marker = f"{work_root(w.settings, job_id)}published.json"
+    publish_ready_once(job_id, marker, w.settings, w.blobs, w.publisher)
+
+
+def work_root(settings: Settings, job_id: str) -> str:
+    b = settings.buckets
+    return f"gs://{b.results}/{b.results_prefix}{job_id}/work/"
+
+
+def _chunk_uris(prefix: str, w: Worker) -> list[str]:
+    return sorted(u for u in w.blobs.list(prefix) if u.rsplit("/", 1)[1].startswith("chunk-"))
+
+
+def _fail(job_id: str, error: JobError, w: Worker) -> None:
+    try:
+        w.jobs.transition(job_id, JobState.FAILED, error=error)
+    except (InvalidTransition, JobNotFound) as exc:
+        log.info("could not mark the job FAILED: %s", exc)
+        return
+    log.error("job failed: %s", error.message, extra={"code": error.code})
+
+
+def _owned_elsewhere(job: Job, execution: str | None) -> bool:
+    """Another execution was launched for this job (a relaunch): leave the job to it."""
+    if not execution or not job.execution or "/executions/" not in job.execution:
+        return False  # no name yet: dispatch records it just after launching us
+    return job.execution.rsplit("/", 1)[1] != execution
+
+
+def _at_or_after(state: JobState, reference: JobState) -> bool:
+    return state in PIPELINE and PIPELINE.index(state) >= PIPELINE.index(reference)
+
+
+def _with_sha256(job: Job, sha256: str, size: int) -> Job | None:
+    if job.source.sha256 == sha256:
+        return None
+    return job.model_copy(
+        update={"source": job.source.model_copy(update={"sha256": sha256, "bytes": size})}
+    )
+
+
+def _with_usage(job: Job, usage: dict[str, float]) -> Job:
+    merged = dict(job.usage)
+    for key, value in usage.items():
+        merged[key] = merged.get(key, 0.0) + value
+    return job.model_copy(update={"usage": merged})
+
+
+def _throttled(report: Callable[[float], object], interval_s: float) -> Callable[[float], None]:
+    last = [float("-inf")]
+
+    def call(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= interval_s:
+            last[0] = now
+            report(fraction)
+
+    return call

@@ -1,0 +1,292 @@
+"""Transcription through the local stack: real gsutil uploads, the real dispatch function,
+the Cloud Run emulator running ``python -m run_jobs.transcribe`` tasks, and faster-whisper
+(tiny.en, int8) on espeak-ng speech with a known text."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from google.cloud import pubsub_v1, run_v2, storage  # type: ignore[attr-defined]
+
+from common.blobs import GcsBlobStore
+from common.job_store import FirestoreJobStore
+from common.jobs import Job, JobSource, JobState, upload_job_id
+from common.messages import TranscriptionRequested
+from common.settings import Settings
+from common.transcription_plan import ChunkPlan, work_prefix
+from common.transcripts import Transcript, result_uri
+from functions.dispatch_launcher import CloudRunLauncher
+from tests.data.speech import KNOWN_TEXT, make_speech, repeated, word_error_rate
+from tests.integration.helpers import Tap, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+DONE = (JobState.TRANSCRIBED, JobState.SUMMARIZING, JobState.COMPLETED)
+
+
+@pytest.fixture
+def settings(clean_stack) -> Settings:  # type: ignore[no-untyped-def]
+    return clean_stack.local.settings  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(settings: Settings) -> FirestoreJobStore:
+    return FirestoreJobStore(settings.project, settings.collections.jobs)
+
+
+@pytest.fixture
+def ready_tap(settings: Settings, unique: str):  # type: ignore[no-untyped-def]
+    tap = Tap(settings.project, settings.topics.transcripts_ready, f"ready-{unique}")
+    yield tap
+    tap.delete()
+
+
+@pytest.fixture(scope="module")
+def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("speech")
+
+
+@pytest.fixture(scope="module")
+def short_speech(speech_dir: Path) -> Path:
+    return make_speech(speech_dir / "short.wav")  # about 30 s
+
+
+@pytest.fixture(scope="module")
+def long_speech(speech_dir: Path) -> Path:
+    return make_speech(speech_dir / "long.wav", repeated(3))  # about 95 s
+
+
+def _upload(settings: Settings, path: Path, name: str) -> str:
+    uri = f"{settings.inbox_uri}{name}"
+    subprocess.run(["gsutil", "-q", "cp", str(path), uri], check=True)
+    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
+    generation = stat.stdout.split("Generation:")[1].split()[0]
+    return upload_job_id(
+        settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
+    )
+
+
+def _job_in(store: FirestoreJobStore, job_id: str, states: tuple[JobState, ...]) -> Job | None:
+    try:
+        job = store.get(job_id)
+    except Exception:
+        return None
+    if job.state == JobState.FAILED and JobState.FAILED not in states:
+        raise AssertionError(f"job failed: {job.error}")
+    return job if job.state in states else None
+
+
+def _wait_done(store: FirestoreJobStore, job_id: str, timeout_s: float = 240) -> Job:
+    return wait_for(
+        lambda: _job_in(store, job_id, DONE), timeout_s=timeout_s, what=f"{job_id} transcribed"
+    )
+
+
+def _transcript(settings: Settings, job_id: str) -> Transcript:
+    blobs = GcsBlobStore(settings.project)
+    return Transcript.model_validate_json(
+        blobs.read_bytes(result_uri(settings, job_id, "transcript.json"))
+    )
+
+
+def _ready_for(tap: Tap, job_id: str) -> int:
+    return sum(json.loads(m.data)["job_id"] == job_id for m in tap.drain(settle_s=3))
+
+
+def _task_logs(stack, execution: str) -> str:  # type: ignore[no-untyped-def]
+    folder = stack.local.executions_dir / execution.rsplit("/", 1)[1]
+    return "".join(p.read_text() for p in sorted(folder.glob("task-*.log")))
+
+
+def _executions(settings: Settings, run_job: str) -> list[run_v2.Execution]:
+    launcher = CloudRunLauncher(settings)
+    return list(launcher.executions.list_executions(parent=launcher.job_path(run_job)))
+
+
+def test_upload_is_transcribed_with_known_text(
+    clean_stack, settings, store, ready_tap, unique, short_speech
+):
+    job_id = _upload(settings, short_speech, f"{unique}/meeting.wav")
+
+    job = _wait_done(store, job_id)
+    assert job.execution is not None and "/jobs/transcribe-cpu/executions/" in job.execution
+    assert JobState.DISPATCHED in job.state_times and JobState.TRANSCRIBING in job.state_times
+    transcript = _transcript(settings, job_id)
+    assert word_error_rate(KNOWN_TEXT, transcript.text) <= 0.15, transcript.text
+    assert transcript.model == "tiny.en" and transcript.language == "en"
+    assert 25 < transcript.duration_s < 40
+    words = [w for s in transcript.segments for w in s.words]
+    assert len(words) >= 80 and all(a.start <= b.start for a, b in itertools.pairwise(words))
+    assert transcript.options["compute_type"] == "int8" and transcript.options["vad"] is True
+
+    blobs = GcsBlobStore(settings.project)
+    srt = blobs.read_bytes(job.outputs["transcript.srt"]).decode()
+    vtt = blobs.read_bytes(job.outputs["transcript.vtt"]).decode()
+    txt = blobs.read_bytes(job.outputs["transcript.txt"]).decode()
+    assert srt.startswith("1\n00:00:0") and " --> " in srt
+    assert vtt.startswith("WEBVTT\n\n00:00:0")
+    assert word_error_rate(KNOWN_TEXT, txt) <= 0.15
+    assert job.source.sha256 is not None and len(job.source.sha256) == 64
+    assert _ready_for(ready_tap, job_id) == 1
+
+
+def test_redelivered_request_launches_no_second_execution(
+    clean_stack, settings, store, unique, short_speech
+):
+    before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
+    job_id = _upload(settings, short_speech, f"{unique}/twice.wav")
+    dispatched = wait_for(
+        lambda: _job_in(store, job_id, (JobState.TRANSCRIBING, *DONE)), what="dispatch"
+    )
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(settings.project, settings.topics.transcription_requests)
+    body = TranscriptionRequested(job_id=job_id).model_dump_json().encode()
+    for _ in range(3):  # what at-least-once delivery may do
+        publisher.publish(topic, body, job_id=job_id).result()
+
+    job = _wait_done(store, job_id)
+    assert job.execution == dispatched.execution
+    assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before + 1
+
+
+def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
+    clean_stack, settings, store, ready_tap, unique, short_speech
+):
+    first_id = _upload(settings, short_speech, f"{unique}/first.wav")
+    first = _wait_done(store, first_id)
+    second_id = _upload(settings, short_speech, f"{unique}/copy-of-first.wav")
+    second = _wait_done(store, second_id)
+
+    assert second.source.sha256 == first.source.sha256
+    assert second.usage.get("transcribe_cache_hits") == 1.0
+    first_log = _task_logs(clean_stack, first.execution or "")
+    second_log = _task_logs(clean_stack, second.execution or "")
+    assert '"event": "model_loaded"' in first_log
+    assert '"event": "model_loaded"' not in second_log and '"event": "cache_hit"' in second_log
+    a, b = _transcript(settings, first_id), _transcript(settings, second_id)
+    assert b.job_id == second_id and b.options["cached_from"] == first_id
+    assert [s.text for s in b.segments] == [s.text for s in a.segments]
+    assert _ready_for(ready_tap, second_id) == 1
+
+
+def test_corrupt_audio_fails_cleanly_without_retries(
+    clean_stack, settings, store, ready_tap, unique, speech_dir, short_speech
+):
+    flac = make_speech(speech_dir / "for-corruption.flac")
+    data = flac.read_bytes()
+    corrupt = speech_dir / "corrupt.flac"
+    corrupt.write_bytes(data[:42] + os.urandom(20_000))  # a real FLAC header, then noise
+    dead = Tap(settings.project, settings.topics.transcription_requests_dead_letter, f"dl-{unique}")
+    try:
+        before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
+        job_id = _upload(settings, corrupt, f"{unique}/corrupt.flac")
+        job = wait_for(lambda: _job_in(store, job_id, (JobState.FAILED,)), what="the failure")
+        assert job.error is not None and job.error.code == "undecodable_audio"
+        assert "cannot be decoded" in job.error.message
+        assert job.execution is None  # nothing was launched
+        assert dead.drain(settle_s=8) == []  # acknowledged, not retried into the dead letter
+        assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before
+        assert _ready_for(ready_tap, job_id) == 0
+    finally:
+        dead.delete()
+
+
+def _job_doc(settings: Settings, store: FirestoreJobStore, job_id: str, uri: str) -> None:
+    job = Job.new(
+        job_id=job_id,
+        owner="test",
+        source=JobSource(uri=uri),
+        retention_days=1,
+    )
+    store.create(job)
+    store.transition(job_id, JobState.DISPATCHED)
+
+
+def test_multi_chunk_job_matches_the_single_chunk_transcript(
+    clean_stack, settings, store, unique, long_speech
+):
+    # Outside the inbox prefix: on_upload ignores it, this test plans and launches itself.
+    uri = f"gs://{settings.buckets.inbox}/direct/{unique}/long.wav"
+    blob = storage.Client(project=settings.project).bucket(settings.buckets.inbox)
+    blob.blob(f"direct/{unique}/long.wav").upload_from_filename(str(long_speech))
+    launcher = CloudRunLauncher(settings)
+    plans = {}
+    # Different language settings so the second is not served from the content cache.
+    for name, chunk_s, language in (("one", 600.0, None), ("three", 30.0, "en")):
+        job_id = f"t-{unique}-{name}"
+        _job_doc(settings, store, job_id, uri)
+        plan = ChunkPlan.for_job(
+            job_id=job_id,
+            model="tiny.en",
+            language=language,
+            duration_s=95.0,
+            chunk_seconds=chunk_s,
+            overlap_s=2.0,
+        )
+        plans[name] = plan
+        launcher.launch(
+            settings.run_jobs.transcribe_cpu,
+            env=plan.to_env(),
+            task_count=plan.chunk_count,
+            timeout_s=600,
+        )
+    assert (plans["one"].chunk_count, plans["three"].chunk_count) == (1, 3)
+    for plan in plans.values():
+        _wait_done(store, plan.job_id)
+
+    one = _transcript(settings, plans["one"].job_id)
+    three = _transcript(settings, plans["three"].job_id)
+    chunks = list(GcsBlobStore(settings.project).list(work_prefix(settings, plans["three"])))
+    assert len([c for c in chunks if "/chunk-" in c]) == 3
+    assert three.options["chunk_count"] == 3
+    # Up to boundary effects: a word or two may differ where a chunk was cut, none doubled.
+    assert word_error_rate(one.text, three.text) <= 0.05, (one.text, three.text)
+    assert word_error_rate(repeated(3), three.text) <= 0.15
+    words = [w for s in three.segments for w in s.words]
+    assert all(a.start <= b.start for a, b in itertools.pairwise(words))
+    assert words[-1].end > 85  # the last chunk's words are on the file's timeline
+
+
+def _worker_pids(job_id: str) -> list[int]:
+    """This stack's transcribe task processes for ``job_id`` (their environment says so)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"run_jobs.transcribe" in cmdline and f"JOB_ID={job_id}".encode() in environ:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_killed_task_is_retried_and_the_job_completes(
+    clean_stack, settings, store, ready_tap, unique, long_speech
+):
+    job_id = _upload(settings, long_speech, f"{unique}/killed.wav")
+    wait_for(lambda: _job_in(store, job_id, (JobState.TRANSCRIBING,)), what="transcription start")
+    pids = wait_for(lambda: _worker_pids(job_id), what="the task process")
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+
+    job = _wait_done(store, job_id, timeout_s=300)
+    executions = CloudRunLauncher(settings).executions
+    execution = wait_for(
+        lambda: (e := executions.get_execution(name=job.execution)).completion_time and e,
+        what="the execution to finish",
+    )
+    assert execution.retried_count >= 1  # the kill really hit, and Cloud Run retried
+    assert execution.succeeded_count == 1
+    transcript = _transcript(settings, job_id)
+    assert word_error_rate(repeated(3), transcript.text) <= 0.15
+    assert _ready_for(ready_tap, job_id) == 1
+    assert JobState.FAILED not in job.state_times

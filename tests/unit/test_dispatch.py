@@ -1,0 +1,254 @@
+"""``dispatch`` with in-memory fakes: tier, model and chunk plan, one execution per job under
+redelivery, and clean rejections."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import pytest
+
+from common.audio import AudioInfo
+from common.errors import Busy, InvalidInput
+from common.jobs import Job, JobState
+from common.messages import TranscriptionRequested
+from common.queues import Publisher
+from common.transcription_plan import PLAN_ENV, ChunkPlan
+from functions.bootstrap import Services
+from functions.dispatch import (
+    DispatchDeps,
+    Outcome,
+    choose_tier,
+    handle_dispatch,
+    request_from_push,
+)
+from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+
+
+@dataclass
+class FakeLauncher:
+    alive: set[str] = field(default_factory=set)
+    launches: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: bool = False
+
+    def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("Cloud Run said 503")
+        name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.launches)}"
+        self.launches.append(
+            {"job": job, "env": env, "task_count": task_count, "timeout_s": timeout_s}
+        )
+        self.alive.add(name)
+        return name
+
+    def is_alive(self, execution: str) -> bool:
+        return execution in self.alive
+
+
+@dataclass
+class FakeProber:
+    duration_s: float = 30.0
+    error: InvalidInput | None = None
+    calls: int = 0
+
+    def probe(self, uri: str) -> AudioInfo:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return AudioInfo(
+            duration_s=self.duration_s, codec="pcm_s16le", sample_rate=16000, channels=1
+        )
+
+
+def _world(
+    job: Job, **transcription: object
+) -> tuple[Services, DispatchDeps, FakeLauncher, FakeProber]:
+    svc = Services(
+        settings=settings(**transcription),
+        jobs=MemoryJobStore(job),
+        publisher=cast(Publisher, None),  # dispatch publishes nothing
+        blobs=MemoryBlobStore(),
+    )
+    launcher, prober = FakeLauncher(), FakeProber()
+    return svc, DispatchDeps(launcher=launcher, prober=prober), launcher, prober
+
+
+def _request(job: Job) -> TranscriptionRequested:
+    return TranscriptionRequested(job_id=job.job_id)
+
+
+def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+
+    stored = svc.jobs.get(job.job_id)
+    assert stored.state == JobState.DISPATCHED
+    assert (
+        stored.execution == "projects/p/locations/r/jobs/transcribe-cpu/executions/transcribe-cpu-0"
+    )
+    assert stored.source.duration_s == 30.0
+    [launch] = launcher.launches
+    plan = ChunkPlan.model_validate_json(launch["env"][PLAN_ENV])
+    assert (plan.job_id, plan.model, plan.chunk_count) == (job.job_id, "tiny.en", 1)
+    assert (
+        launch["task_count"] == 1
+        and launch["timeout_s"] == svc.settings.transcription.cpu_task_timeout_s
+    )
+
+
+def test_redelivery_while_the_execution_lives_launches_nothing() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    handle_dispatch(_request(job), svc, deps)
+
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
+    assert len(launcher.launches) == 1
+
+
+def test_redelivery_after_the_execution_died_launches_again() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    handle_dispatch(_request(job), svc, deps)
+    launcher.alive.clear()  # it failed before any task moved the job on
+
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert len(launcher.launches) == 2
+    assert svc.jobs.get(job.job_id).execution.endswith("transcribe-cpu-1")  # type: ignore[union-attr]
+
+
+def test_a_fresh_launch_claim_makes_a_redelivery_wait() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    launcher.fail_next = False
+    # Another delivery holds the claim (it is between its transition and its launch).
+    svc.jobs.update(
+        job.job_id,
+        lambda j: j.model_copy(
+            update={"state": JobState.DISPATCHED, "execution": "launching/abc/9999999999"}
+        ),
+    )
+    with pytest.raises(Busy):
+        handle_dispatch(_request(job), svc, deps)
+    assert launcher.launches == []
+
+
+def test_a_stale_launch_claim_is_taken_over() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    svc.jobs.update(
+        job.job_id,
+        lambda j: j.model_copy(
+            update={"state": JobState.DISPATCHED, "execution": "launching/abc/1"}
+        ),
+    )
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert len(launcher.launches) == 1
+
+
+def test_a_failed_launch_releases_its_claim_for_the_retry() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    launcher.fail_next = True
+    with pytest.raises(RuntimeError):
+        handle_dispatch(_request(job), svc, deps)
+    assert svc.jobs.get(job.job_id).state == JobState.DISPATCHED
+
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED  # no lease to wait out
+    assert len(launcher.launches) == 1
+
+
+def test_undecodable_audio_fails_the_job_and_launches_nothing() -> None:
+    job = new_job()
+    svc, deps, launcher, prober = _world(job)
+    prober.error = InvalidInput("the audio cannot be decoded: noise", code="undecodable_audio")
+
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    stored = svc.jobs.get(job.job_id)
+    assert stored.state == JobState.FAILED and stored.error is not None
+    assert stored.error.code == "undecodable_audio"
+    assert launcher.launches == []
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.NOT_NEEDED  # a redelivery
+
+
+@pytest.mark.parametrize(
+    ("options", "code"),
+    [
+        ({"model": "large-v9"}, "unknown_model"),
+        ({"model": "tiny.en", "language": "de"}, "model_language_mismatch"),
+    ],
+)
+def test_bad_model_options_fail_clearly(options: dict[str, str], code: str) -> None:
+    job = new_job(**options)
+    svc, deps, launcher, prober = _world(job)
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert svc.jobs.get(job.job_id).error.code == code  # type: ignore[union-attr]
+    assert launcher.launches == [] and prober.calls == 0
+
+
+def test_too_long_audio_is_rejected() -> None:
+    job = new_job()
+    svc, deps, launcher, prober = _world(job)
+    prober.duration_s = svc.settings.limits.max_audio_seconds + 1
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert svc.jobs.get(job.job_id).error.code == "too_long"  # type: ignore[union-attr]
+    assert launcher.launches == []
+
+
+def test_long_audio_is_split_into_chunks_that_fit_the_task_limit() -> None:
+    job = new_job(priority="high", model="base", language="de")
+    svc, deps, launcher, prober = _world(job)
+    prober.duration_s = 3 * 3600 + 10.0  # 3 h and a 10 s tail
+
+    handle_dispatch(_request(job), svc, deps)
+    [launch] = launcher.launches
+    plan = ChunkPlan.model_validate_json(launch["env"][PLAN_ENV])
+    assert launch["job"] == "transcribe-gpu"
+    assert plan.chunk_count == launch["task_count"] == 9  # 20-minute chunks, the tail folded in
+    assert (plan.model, plan.language) == ("base", "de")
+    assert plan.window(0) == (0.0, 1202.0)
+    assert plan.window(8) == (8 * 1200.0 - 2.0, None)
+
+
+def test_tier_follows_priority_and_the_batch_tier_setting() -> None:
+    s = settings()
+    assert choose_tier("high", s)[0] == "transcribe-gpu"  # type: ignore[arg-type]
+    assert choose_tier("normal", s)[0] == "transcribe-cpu"  # type: ignore[arg-type]
+    gpu_batch = settings(batch_tier="gpu")
+    assert choose_tier("low", gpu_batch) == ("transcribe-gpu", 3600)  # type: ignore[arg-type]
+
+
+def test_push_body_is_parsed_and_poison_is_refused() -> None:
+    body = {
+        "message": {
+            "data": base64.b64encode(json.dumps({"job_id": "j-9"}).encode()).decode(),
+            "attributes": {
+                "job_id": "j-9",
+                "traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01",
+            },
+        },
+        "subscription": "projects/p/subscriptions/dispatch",
+    }
+    request, attributes = request_from_push(body)
+    assert request.job_id == "j-9" and attributes["traceparent"].startswith("00-")
+    for poison in (
+        {},
+        {"message": {"data": "!!"}},
+        {"message": {"data": base64.b64encode(b"[]").decode()}},
+    ):
+        with pytest.raises(InvalidInput):
+            request_from_push(poison)
+
+
+def test_a_job_that_moved_on_or_vanished_needs_nothing() -> None:
+    job = new_job()
+    svc, deps, launcher, _ = _world(job)
+    svc.jobs.transition(job.job_id, JobState.TRANSCRIBING)
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.NOT_NEEDED
+    assert handle_dispatch(TranscriptionRequested(job_id="nope"), svc, deps) == Outcome.NOT_NEEDED
+    assert launcher.launches == []
