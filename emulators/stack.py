@@ -8,6 +8,7 @@ buckets, and finally the Eventarc bridge, the Cloud Run emulator and the functio
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -158,6 +159,7 @@ class Stack:
         self._start([gcs], deadline_s)
         self.ensure_buckets()
 
+        self._restart_if_code_changed()
         python = sys.executable
         services = [
             Service(
@@ -341,6 +343,24 @@ class Stack:
                 stopped.append(name)
         return stopped
 
+    # The emulators run no code of ours; everything else does, and keeps the code it was
+    # started with: a stack left running across an edit would otherwise serve stale code.
+    _THIRD_PARTY = frozenset({"firestore", "pubsub", "gcs"})
+
+    def _restart_if_code_changed(self) -> None:
+        stamp = self.local.run_dir / "code.sha256"
+        current = _code_fingerprint()
+        if stamp.exists() and stamp.read_text() != current:
+            stale = [n for n in self.procs.names() if n not in self._THIRD_PARTY]
+            for name in stale:
+                self.procs.stop(name)
+            if stale:
+                print(
+                    f"code changed since the last up: restarting {', '.join(stale)}",
+                    file=sys.stderr,
+                )
+        stamp.write_text(current)
+
     def _start_order(self) -> list[str]:
         order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "openai", "cloud-run"]
         order += [f"function-{f}" for f in defined_functions()]
@@ -464,6 +484,18 @@ def _ensure_signing_key(path: Path, project: str) -> None:
     }
     path.write_text(json.dumps(info))
     path.chmod(0o600)
+
+
+def _code_fingerprint() -> str:
+    """Names, sizes and modification times of every Python file the stack's processes run."""
+    digest = hashlib.sha256()
+    for folder in ("common", "functions", "run_jobs", "emulators"):
+        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+            info = path.stat()
+            digest.update(
+                f"{path.relative_to(REPO_ROOT)}:{info.st_size}:{info.st_mtime_ns}\n".encode()
+            )
+    return digest.hexdigest()
 
 
 def _rss_mb(pid: int) -> float | None:
