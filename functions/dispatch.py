@@ -15,17 +15,11 @@ or gone while the job is still DISPATCHED: launch again).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
-
-from pydantic import ValidationError
 
 from common.errors import Busy, InvalidInput, JobNotFound
 from common.jobs import Job, JobError, JobState, Priority, advance
@@ -65,20 +59,6 @@ def build_deps(svc: Services) -> DispatchDeps:
 def dispatch_deps() -> DispatchDeps:
     """The process's launcher and prober, built on first use (never at import)."""
     return build_deps(services())
-
-
-def request_from_push(data: Any) -> tuple[TranscriptionRequested, dict[str, str]]:
-    """The request and attributes in a Pub/Sub push body (``{"message": {...}}``).
-
-    Raises ``InvalidInput`` for a body that no retry can fix.
-    """
-    try:
-        message = data["message"]
-        attributes = dict(message.get("attributes") or {})
-        body = json.loads(base64.b64decode(message["data"]))
-        return TranscriptionRequested.model_validate(body), attributes
-    except (KeyError, TypeError, ValueError, binascii.Error, ValidationError) as exc:
-        raise InvalidInput(f"not a transcription request: {exc}", code="bad_message") from exc
 
 
 def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: DispatchDeps) -> Outcome:

@@ -13,11 +13,12 @@ from pydantic import ValidationError
 
 from common.errors import InvalidInput
 from common.logs import bind, get_logger, new_traceparent
+from common.messages import TranscriptionRequested, TranscriptReady, decode_push
 from functions.api import api_services
 from functions.api.http import handle as handle_api
 from functions.bootstrap import services
-from functions.dispatch import dispatch_deps, handle_dispatch, request_from_push
-from functions.notes import decode_push, handle_transcript_ready, notes_services
+from functions.dispatch import dispatch_deps, handle_dispatch
+from functions.notes import handle_transcript_ready, notes_services
 from functions.uploads import StorageObject, handle_upload
 
 log = get_logger("functions.main")
@@ -42,7 +43,7 @@ def on_upload(event: CloudEvent) -> None:
 def dispatch(event: CloudEvent) -> None:
     svc = services()
     try:
-        request, attributes = request_from_push(event.data)
+        request, attributes = decode_push(event.data, TranscriptionRequested)
     except InvalidInput as exc:
         log.error(
             "unusable transcription request %s: %s", event["id"], exc, extra={"code": exc.code}
@@ -57,7 +58,7 @@ def dispatch(event: CloudEvent) -> None:
 def notes(event: CloudEvent) -> None:
     svc = notes_services()
     try:
-        message, attributes = decode_push(event.data)
+        message, attributes = decode_push(event.data, TranscriptReady)
     except InvalidInput as exc:
         log.error("unusable transcript event %s: %s", event["id"], exc, extra={"code": exc.code})
         return

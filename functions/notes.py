@@ -15,15 +15,10 @@ and returns; anything transient (Firestore, GCS, a webhook receiver that is down
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
@@ -98,18 +93,6 @@ def build_notes_services(base: Services) -> NotesServices:
 @lru_cache(maxsize=1)
 def notes_services() -> NotesServices:
     return build_notes_services(services())
-
-
-def decode_push(data: Mapping[str, Any] | None) -> tuple[TranscriptReady, dict[str, str]]:
-    """The Pub/Sub message inside a CloudEvent; ``InvalidInput`` if it is not one of ours."""
-    try:
-        message = dict((data or {})["message"])
-        raw = base64.b64decode(message.get("data") or "", validate=True)
-        body = TranscriptReady.model_validate(json.loads(raw))
-    except (KeyError, TypeError, ValueError, binascii.Error, ValidationError) as exc:
-        raise InvalidInput(f"not a TranscriptReady message: {exc}", code="bad_event") from exc
-    attributes = {str(k): str(v) for k, v in (message.get("attributes") or {}).items()}
-    return body, attributes
 
 
 def handle_transcript_ready(msg: TranscriptReady, svc: NotesServices) -> NotesOutcome:

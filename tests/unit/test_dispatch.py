@@ -13,7 +13,7 @@ import pytest
 from common.audio import AudioInfo
 from common.errors import Busy, InvalidInput
 from common.jobs import Job, JobState
-from common.messages import TranscriptionRequested
+from common.messages import TranscriptionRequested, decode_push
 from common.queues import Publisher
 from common.transcription_plan import PLAN_ENV, ChunkPlan
 from functions.bootstrap import Services
@@ -22,7 +22,6 @@ from functions.dispatch import (
     Outcome,
     choose_tier,
     handle_dispatch,
-    request_from_push,
 )
 from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
@@ -234,7 +233,7 @@ def test_push_body_is_parsed_and_poison_is_refused() -> None:
         },
         "subscription": "projects/p/subscriptions/dispatch",
     }
-    request, attributes = request_from_push(body)
+    request, attributes = decode_push(body, TranscriptionRequested)
     assert request.job_id == "j-9" and attributes["traceparent"].startswith("00-")
     for poison in (
         {},
@@ -242,7 +241,7 @@ def test_push_body_is_parsed_and_poison_is_refused() -> None:
         {"message": {"data": base64.b64encode(b"[]").decode()}},
     ):
         with pytest.raises(InvalidInput):
-            request_from_push(poison)
+            decode_push(poison, TranscriptionRequested)
 
 
 def test_a_job_that_moved_on_or_vanished_needs_nothing() -> None:
