@@ -112,6 +112,10 @@ class Job(BaseModel):
     # Recorded once the transcription request is published: a redelivered event publishes
     # again only if the first delivery died between creating the job and publishing.
     request_message_id: str | None = None
+    # The dispatch delivery launching this job's execution holds this claim until it records
+    # the execution's name; a claim older than the lease belongs to a delivery that died.
+    launch_claim: str | None = None
+    launch_claimed_at: datetime | None = None
 
     @classmethod
     def new(

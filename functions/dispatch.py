@@ -6,23 +6,23 @@ model (the job's option, mapped through ``Settings.transcription.models``) and t
 the execution and records its name; it never waits for the execution.
 
 At-least-once delivery, one execution: the QUEUED -> DISPATCHED transition also writes a
-launch claim (``launching/<token>/<unix time>``) into ``Job.execution``, in one transaction.
-Only the delivery that wrote the claim launches, and it replaces the claim with the
-execution's name. A redelivery finds either a claim (younger than ``launch_lease_s``: retry
-later; older: its holder died, take it over) or an execution (alive: nothing to do; finished
-or gone while the job is still DISPATCHED: launch again).
+launch claim (``Job.launch_claim`` and its time), in one transaction. Only the delivery that
+wrote the claim launches, and it swaps the claim for the execution's name (``Job.execution``).
+A redelivery finds either a claim (younger than ``launch_lease_s``: retry later; older: its
+holder died, take it over) or an execution (alive: nothing to do; finished or gone while the
+job is still DISPATCHED: launch again).
 """
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
 from common.errors import Busy, InvalidInput, JobNotFound
-from common.jobs import Job, JobError, JobState, Priority, advance
+from common.jobs import Job, JobError, JobState, Priority, advance, utcnow
 from common.logs import current_traceparent, get_logger
 from common.messages import TranscriptionRequested
 from common.settings import Settings, Tier
@@ -32,8 +32,6 @@ from functions.dispatch_launcher import CloudRunLauncher, Launcher
 from functions.dispatch_source import Prober, SourceProber
 
 log = get_logger(__name__)
-
-CLAIM_PREFIX = "launching/"
 
 
 class Outcome(StrEnum):
@@ -72,9 +70,9 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
             plan = plan_job(job, svc.settings, deps.prober)
         except InvalidInput as exc:
             return _reject(job, exc, svc)
-        claim = _new_claim()
+        claim = uuid.uuid4().hex
         job = svc.jobs.update(job.job_id, lambda j: _claim_queued(j, claim, plan))
-        if job.execution == claim:
+        if job.launch_claim == claim:
             return _launch(job, plan, claim, svc, deps)
     return _redelivered(job, svc, deps)
 
@@ -122,36 +120,36 @@ def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
 # Claims -------------------------------------------------------------------------------------
 
 
-def _new_claim() -> str:
-    return f"{CLAIM_PREFIX}{uuid.uuid4().hex}/{int(time.time())}"
-
-
-def _claim_age_s(execution: str) -> float:
-    try:
-        return time.time() - int(execution.rsplit("/", 1)[1])
-    except (IndexError, ValueError):
-        return float("inf")
-
-
 def _claim_queued(job: Job, claim: str, plan: ChunkPlan) -> Job | None:
     if job.state != JobState.QUEUED:
         return None
-    dispatched, _ = advance(job, JobState.DISPATCHED, execution=claim)
+    dispatched, _ = advance(job, JobState.DISPATCHED)
     source = dispatched.source.model_copy(update={"duration_s": plan.duration_s})
-    return dispatched.model_copy(update={"source": source})
+    return dispatched.model_copy(
+        update={"source": source, "launch_claim": claim, "launch_claimed_at": utcnow()}
+    )
 
 
-def _take_over(job: Job, seen: str | None, claim: str) -> Job | None:
-    """Replace a dead claim or execution ``seen`` with our claim, if nobody else did first."""
-    if job.state != JobState.DISPATCHED or job.execution != seen:
+def _take_over(job: Job, seen: Job, claim: str) -> Job | None:
+    """Replace the dead claim or execution we saw with our claim, unless someone did first."""
+    if job.state != JobState.DISPATCHED or (job.launch_claim, job.execution) != (
+        seen.launch_claim,
+        seen.execution,
+    ):
         return None
-    return job.model_copy(update={"execution": claim})
+    return job.model_copy(update={"launch_claim": claim, "launch_claimed_at": utcnow()})
 
 
-def _replace_claim(job: Job, claim: str, value: str | None) -> Job | None:
-    if job.execution != claim:
+def _settle_claim(job: Job, claim: str, execution: str | None) -> Job | None:
+    """Swap our claim for the execution's name, or (``None``: the launch failed) expire it so
+    the redelivery may launch at once rather than after the lease."""
+    if job.launch_claim != claim:
         return None
-    return job.model_copy(update={"execution": value})
+    if execution is None:
+        return job.model_copy(update={"launch_claimed_at": datetime.fromtimestamp(0, UTC)})
+    return job.model_copy(
+        update={"execution": execution, "launch_claim": None, "launch_claimed_at": None}
+    )
 
 
 # Launching ----------------------------------------------------------------------------------
@@ -167,11 +165,9 @@ def _launch(job: Job, plan: ChunkPlan, claim: str, svc: Services, deps: Dispatch
             run_job, env=env, task_count=plan.chunk_count, timeout_s=timeout_s
         )
     except Exception:
-        # Expire our claim at once so the redelivery launches without waiting for the lease.
-        expired = f"{claim.rsplit('/', 1)[0]}/0"
-        svc.jobs.update(job.job_id, lambda j: _replace_claim(j, claim, expired))
+        svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, None))
         raise
-    stored = svc.jobs.update(job.job_id, lambda j: _replace_claim(j, claim, execution))
+    stored = svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, execution))
     if stored.execution != execution:
         log.warning(
             "launched %s but the job now records %s; the worker will find the job taken",
@@ -194,23 +190,23 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     if job.state != JobState.DISPATCHED:
         log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
         return Outcome.NOT_NEEDED
-    current = job.execution
-    if current is not None and current.startswith(CLAIM_PREFIX):
-        if _claim_age_s(current) < svc.settings.transcription.launch_lease_s:
+    if job.launch_claim is not None and job.launch_claimed_at is not None:
+        age = utcnow() - job.launch_claimed_at
+        if age < timedelta(seconds=svc.settings.transcription.launch_lease_s):
             raise Busy(f"job {job.job_id}: another delivery is launching its execution")
-    elif current is not None and deps.launcher.is_alive(current):
-        log.info("execution %s is alive; not launching another", current)
+    elif job.execution is not None and deps.launcher.is_alive(job.execution):
+        log.info("execution %s is alive; not launching another", job.execution)
         return Outcome.ALREADY_RUNNING
     # The launcher died, or the execution ended without moving the job on: launch again.
     try:
         plan = plan_job(job, svc.settings, deps.prober)
     except InvalidInput as exc:
         return _reject(job, exc, svc)
-    claim = _new_claim()
-    stored = svc.jobs.update(job.job_id, lambda j: _take_over(j, current, claim))
-    if stored.execution != claim:
+    claim = uuid.uuid4().hex
+    stored = svc.jobs.update(job.job_id, lambda j: _take_over(j, job, claim))
+    if stored.launch_claim != claim:
         raise Busy(f"job {job.job_id}: another delivery took over its launch")
-    log.warning("relaunching job %s (was %s)", job.job_id, current)
+    log.warning("relaunching job %s (was %s)", job.job_id, job.execution or job.launch_claim)
     return _launch(stored, plan, claim, svc, deps)
 
 

@@ -1,4 +1,4 @@
-"""Starting transcribe executions through the Cloud Run Admin API v2, and asking after them.
+"""Starting, asking after and cancelling transcribe executions (Cloud Run Admin API v2).
 
 ``launch`` returns as soon as Cloud Run has accepted the execution: its name is in the
 long-running operation's metadata, and nothing here ever waits for the operation to finish.
@@ -6,6 +6,7 @@ long-running operation's metadata, and nothing here ever waits for the operation
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -25,6 +26,10 @@ class Launcher(Protocol):
 
     def is_alive(self, execution: str) -> bool:
         """Whether the execution exists and has not finished."""
+        ...
+
+    def cancel(self, execution: str) -> None:
+        """Stop the execution's tasks; nothing to do if it finished or is gone."""
         ...
 
 
@@ -72,6 +77,11 @@ class CloudRunLauncher:
         if not name:
             raise RuntimeError(f"run_job on {job} returned no execution name")
         return name
+
+    def cancel(self, execution: str) -> None:
+        # The long-running operation is not waited on.
+        with contextlib.suppress(gexc.NotFound, gexc.FailedPrecondition):
+            self.executions.cancel_execution(name=execution)
 
     def is_alive(self, execution: str) -> bool:
         try:

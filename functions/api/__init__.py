@@ -11,8 +11,9 @@ from functools import lru_cache
 from common.auth import Verifier
 from common.rate_limit import RateLimiter, windows
 from common.ssrf import UrlPolicy
-from functions.api.service import Api, CloudRunCanceller
+from functions.api.service import Api
 from functions.bootstrap import services
+from functions.dispatch_launcher import CloudRunLauncher
 
 __all__ = ["Api", "api_services"]
 
@@ -21,11 +22,6 @@ __all__ = ["Api", "api_services"]
 def api_services() -> Api:
     core = services()
     s = core.settings
-
-    def launcher() -> object:
-        from functions.dispatch_launcher import CloudRunLauncher
-
-        return CloudRunLauncher(s)
 
     return Api(
         core=core,
@@ -36,5 +32,5 @@ def api_services() -> Api:
             windows(s.auth.rate_per_minute, s.auth.rate_per_hour),
         ),
         policy=UrlPolicy.from_settings(s),
-        canceller=CloudRunCanceller(launcher),
+        canceller=CloudRunLauncher(s),  # its clients are made on first use
     )

@@ -7,10 +7,8 @@ reported exactly like a missing one, so job ids cannot be probed.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -66,23 +64,6 @@ class NotReady(AudionotesError):
 
 class Canceller(Protocol):
     def cancel(self, execution: str) -> None: ...
-
-
-class CloudRunCanceller:
-    """Cancels a transcribe execution through the Cloud Run Admin API, with the client set up
-    exactly as dispatch's launcher sets it up (``functions.dispatch_launcher``)."""
-
-    def __init__(self, launcher_factory: Callable[[], object]) -> None:
-        self._factory = launcher_factory
-        self._launcher: object | None = None
-
-    def cancel(self, execution: str) -> None:
-        if self._launcher is None:
-            self._launcher = self._factory()
-        executions = self._launcher.executions  # type: ignore[attr-defined]
-        # Already finished or gone: nothing left to stop. The operation is not waited on.
-        with contextlib.suppress(gexc.NotFound, gexc.FailedPrecondition):
-            executions.cancel_execution(name=execution)
 
 
 @dataclass(frozen=True)

@@ -220,7 +220,7 @@ def _fail(job_id: str, error: JobError, w: Worker) -> None:
 
 def _owned_elsewhere(job: Job, execution: str | None) -> bool:
     """Another execution was launched for this job (a relaunch): leave the job to it."""
-    if not execution or not job.execution or "/executions/" not in job.execution:
+    if not execution or not job.execution:
         return False  # no name yet: dispatch records it just after launching us
     return job.execution.rsplit("/", 1)[1] != execution
 

@@ -36,7 +36,6 @@ from common.transcripts import result_uri
 from functions.api import Api
 from functions.api.http import handle
 from functions.api.openapi import render
-from functions.api.service import CloudRunCanceller
 from functions.bootstrap import build
 from tests.integration.helpers import Tap, wait_for
 
@@ -44,6 +43,13 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 OPENAPI = json.loads((REPO / "functions" / "openapi.json").read_text())
+
+
+class _NoExecutions:
+    """The in-process API's canceller: its jobs never reach Cloud Run, so a call is a bug."""
+
+    def cancel(self, execution: str) -> None:
+        raise AssertionError(f"unexpected cancel of {execution}")
 
 
 # --- fixtures -----------------------------------------------------------------------------------
@@ -223,7 +229,7 @@ def in_process(clean_stack: Any, tokens: dict[str, str]) -> Client:
             windows(settings.auth.rate_per_minute, settings.auth.rate_per_hour),
         ),
         policy=UrlPolicy.from_settings(settings, resolver=_resolver),
-        canceller=CloudRunCanceller(lambda: None),
+        canceller=_NoExecutions(),
     )
     app = flask.Flask("api-in-process")
 

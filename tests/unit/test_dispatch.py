@@ -6,13 +6,14 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
 
 from common.audio import AudioInfo
 from common.errors import Busy, InvalidInput
-from common.jobs import Job, JobState
+from common.jobs import Job, JobState, utcnow
 from common.messages import TranscriptionRequested, decode_push
 from common.queues import Publisher
 from common.transcription_plan import PLAN_ENV, ChunkPlan
@@ -90,6 +91,7 @@ def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
     assert (
         stored.execution == "projects/p/locations/r/jobs/transcribe-cpu/executions/transcribe-cpu-0"
     )
+    assert (stored.launch_claim, stored.launch_claimed_at) == (None, None)  # claim settled
     assert stored.source.duration_s == 30.0
     [launch] = launcher.launches
     plan = ChunkPlan.model_validate_json(launch["env"][PLAN_ENV])
@@ -129,7 +131,11 @@ def test_a_fresh_launch_claim_makes_a_redelivery_wait() -> None:
     svc.jobs.update(
         job.job_id,
         lambda j: j.model_copy(
-            update={"state": JobState.DISPATCHED, "execution": "launching/abc/9999999999"}
+            update={
+                "state": JobState.DISPATCHED,
+                "launch_claim": "abc",
+                "launch_claimed_at": utcnow(),
+            }
         ),
     )
     with pytest.raises(Busy):
@@ -143,7 +149,11 @@ def test_a_stale_launch_claim_is_taken_over() -> None:
     svc.jobs.update(
         job.job_id,
         lambda j: j.model_copy(
-            update={"state": JobState.DISPATCHED, "execution": "launching/abc/1"}
+            update={
+                "state": JobState.DISPATCHED,
+                "launch_claim": "abc",
+                "launch_claimed_at": utcnow() - timedelta(hours=1),
+            }
         ),
     )
     assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
