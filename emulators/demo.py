@@ -104,6 +104,11 @@ def _show_results(job: Job, settings: Settings) -> None:
     if job.error is not None:
         print(f"== FAILED: {job.error.code}: {job.error.message}")
         return
+    if job.usage.get("transcribe_cache_hits"):
+        print(
+            "   (the same audio was transcribed before: Whisper did not run again; "
+            "`make down && rm -rf .local` starts afresh)"
+        )
     blobs = GcsBlobStore(settings.project)
     for title, name in (("transcript", "transcript.txt"), ("notes", "notes.md")):
         info = blobs.stat(result_uri(settings, job.job_id, name))
