@@ -2,9 +2,16 @@
 
 One document per (key, window): ``{collection}/{sha256(key)[:32]}-{window}-{index}`` with
 ``count`` and ``expire_at`` (the TTL policy's field: Firestore deletes a window an hour after it
-ends). A request passes only if every one of its keys is under every limit, and then counts
-against all of them, in one transaction: two instances can never both take the last slot.
-Refused requests are not counted, so a client that keeps retrying still gets its full rate.
+ends). A request counts against all its keys at once with atomic server-side increments; the
+commit returns the value each increment produced, a ticket unique to this request. Any ticket
+over its limit: the request takes its increments back and is refused. So exactly ``limit``
+requests pass per window, never more, and refused requests are not counted (a client that
+keeps retrying still gets its full rate).
+
+Why not a read-then-write transaction: every request of one client (and, behind one address,
+of many) writes the same documents, and transactions on a hot document queue on its lock: under
+16 concurrent calls the Firestore emulator timed out most of them after ~50 s
+(bench/load.py found it). Increments do not lock.
 """
 
 from __future__ import annotations
@@ -21,8 +28,6 @@ from google.cloud import firestore
 from common.errors import AudionotesError
 
 EXPIRE_AFTER = timedelta(hours=1)
-# Firestore retries a contended transaction; a burst from one client contends on purpose.
-_TRANSACTION_ATTEMPTS = 25
 
 
 class RateLimited(AudionotesError):
@@ -77,38 +82,43 @@ class RateLimiter:
             (key, w, self.doc_id(key, w, now)) for key in dict.fromkeys(keys) for w in self.limits
         ]
         refs = [self.client.collection(self.collection).document(doc) for _, _, doc in slots]
-
-        @firestore.transactional
-        def run(transaction: firestore.Transaction) -> tuple[str, Window] | None:
-            counts = {
-                snap.id: int((snap.to_dict() or {}).get("count", 0))
-                for snap in self.client.get_all(refs, transaction=transaction)
-            }
-            for key, window, doc in slots:
-                if counts.get(doc, 0) >= window.limit:
-                    return key, window
-            for (_, window, doc), ref in zip(slots, refs, strict=True):
-                start = (now // window.seconds) * window.seconds
-                end = datetime.fromtimestamp(start + window.seconds, UTC)
-                transaction.set(
-                    ref,
-                    {
-                        "count": counts.get(doc, 0) + 1,
-                        "window": window.name,
-                        "window_start": datetime.fromtimestamp(start, UTC),
-                        "expire_at": end + EXPIRE_AFTER,
-                    },
-                )
-            return None
-
-        refused = run(self.client.transaction(max_attempts=_TRANSACTION_ATTEMPTS))
-        if refused is not None:
-            key, window = refused
-            kind = key.split(":", 1)[0]
-            window_end = (now // window.seconds + 1) * window.seconds
-            retry_after = max(1, math.ceil(window_end - now))
-            raise RateLimited(
-                f"rate limit of {window.limit} requests per {window.name} per {kind} reached; "
-                f"retry in {retry_after}s",
-                retry_after_s=retry_after,
+        count = self.client.batch()
+        for (_, window, _), ref in zip(slots, refs, strict=True):
+            start = (now // window.seconds) * window.seconds
+            end = datetime.fromtimestamp(start + window.seconds, UTC)
+            count.set(
+                ref,
+                {
+                    "count": firestore.Increment(1),
+                    "window": window.name,
+                    "window_start": datetime.fromtimestamp(start, UTC),
+                    "expire_at": end + EXPIRE_AFTER,
+                },
+                merge=True,
             )
+        results = count.commit()
+        # One transform per write (the increment); its result is the count it produced.
+        tickets = [int(result.transform_results[0].integer_value) for result in results]
+        refused = next(
+            (
+                (key, w)
+                for (key, w, _), ticket in zip(slots, tickets, strict=True)
+                if ticket > w.limit
+            ),
+            None,
+        )
+        if refused is None:
+            return
+        undo = self.client.batch()
+        for ref in refs:
+            undo.update(ref, {"count": firestore.Increment(-1)})
+        undo.commit()
+        key, window = refused
+        kind = key.split(":", 1)[0]
+        window_end = (now // window.seconds + 1) * window.seconds
+        retry_after = max(1, math.ceil(window_end - now))
+        raise RateLimited(
+            f"rate limit of {window.limit} requests per {window.name} per {kind} reached; "
+            f"retry in {retry_after}s",
+            retry_after_s=retry_after,
+        )
