@@ -56,11 +56,14 @@ def test_transitions_go_forward_only(store, unique):
 
 
 def test_racing_transitions_change_the_job_once(store, unique):
+    """Sixteen writers at once, as parallel Cloud Run tasks and redeliveries can be."""
     job_id = f"j-{unique}"
     store.create(_job(job_id))
-    with ThreadPoolExecutor(6) as pool:
-        results = list(pool.map(lambda _: store.transition(job_id, JobState.DISPATCHED), range(6)))
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(lambda _: store.transition(job_id, JobState.DISPATCHED), range(16)))
+        list(pool.map(lambda i: store.set_progress(job_id, (i + 1) / 16), range(16)))
     assert sum(r.changed for r in results) == 1
+    assert store.get(job_id).progress == 1.0  # no update lost to a concurrent one
 
 
 def test_progress_only_rises_and_stops_at_final_states(store, unique):
