@@ -2,7 +2,8 @@
 
 Library code logs through ``get_logger(__name__)`` and never configures logging; entry points
 call ``configure_logging()`` once. ``bind()`` puts a job id and W3C trace context on every
-record logged inside it (contextvars, so it is per request and per thread).
+record logged inside it (contextvars, so it is per request and per thread). Inside an
+OpenTelemetry span (``common.tracing``) the trace and span ids are that span's.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace
 
 _job_id: ContextVar[str | None] = ContextVar("audionotes_job_id", default=None)
 _traceparent: ContextVar[str | None] = ContextVar("audionotes_traceparent", default=None)
@@ -38,6 +41,10 @@ def new_traceparent(traceparent: str | None = None) -> str:
 
 
 def current_traceparent() -> str | None:
+    """The current OpenTelemetry span's W3C traceparent, else the one ``bind`` set."""
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
     return _traceparent.get()
 
 
@@ -81,14 +88,15 @@ class JsonFormatter(logging.Formatter):
         job_id = getattr(record, "job_id", None) or _job_id.get()
         if job_id:
             entry["job_id"] = job_id
-        match = _TRACEPARENT.match(_traceparent.get() or "")
+        match = _TRACEPARENT.match(current_traceparent() or "")
         if match:
             trace = match.group(1)
             entry["logging.googleapis.com/trace"] = (
                 f"projects/{self.project}/traces/{trace}" if self.project else trace
             )
             entry["logging.googleapis.com/spanId"] = match.group(2)
-            entry["logging.googleapis.com/trace_sampled"] = match.group(3) == "01"
+            # Bit 0 of the flags; W3C level 2 adds bit 1 ("random trace id").
+            entry["logging.googleapis.com/trace_sampled"] = bool(int(match.group(3), 16) & 1)
         # Whatever a caller passed as ``extra=`` becomes a field (event, code, state,
         # duration_s, cost_usd, ...): the log-based metrics in terraform/modules/monitoring
         # read them from jsonPayload.

@@ -137,7 +137,8 @@ class Transcription(BaseModel):
     # Neighbouring chunks overlap by this much; the merge keeps each word once.
     chunk_overlap_s: float = Field(default=2.0, ge=0, le=30)
     # Cloud Run GPU tasks stop at 1 h; CPU tasks may run longer.
-    gpu_task_timeout_s: int = Field(default=3600, ge=60, le=3600)
+    # Headroom under Cloud Run's 1-hour GPU task limit (Terraform uses the same value).
+    gpu_task_timeout_s: int = Field(default=3000, ge=60, le=3600)
     cpu_task_timeout_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
     max_retries: int = Field(default=3, ge=0, le=10)
     progress_interval_s: float = Field(default=5.0, ge=0)
@@ -273,6 +274,35 @@ class Llm(BaseModel):
     webhook_backoff_s: float = Field(default=1.0, ge=0)
 
 
+class TracingExporter(StrEnum):
+    """Where finished OpenTelemetry spans go (``common.tracing``)."""
+
+    NONE = "none"  # spans still get ids (log correlation, propagation); none are exported
+    CONSOLE = "console"  # the SDK's console exporter, on stdout
+    JSONL = "jsonl"  # one JSON object per span appended to ``Tracing.jsonl_path``
+    CLOUD_TRACE = "cloud_trace"  # Google Cloud Trace, the runtime's project and credentials
+
+
+class Tracing(BaseModel):
+    """OpenTelemetry: one trace per job, one span per stage (issue 7)."""
+
+    exporter: TracingExporter = Field(
+        default=TracingExporter.NONE,
+        description="none | console | jsonl: where finished spans go (ids exist regardless).",
+    )
+    # Every process of a deployment may append to the same file (O_APPEND, one write a span).
+    jsonl_path: str | None = Field(default=None, description="The spans file of 'jsonl'.")
+    service_namespace: str = Field(
+        default="audionotes", description="Resource attribute service.namespace of spans."
+    )
+
+    @model_validator(mode="after")
+    def _path_for_jsonl(self) -> Tracing:
+        if self.exporter is TracingExporter.JSONL and not self.jsonl_path:
+            raise ValueError("exporter 'jsonl' needs jsonl_path (AUDIONOTES_TRACING__JSONL_PATH)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything a deployment must say about itself. Build it once with ``get_settings()``."""
 
@@ -296,6 +326,7 @@ class Settings(BaseSettings):
     limits: Limits = Limits()
     auth: Auth = Auth()
     llm: Llm = Llm()
+    tracing: Tracing = Tracing()
     log_level: str = "INFO"
     # A service-account JSON key for V4 signed URLs; None signs through IAM signBlob (GCP).
     signing_key_file: str | None = None

@@ -1,4 +1,4 @@
-"""``python -m emulators up|down|status|env|reset|token``: the local stack."""
+"""``python -m emulators up|down|status|env|reset|token|sweep``: the local stack."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("reset", help="empty Firestore and the buckets, drop queued messages")
     commands.add_parser("check", help="check for Java, the gcloud emulators and fake-gcs-server")
     commands.add_parser("demo", help="up, then a spoken file through gsutil cp to its results")
+    sweep = commands.add_parser(
+        "sweep", help="call the sweep function as Cloud Scheduler does (re-publish lost messages)"
+    )
+    sweep.add_argument(
+        "--older-than-s", type=int, default=None, help="only jobs waiting longer than this"
+    )
     token = commands.add_parser("token", help="print a bearer token for the local API")
     token.add_argument("--subject", required=True, help="the caller (the token's sub claim)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds it stays valid")
@@ -62,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                     audience=settings.auth.audience,
                 )
             )
+        elif args.command == "sweep":
+            print(json.dumps(_sweep(stack, args.older_than_s), indent=2))
         elif args.command == "check":
             pre = check_prerequisites()
             print(f"prerequisites ok: {pre.java}, {pre.pubsub_jar.name}, {pre.fake_gcs.name}")
@@ -72,6 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _sweep(stack: Stack, older_than_s: int | None) -> object:
+    """POST to the local sweep function, the way Cloud Scheduler's HTTP target does."""
+    import urllib.request
+
+    body = {} if older_than_s is None else {"older_than_s": older_than_s}
+    request = urllib.request.Request(
+        stack.local.function_url("sweep"),
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return json.loads(response.read())
+    except OSError as exc:
+        raise StackError(f"the sweep function did not answer ({exc}); is the stack up?") from exc
 
 
 if __name__ == "__main__":

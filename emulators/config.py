@@ -20,7 +20,7 @@ from common.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Functions the stack serves, in start order; each runs if functions/main.py defines it.
-FUNCTIONS = ("on_upload", "api", "dispatch", "notes")
+FUNCTIONS = ("on_upload", "api", "dispatch", "notes", "dead_letters", "sweep")
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ class LocalStack:
         }
         env.update(self.llm_environment())
         env.update(self.api_environment())
+        env.update(self.tracing_environment())
         if (REPO_ROOT / "functions" / "main.py").exists() and "api" in defined_functions():
             env["AUDIONOTES_API_URL"] = self.function_url("api")
         return env
@@ -172,6 +173,21 @@ class LocalStack:
         if not os.environ.get("AUDIONOTES_LLM__WEBHOOK_SECRET"):
             env["AUDIONOTES_LLM__WEBHOOK_SECRET"] = "local-webhook-secret"
         return env
+
+    def tracing_environment(self) -> dict[str, str]:
+        """Every process appends its finished spans to one JSON lines file in the state
+        folder (tests/integration/test_tracing_flow.py reads a job's trace from it), unless
+        an exporter is configured already."""
+        if os.environ.get("AUDIONOTES_TRACING__EXPORTER"):
+            return {}
+        return {
+            "AUDIONOTES_TRACING__EXPORTER": "jsonl",
+            "AUDIONOTES_TRACING__JSONL_PATH": str(self.spans_file),
+        }
+
+    @property
+    def spans_file(self) -> Path:
+        return self.state_dir / "spans.jsonl"
 
     def api_environment(self) -> dict[str, str]:
         """The API on one machine: an HS256 secret of this stack's own (``python -m emulators

@@ -259,13 +259,13 @@ class Stack:
                     s.subscriptions.transcription_requests_dead_letter,
                     s.topics.transcription_requests_dead_letter,
                     None,
-                    None,
+                    "dead_letters",
                 ),
                 (
                     s.subscriptions.transcripts_ready_dead_letter,
                     s.topics.transcripts_ready_dead_letter,
                     None,
-                    None,
+                    "dead_letters",
                 ),
                 (s.subscriptions.inbox_events, s.topics.inbox_events, None, "bridge"),
             ]

@@ -6,7 +6,7 @@ model (the job's option, mapped through ``Settings.transcription.models``) and t
 the execution and records its name; it never waits for the execution.
 
 At-least-once delivery, one execution: the QUEUED -> DISPATCHED transition also writes a
-launch claim (``Job.launch_claim`` and its time), in one transaction. Only the delivery that
+launch claim (``Job.launch_claim`` and its time), in one conditional write. Only the delivery that
 wrote the claim launches, and it swaps the claim for the execution's name (``Job.execution``).
 A redelivery finds either a claim (younger than ``launch_lease_s``: retry later; older: its
 holder died, take it over) or an execution (alive: nothing to do; finished or gone while the
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
+
+from opentelemetry import trace
 
 from common.errors import Busy, InvalidInput, JobNotFound
 from common.jobs import Job, JobError, JobState, Priority, advance, utcnow
@@ -168,6 +170,15 @@ def _launch(job: Job, plan: ChunkPlan, claim: str, svc: Services, deps: Dispatch
         svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, None))
         raise
     stored = svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, execution))
+    trace.get_current_span().set_attributes(
+        {
+            "execution": execution,
+            "run_job": run_job,
+            "model": plan.model,
+            "chunks": plan.chunk_count,
+            "audio_s": plan.duration_s,
+        }
+    )
     if stored.execution != execution:
         log.warning(
             "launched %s but the job now records %s; the worker will find the job taken",

@@ -2,32 +2,40 @@
 
 Permanent problems (an event we cannot parse) are logged and acknowledged; anything else
 raises, so the platform redelivers (functions-framework answers 500).
+
+Every deployed function loads this file but runs one entry point, so each entry point imports
+its own handler: a process loads only its handler's dependencies (openai for notes, the Cloud
+Run client and PyAV for dispatch, ...), which saves memory and cold-start time.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 from pydantic import ValidationError
 
-from common.errors import InvalidInput
-from common.logs import bind, get_logger, new_traceparent
+from common.errors import InvalidInput, JobNotFound
+from common.logs import get_logger
 from common.messages import TranscriptionRequested, TranscriptReady, decode_push
-from functions.api import api_services
-from functions.api.http import handle as handle_api
-from functions.bootstrap import services
-from functions.dispatch import dispatch_deps, handle_dispatch
-from functions.notes import handle_transcript_ready, notes_services
-from functions.uploads import StorageObject, handle_upload
+from common.tracing import configure_tracing, is_traceparent, stage
+from functions.bootstrap import Services, services
+
+if TYPE_CHECKING:
+    from functions.api import Api
 
 log = get_logger("functions.main")
 
 
 @functions_framework.cloud_event
 def on_upload(event: CloudEvent) -> None:
-    svc = services()
-    with bind(traceparent=new_traceparent(event.get("traceparent"))):
+    from functions.uploads import StorageObject, handle_upload
+
+    svc = _traced(services(), "on_upload")
+    # The job's trace starts here (or continues the event's, when it carries one).
+    with stage("on_upload", parents=[event.get("traceparent")]) as span:
         try:
             obj = StorageObject.model_validate(event.data)
         except ValidationError as exc:
@@ -36,12 +44,15 @@ def on_upload(event: CloudEvent) -> None:
             )
             return
         outcome = handle_upload(obj, svc)
+        span.set_attribute("outcome", outcome.value)
         log.info("on_upload %s: %s", obj.name, outcome.value, extra={"event": "on_upload"})
 
 
 @functions_framework.cloud_event
 def dispatch(event: CloudEvent) -> None:
-    svc = services()
+    from functions.dispatch import dispatch_deps, handle_dispatch
+
+    svc = _traced(services(), "dispatch")
     try:
         request, attributes = decode_push(event.data, TranscriptionRequested)
     except InvalidInput as exc:
@@ -49,25 +60,91 @@ def dispatch(event: CloudEvent) -> None:
             "unusable transcription request %s: %s", event["id"], exc, extra={"code": exc.code}
         )
         return
-    with bind(job_id=request.job_id, traceparent=new_traceparent(attributes.get("traceparent"))):
+    parents = _job_trace(attributes, request.job_id, svc)
+    with stage("dispatch", parents=parents, job_id=request.job_id) as span:
         outcome = handle_dispatch(request, svc, dispatch_deps())
+        span.set_attribute("outcome", outcome.value)
         log.info("dispatch: %s", outcome.value, extra={"event": "dispatch"})
 
 
 @functions_framework.cloud_event
 def notes(event: CloudEvent) -> None:
+    from functions.notes import handle_transcript_ready, notes_services
+
+    _traced(services(), "notes")
     svc = notes_services()
     try:
         message, attributes = decode_push(event.data, TranscriptReady)
     except InvalidInput as exc:
         log.error("unusable transcript event %s: %s", event["id"], exc, extra={"code": exc.code})
         return
-    with bind(job_id=message.job_id, traceparent=new_traceparent(attributes.get("traceparent"))):
+    parents = _job_trace(attributes, message.job_id, svc.base)
+    with stage("notes", parents=parents, job_id=message.job_id) as span:
         outcome = handle_transcript_ready(message, svc)
+        span.set_attribute("outcome", outcome.value)
         log.info("notes: %s", outcome.value, extra={"event": "notes"})
 
 
 @functions_framework.http
 def api(request: flask.Request) -> flask.Response:
     """The HTTPS API: routing, auth, rate limits and error mapping live in functions.api.http."""
-    return handle_api(request, api_services)
+    from functions.api.http import handle as handle_api
+
+    return handle_api(request, _traced_api)
+
+
+def _traced(svc: Services, function: str) -> Services:
+    configure_tracing(svc.settings.tracing, function)  # once per process
+    return svc
+
+
+def _traced_api() -> Api:
+    from functions.api import api_services
+
+    api_ = api_services()
+    configure_tracing(api_.core.settings.tracing, "api")
+    return api_
+
+
+def _job_trace(attributes: dict[str, str], job_id: str, svc: Services) -> list[str | None]:
+    """The job's trace context: the message's ``traceparent`` attribute or, for a message
+    published without a usable one (a replay by hand), the job's stored one."""
+    traceparent = attributes.get("traceparent")
+    if is_traceparent(traceparent):
+        return [traceparent]
+    try:
+        return [svc.jobs.get(job_id).traceparent]
+    except JobNotFound:
+        return []
+
+
+@functions_framework.cloud_event
+def dead_letters(event: CloudEvent) -> None:
+    """Both dead-letter topics push here: the job of a message Pub/Sub gave up on is FAILED."""
+    from functions.dead_letters import DeadLetter, handle_dead_letter
+    from functions.dispatch import dispatch_deps
+
+    svc = _traced(services(), "dead_letters")
+    letter = DeadLetter.from_push(event.data)
+    with stage("dead_letters", parents=[letter.traceparent], job_id=letter.job_id) as span:
+        outcome = handle_dead_letter(letter, svc, dispatch_deps().launcher)
+        span.set_attribute("outcome", outcome.value)
+        log.info("dead_letters: %s", outcome.value, extra={"event": "dead_letters"})
+
+
+@functions_framework.http
+def sweep(request: flask.Request) -> flask.Response:
+    """Cloud Scheduler's periodic call: jobs whose message was lost get it published again."""
+    from functions.sweep import SweepRequest
+    from functions.sweep import sweep as run_sweep
+
+    try:
+        body = SweepRequest.model_validate(request.get_json(silent=True) or {})
+    except ValidationError as exc:
+        response = flask.jsonify({"error": {"code": "bad_request", "message": str(exc)}})
+        response.status_code = 400
+        return response
+    svc = _traced(services(), "sweep")
+    with stage("sweep", parents=[request.headers.get("traceparent")]):
+        report = run_sweep(svc, body)
+    return flask.jsonify(report.as_dict())

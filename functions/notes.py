@@ -5,7 +5,7 @@ Idempotent under at-least-once delivery:
 - ``notes.json`` is written only if absent (``if_generation_match=0``): the first writer wins,
   a later or concurrent delivery reads the winner's notes instead of making (and paying for)
   new ones, and ``notes.md`` is a pure rendering of it;
-- completion adds the notes' usage and cost to the job once, inside the job's transaction;
+- completion adds the notes' usage and cost to the job once, in one conditional write;
 - the webhook's receipt (``webhook.json``) is written once, and a COMPLETED job without one
   gets its webhook on redelivery.
 

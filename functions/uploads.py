@@ -18,6 +18,7 @@ from datetime import timedelta
 from enum import StrEnum
 
 from google.api_core import exceptions as gexc
+from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.audio_sniff import HEAD_BYTES, sniff
@@ -85,6 +86,7 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
         return Outcome.IGNORED
 
     job_id = upload_job_id(obj.bucket, obj.name, obj.generation)
+    trace.get_current_span().set_attribute("job_id", job_id)
     with bind(job_id=job_id):
         existing = _find(svc, job_id)
         if existing is not None and (
@@ -149,6 +151,9 @@ def publish_request(svc: Services, job: Job) -> str:
         svc.settings.topics.transcription_requests,
         TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
         priority=job.options.priority.value,
+        # The job's trace, also when a redelivery (another trace) publishes for a creator
+        # that died: every later stage continues the trace the job started in.
+        **({"traceparent": job.traceparent} if job.traceparent else {}),
     )
     svc.jobs.update(
         job.job_id,

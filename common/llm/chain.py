@@ -18,8 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
 from pydantic import BaseModel
 
+from common import metrics
 from common.errors import InvalidInput
 from common.jobs import NotesTemplate
 from common.llm.breaker import CircuitBreaker
@@ -37,6 +40,7 @@ from common.notes_extractive import extract_notes, merge_notes
 from common.settings import ModelPrice
 
 log = get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -260,11 +264,30 @@ class NotesEngine:
                 self.sleep(wait)
                 continue
             index, key = picked
-            try:
-                completion = link.provider.complete(messages, schema, key)
-                if check is not None:
-                    check(completion.parsed)
-            except ProviderError as exc:
+            failed: ProviderError | None = None
+            with _tracer.start_as_current_span(
+                "llm.call",
+                attributes={"llm.provider": link.name, "llm.model": link.provider.model},
+            ) as span:
+                try:
+                    completion = link.provider.complete(messages, schema, key)
+                    if check is not None:
+                        check(completion.parsed)
+                except ProviderError as error:
+                    failed = error
+                    span.set_attribute("llm.outcome", error.outcome)
+                    span.set_status(StatusCode.ERROR, error.outcome)
+                else:
+                    span.set_attributes(
+                        {
+                            "llm.outcome": "ok",
+                            "llm.response_model": completion.model,
+                            "llm.prompt_tokens": completion.usage.prompt_tokens,
+                            "llm.completion_tokens": completion.usage.completion_tokens,
+                        }
+                    )
+            if failed is not None:
+                exc = failed
                 attempt = Attempt(
                     provider=link.name,
                     outcome=exc.outcome,
@@ -318,13 +341,22 @@ class NotesEngine:
                 )
             )
             # One line per billed call: the log-based metric llm_cost_usd sums cost_usd.
+            tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
             log.info(
                 "llm call %s/%s: %d tokens, $%.6f",
                 link.name,
                 completion.model,
-                completion.usage.prompt_tokens + completion.usage.completion_tokens,
+                tokens,
                 cost,
-                extra={"event": "llm_usage", "cost_usd": cost, "provider": link.name},
+                extra=metrics.fields(
+                    metrics.LLM_USAGE,
+                    provider=link.name,
+                    model=completion.model,
+                    prompt_tokens=completion.usage.prompt_tokens,
+                    completion_tokens=completion.usage.completion_tokens,
+                    tokens=tokens,
+                    cost_usd=cost,
+                ),
             )
             run.attempts.append(Attempt(provider=link.name, outcome="ok", key=index))
             run.calls += 1

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import flask
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
@@ -33,8 +35,9 @@ from common.errors import (
     PublishFailed,
 )
 from common.jobs import JobOptions, JobState, utcnow
-from common.logs import bind, get_logger, new_traceparent
+from common.logs import get_logger
 from common.rate_limit import RateLimited
+from common.tracing import stage
 from functions.api import schemas, service
 from functions.api.routes import BY_ENDPOINT, JOB_ID, url_map
 from functions.api.service import Api, Forbidden, NotReady, TooLarge, UnsupportedMedia
@@ -79,14 +82,31 @@ def handle(request: flask.Request, api_factory: Callable[[], Api]) -> flask.Resp
         return _error(404, "not_found", f"no route for {request.method} {request.path}")
     if endpoint == "healthz":
         return _json(200, schemas.Health())
-    with bind(traceparent=new_traceparent(request.headers.get("traceparent"))):
+    try:
+        api = api_factory()  # first: it configures tracing (functions.main)
+    except Exception:
+        log.exception("cannot build the API's services", extra={"code": "internal"})
+        return _error(500, "internal", "internal error; it has been logged")
+    # A job created here starts its trace here (or in the client's, when it sends one).
+    with stage(
+        f"api {endpoint}",
+        parents=[request.headers.get("traceparent")],
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": request.method, "http.route": str(request.path)},
+    ) as span:
+        if isinstance(args.get("job_id"), str):
+            span.set_attribute("job_id", args["job_id"])
         try:
-            return _dispatch(endpoint, args, request, api_factory())
+            response = _dispatch(endpoint, args, request, api)
         except AudionotesError as exc:
-            return _domain_error(exc)
+            response = _domain_error(exc)
         except Exception:
             log.exception("unhandled error in %s", endpoint, extra={"code": "internal"})
-            return _error(500, "internal", "internal error; it has been logged")
+            response = _error(500, "internal", "internal error; it has been logged")
+        span.set_attribute("http.response.status_code", response.status_code)
+        if response.status_code >= 500:
+            span.set_status(StatusCode.ERROR)
+        return response
 
 
 def _dispatch(
@@ -102,6 +122,12 @@ def _dispatch(
             api.limiter.hit([f"ip:{ip}"])  # failed logins count against the address too
             raise
         api.limiter.hit([f"ip:{ip}", f"sub:{caller.subject}"])
+        if caller.subject == api.core.settings.auth.upload_owner:
+            # That owner holds every gsutil upload: a token naming it would read them all.
+            raise Forbidden(
+                f"subject {caller.subject!r} is reserved for uploads into the inbox",
+                code="reserved_subject",
+            )
     elif route.rate_limited:
         api.limiter.hit([f"ip:{ip}"])
 
@@ -121,6 +147,7 @@ def _dispatch(
         )
         key = request.headers.get("Idempotency-Key")
         job, replayed = service.submit_job(api, caller, submission, key)
+        trace.get_current_span().set_attributes({"job_id": job.job_id, "state": job.state.value})
         accepted = schemas.JobAccepted(
             **schemas.JobView.of(job).model_dump(),
             status_url=f"{request.url_root.rstrip('/')}/v1/jobs/{job.job_id}",

@@ -42,7 +42,7 @@ class Route:
 
 
 _JOB_ID_PARAM = Param("job_id", "path", "The job's id", {"type": "string"}, required=True)
-_AUTH_ERRORS = (401, 429)
+_AUTH_ERRORS = (401, 403, 429)  # 403: a subject reserved for gsutil uploads
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -81,7 +81,7 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "string", "minLength": 1, "maxLength": 255},
             ),
         ),
-        errors=(400, *_AUTH_ERRORS, 403, 413, 415, 422, 503),
+        errors=(400, *_AUTH_ERRORS, 413, 415, 422, 503),
     ),
     Route(
         "list_jobs",

@@ -335,6 +335,12 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
         )
         if job.source.uri.startswith(f"gs://{s.buckets.inbox}/"):
             deleted += int(api.core.blobs.delete(job.source.uri))  # only audio we hold
+        if job.source.sha256:
+            # The content cache holds this audio's transcript too (for every model and
+            # language): deleting the job's data means deleting that copy as well.
+            deleted += api.core.blobs.delete_prefix(
+                f"gs://{s.buckets.results}/{s.buckets.cache_prefix}{job.source.sha256}/"
+            )
         job = api.core.jobs.update(
             job_id,
             lambda j: (

@@ -10,11 +10,16 @@ import os
 import sys
 from pathlib import Path
 
+from opentelemetry.trace import StatusCode
+from opentelemetry.util.types import AttributeValue
+
 from common.blobs import GcsBlobStore
+from common.errors import JobNotFound
 from common.job_store import FirestoreJobStore
-from common.logs import bind, configure_logging, get_logger, new_traceparent
+from common.logs import configure_logging, get_logger
 from common.queues import Publisher
 from common.settings import get_settings
+from common.tracing import configure_tracing, is_traceparent, stage
 from common.transcription_plan import TRACEPARENT_ENV
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import TaskEnv, Worker, fail_for_good, run_task
@@ -37,10 +42,21 @@ def build_worker() -> Worker:
 def main() -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.project)
+    configure_tracing(settings.tracing, "transcribe")
     env = TaskEnv.from_environ(dict(os.environ))
     worker = build_worker()
-    traceparent = new_traceparent(os.environ.get(TRACEPARENT_ENV))
-    with bind(job_id=env.plan.job_id, traceparent=traceparent):
+    attributes: dict[str, AttributeValue] = {
+        "task.index": env.index,
+        "task.attempt": env.attempt,
+        "execution": env.execution or "",
+        "model": env.plan.model,
+    }
+    with stage(
+        "transcribe.task",
+        parents=[_job_trace(os.environ.get(TRACEPARENT_ENV), env.plan.job_id, worker)],
+        job_id=env.plan.job_id,
+        attributes=attributes,
+    ) as span:
         log.info(
             "task %d of %d, attempt %d, execution %s",
             env.index,
@@ -52,12 +68,25 @@ def main() -> int:
         try:
             outcome = run_task(env, worker)
         except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, "task_crashed")
             log.exception("task crashed", extra={"code": "task_crashed"})
             if env.attempt >= settings.transcription.max_retries:
                 fail_for_good(env, worker, exc)
             return 1
+        span.set_attribute("outcome", outcome.value)
         log.info("task done: %s", outcome.value, extra={"event": "task_done"})
         return 0
+
+
+def _job_trace(traceparent: str | None, job_id: str, worker: Worker) -> str | None:
+    """The execution's ``TRACEPARENT`` or, when it has none (launched by hand), the job's."""
+    if is_traceparent(traceparent):
+        return traceparent
+    try:
+        return worker.jobs.get(job_id).traceparent
+    except JobNotFound:
+        return None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from opentelemetry import trace
+
+from common import metrics
 from common.audio import decode_window
 from common.blobs import BlobStore
 from common.errors import InvalidInput, InvalidTransition, JobNotFound
@@ -39,6 +42,7 @@ from run_jobs.transcribe.results import (
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions, model_loads
 
 log = get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 # Transcription fills the job's progress up to here; notes take it the rest of the way.
 TRANSCRIPTION_SHARE = 0.9
@@ -121,14 +125,17 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
                 "options": {**cached.options, "cached_from": cached.job_id},
             }
         )
-        _finish(reused, w, usage={"transcribe_cache_hits": 1.0})
+        _finish(reused, w, plan, usage={"transcribe_cache_hits": 1.0}, cache_hit=True)
         return TaskOutcome.CACHE_HIT
 
     w.jobs.transition(plan.job_id, JobState.TRANSCRIBING)
     prefix = work_prefix(w.settings, plan)
     chunk_uri = f"{prefix}chunk-{env.index:04d}.json"
     if w.blobs.stat(chunk_uri) is None:
-        result = _transcribe_chunk(env, audio.path, prefix, w)
+        with _tracer.start_as_current_span(
+            "transcribe.chunk", attributes={"chunk": env.index, "model": plan.model}
+        ):
+            result = _transcribe_chunk(env, audio.path, prefix, w)
         w.blobs.write_bytes(
             chunk_uri, result.model_dump_json().encode(), content_type="application/json"
         )
@@ -139,10 +146,11 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
     if len(done) < plan.chunk_count:
         log.info("chunk %d stored; %d of %d done", env.index, len(done), plan.chunk_count)
         return TaskOutcome.CHUNK_DONE
-    chunks = [ChunkResult.model_validate_json(w.blobs.read_bytes(u)) for u in done]
-    transcript = merge(plan, chunks)
-    write_cached(cached_at, transcript, w.blobs)
-    _finish(transcript, w, usage={"transcribed_audio_s": plan.duration_s})
+    with _tracer.start_as_current_span("transcribe.merge", attributes={"chunks": len(done)}):
+        chunks = [ChunkResult.model_validate_json(w.blobs.read_bytes(u)) for u in done]
+        transcript = merge(plan, chunks)
+        write_cached(cached_at, transcript, w.blobs)
+        _finish(transcript, w, plan, usage={"transcribed_audio_s": plan.duration_s})
     return TaskOutcome.TRANSCRIBED
 
 
@@ -166,13 +174,24 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> Chunk
     result = transcriber.transcribe(samples, language=plan.language, on_progress=report)
     seconds = time.monotonic() - started
     audio_s = len(samples) / 16_000
+    rtf = seconds / audio_s if audio_s > 0 else None
+    trace.get_current_span().set_attributes(
+        {"audio_s": round(audio_s, 3), "rtf": round(rtf, 4) if rtf is not None else -1.0}
+    )
     log.info(
         "chunk %d: %.1f s of audio in %.1f s (model loads: %d)",
         env.index,
         audio_s,
         seconds,
         model_loads() - loads_before,
-        extra={"event": "chunk_transcribed", "duration_s": round(seconds, 3)},
+        extra=metrics.fields(
+            metrics.CHUNK_TRANSCRIBED,
+            chunk=env.index,
+            model=plan.model,
+            audio_s=round(audio_s, 3),
+            duration_s=round(seconds, 3),
+            rtf=round(rtf, 4) if rtf is not None else None,
+        ),
     )
     return ChunkResult(
         plan_key=plan.key,
@@ -186,12 +205,33 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> Chunk
     )
 
 
-def _finish(transcript: Transcript, w: Worker, *, usage: dict[str, float]) -> None:
+def _finish(
+    transcript: Transcript,
+    w: Worker,
+    plan: ChunkPlan,
+    *,
+    usage: dict[str, float],
+    cache_hit: bool = False,
+) -> None:
     outputs = write_outputs(transcript, w.settings, w.blobs)
     moved = w.jobs.transition(transcript.job_id, JobState.TRANSCRIBED, outputs=outputs)
     if moved.changed:
         w.jobs.update(transcript.job_id, lambda j: _with_usage(j, usage))
         w.jobs.set_progress(transcript.job_id, TRANSCRIPTION_SHARE)
+        # Once per job (only the task that moved it): the audio seconds metric.
+        log.info(
+            "transcribed %.1f s of audio with %s%s",
+            plan.duration_s,
+            plan.model,
+            " (content cache)" if cache_hit else "",
+            extra=metrics.fields(
+                metrics.TRANSCRIBED,
+                audio_s=round(plan.duration_s, 3),
+                model=plan.model,
+                chunks=plan.chunk_count,
+                cache_hit=cache_hit,
+            ),
+        )
     _announce(transcript.job_id, w)
 
 

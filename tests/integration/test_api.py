@@ -433,6 +433,14 @@ def test_results_other_subjects_and_delete(
     }
     for name, (data, _) in transcript.items():
         blobs.write_bytes(result_uri(s, job_id, name), data, content_type="text/plain")
+    # The worker also caches the transcript under the audio's sha256 (DELETE must remove it).
+    sha = "ab" * 32
+    store.update(
+        job_id,
+        lambda j: j.model_copy(update={"source": j.source.model_copy(update={"sha256": sha})}),
+    )
+    cached = f"gs://{s.buckets.results}/{s.buckets.cache_prefix}{sha}/tiny.en/en/transcript.json"
+    blobs.write_bytes(cached, transcript["transcript.json"][0], content_type="application/json")
     for state in (JobState.DISPATCHED, JobState.TRANSCRIBING, JobState.TRANSCRIBED):
         store.transition(job_id, state)
     for name, (data, fmt) in transcript.items():
@@ -478,9 +486,10 @@ def test_results_other_subjects_and_delete(
         "job_id": job_id,
         "state": "COMPLETED",  # a finished job stays finished; only its data goes
         "cancelled": False,
-        "deleted_objects": len(transcript) + len(notes) + 1,  # the results and the audio
+        "deleted_objects": len(transcript) + len(notes) + 2,  # results, audio, cached copy
     }
     assert blobs.stat(audio) is None
+    assert blobs.stat(cached) is None
     assert list(blobs.list(result_uri(s, job_id, ""))) == []
     assert store.get(job_id).outputs == {}
     again = remote.call("DELETE", f"/v1/jobs/{job_id}")
@@ -488,6 +497,16 @@ def test_results_other_subjects_and_delete(
     assert (again.json()["cancelled"], again.json()["deleted_objects"]) == (False, 0)
     gone = remote.call("GET", f"/v1/jobs/{job_id}/notes?format=md")
     assert (gone.status_code, error_code(gone)) == (404, "result_not_found")
+
+
+def test_the_upload_owner_subject_is_reserved(clean_stack: Any, unique: str) -> None:
+    """gsutil uploads belong to Auth.upload_owner; a token naming it must not read them."""
+    s = clean_stack.local.settings
+    token = issue_hs256(_secret(clean_stack), s.auth.upload_owner)
+    client = Client(clean_stack.local.function_url("api"), token, requests.Session())
+    for method, path in [("GET", "/v1/jobs"), ("GET", f"/v1/jobs/u-{unique}")]:
+        refused = client.call(method, path)
+        assert (refused.status_code, error_code(refused)) == (403, "reserved_subject"), path
 
 
 def test_delete_cancels_a_running_job_and_its_cloud_run_execution(

@@ -229,7 +229,7 @@ def test_tier_follows_priority_and_the_batch_tier_setting() -> None:
     assert choose_tier("high", s)[0] == "transcribe-gpu"  # type: ignore[arg-type]
     assert choose_tier("normal", s)[0] == "transcribe-cpu"  # type: ignore[arg-type]
     gpu_batch = settings(batch_tier="gpu")
-    assert choose_tier("low", gpu_batch) == ("transcribe-gpu", 3600)  # type: ignore[arg-type]
+    assert choose_tier("low", gpu_batch) == ("transcribe-gpu", s.transcription.gpu_task_timeout_s)  # type: ignore[arg-type]
 
 
 def test_push_body_is_parsed_and_poison_is_refused() -> None:

@@ -3,12 +3,13 @@
 Parses terraform/ with python-hcl2 (no Terraform needed) and checks, in the composition
 module terraform/modules/audionotes (which the environment roots terraform/envs/* call):
 
-* topic, subscription, dead-letter, job and collection names equal the Settings defaults;
+* topic, subscription, dead-letter, job and collection names, and the bucket folders
+  (uploads/, api-uploads/, jobs/, cache/), equal the Settings defaults;
 * the Pub/Sub delivery numbers (ack deadline, max delivery attempts, backoff) equal Delivery();
 * every AUDIONOTES_* variable Terraform mentions is a real Settings field path, and the ones
   that carry names point at the matching entry of the names map;
-* every function and job gets the required settings (project, buckets) and secrets come only
-  from Secret Manager.
+* every function and job gets the required settings (project, buckets), each function its own
+  settings, and secrets come only from Secret Manager.
 
 and that every environment root is a thin caller of that module: all its inputs passed
 through unchanged, all its outputs passed back, no defaults or validation of its own.
@@ -103,19 +104,40 @@ REQUIRED_ENV = {k for k, (required, _) in SETTINGS_ENV.items() if required}
 SECRET_ENV = {k for k, (_, secret) in SETTINGS_ENV.items() if secret}
 
 
+def _prefixes(settings: Settings) -> dict[str, str]:
+    """The bucket folders Terraform's lifecycle rules and IAM conditions are written for."""
+    b = settings.buckets
+    return {
+        "inbox_prefix": b.inbox_prefix,
+        "results_prefix": b.results_prefix,
+        "cache_prefix": b.cache_prefix,
+        "api_upload_prefix": settings.auth.api_upload_prefix,
+    }
+
+
+# Env vars (after the prefix) that carry a folder, and their key in local.names.prefixes.
+PREFIX_ENV = {
+    "BUCKETS__INBOX_PREFIX": "inbox_prefix",
+    "BUCKETS__RESULTS_PREFIX": "results_prefix",
+    "BUCKETS__CACHE_PREFIX": "cache_prefix",
+    "AUTH__API_UPLOAD_PREFIX": "api_upload_prefix",
+}
+
+
 def name_mismatches(names: dict[str, Any], settings: Settings) -> list[str]:
     """Differences between the composition module's `local.names` and the Settings defaults."""
     problems = []
-    groups = {
-        "topics": settings.topics,
-        "subscriptions": settings.subscriptions,
-        "run_jobs": settings.run_jobs,
-        "collections": settings.collections,
+    groups: dict[str, dict[str, Any]] = {
+        "topics": settings.topics.model_dump(),
+        "subscriptions": settings.subscriptions.model_dump(),
+        "run_jobs": settings.run_jobs.model_dump(),
+        "collections": settings.collections.model_dump(),
+        "prefixes": _prefixes(settings),
     }
-    for group, model in groups.items():
+    for group, values in groups.items():
         expected = {
             k: v
-            for k, v in model.model_dump().items()
+            for k, v in values.items()
             if isinstance(v, str) and k not in EVENTARC_OWNED.get(group, set())
         }
         actual = names.get(group, {})
@@ -127,6 +149,35 @@ def name_mismatches(names: dict[str, Any], settings: Settings) -> list[str]:
             if tf != py:
                 problems.append(f"{group}.{key}: terraform {tf!r} != settings {py!r}")
     return problems
+
+
+_ASSIGNMENT = re.compile(rf'"({ENV_PREFIX}[A-Z0-9_]+)":\s*"((?:[^"\\]|\\.)*)"')
+
+
+def env_assignments(value: Any) -> dict[str, str]:
+    """{env var: expression} of an env local: a map, or an expression (a `for` or `merge`) over
+    one that hcl2 leaves as text."""
+    if isinstance(value, dict):
+        return dict(value)
+    return dict(_ASSIGNMENT.findall(value))
+
+
+def env_locals() -> dict[str, dict[str, str]]:
+    """Every `*_env` local of the composition module as {env var: expression}, including what
+    it takes from other env locals (``merge(local.transcribe_env, {...})``)."""
+    raw = {k: v for k, v in _locals().items() if k.endswith("_env")}
+
+    def resolve(name: str, seen: frozenset[str] = frozenset()) -> dict[str, str]:
+        value = raw[name]
+        merged: dict[str, str] = {}
+        if isinstance(value, str):
+            for ref in re.findall(r"\blocal\.(\w+_env)\b", value):
+                if ref in raw and ref not in seen:
+                    merged.update(resolve(ref, seen | {name}))
+        merged.update(env_assignments(value))
+        return merged
+
+    return {name: resolve(name) for name in raw}
 
 
 def _all_strings(node: Any) -> list[str]:
@@ -174,6 +225,10 @@ def test_a_renamed_topic_is_caught(settings: Settings) -> None:
     assert name_mismatches(dropped, settings) == [
         "run_jobs.transcribe_cpu: terraform None != settings 'transcribe-cpu'"
     ]
+    moved = {**names, "prefixes": {**names["prefixes"], "api_upload_prefix": "signed/"}}
+    assert name_mismatches(moved, settings) == [
+        "prefixes.api_upload_prefix: terraform 'signed/' != settings 'api-uploads/'"
+    ]
 
 
 def test_delivery_equals_settings() -> None:
@@ -195,6 +250,13 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     assert float(llm["daily_budget_usd"]) == settings.llm.daily_budget_usd
     transcribe = optional_defaults(variables["transcribe"]["type"])
     assert int(transcribe["max_retries"]) == settings.transcription.max_retries
+    assert transcribe["batch_tier"] == settings.transcription.batch_tier.value
+    assert transcribe["default_model"] == settings.transcription.default_model
+    assert transcribe["default_model"] in settings.transcription.models
+    assert int(transcribe["chunk_seconds"]) == settings.limits.chunk_seconds
+    api = optional_defaults(variables["api"]["type"])
+    assert int(api["rate_per_minute"]) == settings.auth.rate_per_minute
+    assert int(api["rate_per_hour"]) == settings.auth.rate_per_hour
     # The CPU tier's task timeout is the settings' default; the GPU tier's stays under
     # Cloud Run's 1 h GPU limit, and Terraform tells dispatch the real number.
     cpu_tier = re.split(
@@ -220,15 +282,77 @@ def test_every_env_var_in_terraform_is_a_setting() -> None:
     assert unknown == {}
 
 
+def test_env_locals_are_parsed() -> None:
+    envs = env_locals()
+    assert {"common_env", "api_env", "transcribe_env", "dispatch_env", "notes_env"} <= set(envs)
+    assert all(envs.values()), {k: v for k, v in envs.items() if not v}
+    assert envs["api_env"]["AUDIONOTES_AUTH__API_UPLOAD_PREFIX"] == (
+        "${local.names.prefixes.api_upload_prefix}"
+    )
+
+
 def test_name_env_vars_point_at_the_matching_name() -> None:
-    common_env = _locals()["common_env"]
     checked = 0
-    for var, value in common_env.items():
-        group, _, field = var.removeprefix(ENV_PREFIX).lower().partition(ENV_NESTED_DELIMITER)
-        if group in {"topics", "subscriptions", "run_jobs", "collections"}:
-            assert _ref(value) == f"local.names.{group}.{field}", var
-            checked += 1
-    assert checked >= 4
+    for local, assignments in env_locals().items():
+        for var, value in assignments.items():
+            path = var.removeprefix(ENV_PREFIX)
+            group, _, field = path.lower().partition(ENV_NESTED_DELIMITER)
+            if group in {"topics", "subscriptions", "run_jobs", "collections"}:
+                assert _ref(value) == f"local.names.{group}.{field}", (local, var)
+                checked += 1
+            elif path in PREFIX_ENV:
+                assert _ref(value) == f"local.names.prefixes.{PREFIX_ENV[path]}", (local, var)
+                checked += 1
+    assert checked >= 4 + 4 + len(PREFIX_ENV)
+
+
+def test_each_function_and_job_gets_its_own_settings() -> None:
+    """The settings a component alone reads reach it through its own env local."""
+    modules = _blocks(_load(COMPOSITION / "main.tf"), "module")
+    by_entry_point = {
+        (_ref(body["entry_point"]) if "$" in body["entry_point"] else body["entry_point"]): body
+        for body in modules["functions"]["functions"].values()
+    }
+    expected = {
+        "api": "local.api_env",
+        "dispatch": "local.dispatch_env",
+        "notes": "local.notes_env",
+        "dead_letters": "local.dead_letters_env",
+    }
+    for entry_point, local in expected.items():
+        assert _ref(by_entry_point[entry_point]["env"]) == local, entry_point
+    for entry_point in ("on_upload", "sweep"):
+        assert "env" not in by_entry_point[entry_point]  # common_env says all it reads
+    for name, job in modules["run_jobs"]["jobs"].items():
+        assert _ref(job["env"]) == "local.transcribe_env", name
+
+    envs = env_locals()
+    assert set(envs["transcribe_env"]) <= set(envs["dispatch_env"])
+    # The image sets these to its baked-in models (run_jobs/transcribe/Dockerfile).
+    assert not {"AUDIONOTES_TRANSCRIPTION__MODELS", "AUDIONOTES_TRANSCRIPTION__CACHE_DIR"} & {
+        var for env in envs.values() for var in env
+    }
+    # Each component's own settings (their readers: functions/, common/llm, common/auth).
+    assert {
+        "AUDIONOTES_AUTH__API_UPLOAD_PREFIX",
+        "AUDIONOTES_AUTH__RATE_PER_MINUTE",
+        "AUDIONOTES_AUTH__RATE_PER_HOUR",
+    } <= set(envs["api_env"])
+    assert {
+        "AUDIONOTES_TRANSCRIPTION__BATCH_TIER",
+        "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL",
+        "AUDIONOTES_LIMITS__CHUNK_SECONDS",
+    } <= set(envs["dispatch_env"])
+    assert {"AUDIONOTES_LLM__MODEL", "AUDIONOTES_LLM__FALLBACK_BASE_URL"} <= set(envs["notes_env"])
+    # dead_letters tells the step a dead letter was for by its source subscription.
+    assert {"AUDIONOTES_SUBSCRIPTIONS__DISPATCH", "AUDIONOTES_SUBSCRIPTIONS__NOTES"} <= set(
+        envs["dead_letters_env"]
+    )
+    collections = {
+        f"AUDIONOTES_COLLECTIONS__{c.upper()}"
+        for c in Settings.model_fields["collections"].default.model_dump()
+    }
+    assert collections <= set(envs["common_env"])
 
 
 def test_required_settings_reach_every_function_and_job() -> None:
@@ -251,24 +375,38 @@ def test_required_settings_reach_every_function_and_job() -> None:
     env_sources = [_ref(d["env"]["for_each"]) for d in container["dynamic"] if "env" in d]
     assert "merge(var.common_env, each.value.env)" in env_sources, env_sources
 
-    # The functions the design names, all four, each with the settings it alone needs.
+    # The functions the design names, all six, each with the settings it alone needs.
     declared = modules["functions"]["functions"]
     entry_points = {
         _ref(body["entry_point"]) if "$" in body["entry_point"] else body["entry_point"]
         for body in declared.values()
     }
-    assert entry_points == {"on_upload", "api", "dispatch", "notes"}
+    assert entry_points == {"on_upload", "api", "dispatch", "notes", "dead_letters", "sweep"}
+
+
+def test_every_deployed_entry_point_is_packaged_and_defined() -> None:
+    """The source zip's root main.py imports every entry point Terraform deploys."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "package_functions", TERRAFORM / "package_functions.py"
+    )
+    assert spec and spec.loader
+    package = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(package)
+    declared = _blocks(_load(COMPOSITION / "main.tf"), "module")["functions"]["functions"]
+    deployed = {
+        _ref(body["entry_point"]) if "$" in body["entry_point"] else body["entry_point"]
+        for body in declared.values()
+    }
+    assert set(package.ENTRY_POINTS) == deployed
+    assert deployed <= package.defined_functions(REPO / "functions" / "main.py")
+    root_main = package.root_main(list(package.ENTRY_POINTS))
+    assert f"from functions.main import {', '.join(sorted(deployed))}" in root_main
 
 
 def test_secrets_come_only_from_secret_manager() -> None:
-    env_locals = _locals()
-    plain = set(env_locals["common_env"]) | set(
-        env_locals["api_env"]
-        if isinstance(env_locals["api_env"], dict)
-        else ENV_VAR.findall(env_locals["api_env"])
-    )
-    plain |= set(env_locals["notes_env"])
-    plain |= set(env_locals["transcribe_env"])
+    plain = {var for env in env_locals().values() for var in env}
     assert plain & SECRET_ENV == set(), "a secret setting is passed as a plain env var"
 
     declared = _blocks(_load(COMPOSITION / "main.tf"), "module")["functions"]["functions"]

@@ -35,6 +35,7 @@ module "audionotes" {
   llm                 = var.llm
   log_level           = var.log_level
   alerting            = var.alerting
+  sweep               = var.sweep
 }
 
 # State applied before the roots called modules/audionotes keeps its resources (no destroy and

@@ -16,7 +16,7 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Pub/Sub subscription names (push to functions, dead-letter pull)."
+  description = "Pub/Sub subscription names (all push: dispatch, notes, and the dead-letter ones to dead_letters)."
   value       = module.audionotes.subscriptions
 }
 

@@ -44,7 +44,7 @@ variable "deletion_protection" {
 
 variable "storage_lifecycle" {
   type        = any
-  description = "Object lifecycle in days (storage class ages, retention)."
+  description = "Object lifecycle in days: retention of the inbox, results, cache and sources (null: with the job), storage class ages, noncurrent_retention."
   default     = null
 }
 
@@ -56,7 +56,7 @@ variable "job_retention_days" {
 
 variable "transcribe" {
   type        = any
-  description = "The transcribe jobs: max_retries and the gpu and cpu tiers (cpu, memory, timeout_s, parallelism)."
+  description = "The transcribe jobs: max_retries, batch_tier, default_model, chunk_seconds and the gpu and cpu tiers (cpu, memory, timeout_s, parallelism)."
   default     = null
 }
 
@@ -68,13 +68,13 @@ variable "function_scaling" {
 
 variable "api" {
   type        = any
-  description = "The HTTPS API: public, jwks_url, audience, invokers, secret_id."
+  description = "The HTTPS API: public, jwks_url, audience, issuers, rate_per_minute, rate_per_hour, source_buckets, invokers, secret_id."
   default     = null
 }
 
 variable "llm" {
   type        = any
-  description = "The notes LLM: model, daily_budget_usd and its secrets' ids."
+  description = "The notes LLM: model, daily_budget_usd, openai_base_url, the fallback (fallback_base_url, fallback_model) and its secrets' ids."
   default     = null
 }
 
@@ -87,5 +87,11 @@ variable "log_level" {
 variable "alerting" {
   type        = any
   description = "Alert notification_channels, failure_ratio, stage_latency_s."
+  default     = null
+}
+
+variable "sweep" {
+  type        = any
+  description = "The sweep of stuck jobs: Cloud Scheduler schedule (cron, UTC) and older_than_s."
   default     = null
 }

@@ -32,11 +32,22 @@ locals {
       transcribe_cpu = "transcribe-cpu"
     }
     collections = {
-      jobs = "jobs"
+      jobs        = "jobs"
+      rate_limits = "rate_limits"
+      breakers    = "breakers"
+      spend       = "spend"
+    }
+    # Folders: Buckets.inbox_prefix (gsutil uploads become jobs), Auth.api_upload_prefix
+    # (signed-URL uploads of POST /v1/uploads), Buckets.results_prefix and cache_prefix.
+    prefixes = {
+      inbox_prefix      = "uploads/"
+      api_upload_prefix = "api-uploads/"
+      results_prefix    = "jobs/"
+      cache_prefix      = "cache/"
     }
   }
 
-  # common/settings.py Delivery: how Pub/Sub delivers to dispatch and notes.
+  # common/settings.py Delivery: how Pub/Sub delivers to dispatch, notes and dead_letters.
   delivery = {
     ack_deadline_s        = 600
     max_delivery_attempts = 5
@@ -46,10 +57,12 @@ locals {
 
   # Deployed function name => entry point in functions/main.py.
   functions = {
-    on_upload = "on-upload"
-    api       = "api"
-    dispatch  = "dispatch"
-    notes     = "notes"
+    on_upload    = "on-upload"
+    api          = "api"
+    dispatch     = "dispatch"
+    notes        = "notes"
+    dead_letters = "dead-letters"
+    sweep        = "sweep"
   }
 
   buckets = {
@@ -66,33 +79,78 @@ locals {
     AUDIONOTES_LOG_LEVEL                      = var.log_level
     AUDIONOTES_BUCKETS__INBOX                 = local.buckets.inbox
     AUDIONOTES_BUCKETS__RESULTS               = local.buckets.results
+    AUDIONOTES_BUCKETS__INBOX_PREFIX          = local.names.prefixes.inbox_prefix
+    AUDIONOTES_BUCKETS__RESULTS_PREFIX        = local.names.prefixes.results_prefix
+    AUDIONOTES_BUCKETS__CACHE_PREFIX          = local.names.prefixes.cache_prefix
     AUDIONOTES_TOPICS__TRANSCRIPTION_REQUESTS = local.names.topics.transcription_requests
     AUDIONOTES_TOPICS__TRANSCRIPTS_READY      = local.names.topics.transcripts_ready
     AUDIONOTES_RUN_JOBS__TRANSCRIBE_GPU       = local.names.run_jobs.transcribe_gpu
     AUDIONOTES_RUN_JOBS__TRANSCRIBE_CPU       = local.names.run_jobs.transcribe_cpu
     AUDIONOTES_COLLECTIONS__JOBS              = local.names.collections.jobs
+    AUDIONOTES_COLLECTIONS__RATE_LIMITS       = local.names.collections.rate_limits
+    AUDIONOTES_COLLECTIONS__BREAKERS          = local.names.collections.breakers
+    AUDIONOTES_COLLECTIONS__SPEND             = local.names.collections.spend
     AUDIONOTES_LIMITS__RETENTION_DAYS         = tostring(var.job_retention_days)
+    # Spans go to Cloud Trace (every runtime account has roles/cloudtrace.agent).
+    AUDIONOTES_TRACING__EXPORTER = "cloud_trace"
   }
 
+  # The API (functions/api, common/auth.py, common/rate_limit.py). Lists are JSON, as
+  # pydantic-settings reads them; unset values keep the Settings defaults.
   api_env = { for k, v in {
-    AUDIONOTES_AUTH__JWKS_URL = var.api.jwks_url
-    AUDIONOTES_AUTH__AUDIENCE = var.api.audience
+    AUDIONOTES_AUTH__API_UPLOAD_PREFIX = local.names.prefixes.api_upload_prefix
+    AUDIONOTES_AUTH__JWKS_URL          = var.api.jwks_url
+    AUDIONOTES_AUTH__AUDIENCE          = var.api.audience
+    AUDIONOTES_AUTH__ISSUERS           = length(var.api.issuers) == 0 ? null : jsonencode(var.api.issuers)
+    AUDIONOTES_AUTH__RATE_PER_MINUTE   = tostring(var.api.rate_per_minute)
+    AUDIONOTES_AUTH__RATE_PER_HOUR     = tostring(var.api.rate_per_hour)
+    AUDIONOTES_AUTH__SOURCE_BUCKETS    = length(var.api.source_buckets) == 0 ? null : jsonencode(var.api.source_buckets)
   } : k => v if v != null }
 
-  # dispatch sizes chunks to fit the task timeout; the worker reads the same numbers.
+  # The task timeouts and retries: dispatch sizes each execution by them (timeout override),
+  # the worker compares its attempt with max_retries before failing a job for good.
   transcribe_env = {
     AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
     AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
     AUDIONOTES_TRANSCRIPTION__MAX_RETRIES        = tostring(var.transcribe.max_retries)
   }
 
-  notes_env = {
-    AUDIONOTES_LLM__MODEL            = var.llm.model
-    AUDIONOTES_LLM__DAILY_BUDGET_USD = tostring(var.llm.daily_budget_usd)
+  # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py).
+  dispatch_env = merge(local.transcribe_env, {
+    AUDIONOTES_TRANSCRIPTION__BATCH_TIER    = var.transcribe.batch_tier
+    AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL = var.transcribe.default_model
+    AUDIONOTES_LIMITS__CHUNK_SECONDS        = tostring(var.transcribe.chunk_seconds)
+  })
+
+  # dead_letters tells which step a dead letter was for by the subscription it failed on
+  # (functions/dead_letters.py stuck_states); the run_jobs names and region it looks
+  # executions up with (CloudRunLauncher) are in common_env, as for dispatch.
+  dead_letters_env = {
+    AUDIONOTES_SUBSCRIPTIONS__DISPATCH = local.names.subscriptions.dispatch
+    AUDIONOTES_SUBSCRIPTIONS__NOTES    = local.names.subscriptions.notes
+  }
+
+  notes_env = { for k, v in {
+    AUDIONOTES_LLM__MODEL             = var.llm.model
+    AUDIONOTES_LLM__DAILY_BUDGET_USD  = tostring(var.llm.daily_budget_usd)
+    AUDIONOTES_LLM__OPENAI_BASE_URL   = var.llm.openai_base_url
+    AUDIONOTES_LLM__FALLBACK_BASE_URL = var.llm.fallback_base_url
+    AUDIONOTES_LLM__FALLBACK_MODEL    = var.llm.fallback_model
+  } : k => v if v != null }
+
+  # Retention: a job's audio and results go with the job (Firestore TTL at
+  # job_retention_days) unless storage_lifecycle says otherwise.
+  retention = {
+    inbox   = coalesce(var.storage_lifecycle.inbox_retention, var.job_retention_days)
+    results = coalesce(var.storage_lifecycle.results_retention, var.job_retention_days)
+    cache   = coalesce(var.storage_lifecycle.cache_retention, var.job_retention_days)
   }
 
   # Project-level roles of every runtime identity: logs, metrics, traces and Firestore (which
   # has no narrower IAM scope than the project).
+  # sweep: its function's timeout is also how long Cloud Scheduler waits for it.
+  sweep_timeout_s = 300
+
   runtime_roles = ["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent", "roles/datastore.user"]
   sa            = module.iam.service_accounts
 }
@@ -107,13 +165,16 @@ module "iam" {
   self_signers = ["api"]
 
   service_accounts = {
-    on_upload   = { description = "Function on_upload: upload event -> job -> transcription request.", project_roles = local.runtime_roles }
-    api         = { description = "Function api: the HTTPS API.", project_roles = local.runtime_roles }
-    dispatch    = { description = "Function dispatch: starts transcribe job executions.", project_roles = local.runtime_roles }
-    notes       = { description = "Function notes: transcript -> structured notes (OpenAI).", project_roles = local.runtime_roles }
-    transcribe  = { description = "Cloud Run jobs transcribe-gpu / transcribe-cpu.", project_roles = local.runtime_roles }
-    pubsub_push = { description = "Identity of Pub/Sub push requests to dispatch and notes (run.invoker on them only)." }
-    eventarc    = { description = "Eventarc trigger of on_upload.", project_roles = ["roles/eventarc.eventReceiver"] }
+    on_upload    = { description = "Function on_upload: upload event -> job -> transcription request.", project_roles = local.runtime_roles }
+    api          = { description = "Function api: the HTTPS API.", project_roles = local.runtime_roles }
+    dispatch     = { description = "Function dispatch: starts transcribe job executions.", project_roles = local.runtime_roles }
+    notes        = { description = "Function notes: transcript -> structured notes (OpenAI).", project_roles = local.runtime_roles }
+    transcribe   = { description = "Cloud Run jobs transcribe-gpu / transcribe-cpu.", project_roles = local.runtime_roles }
+    dead_letters = { description = "Function dead_letters: a dead-lettered message -> its job FAILED.", project_roles = local.runtime_roles }
+    sweep        = { description = "Function sweep: jobs whose message was lost get it published again.", project_roles = local.runtime_roles }
+    pubsub_push  = { description = "Identity of Pub/Sub push requests to dispatch, notes and dead_letters (run.invoker on them only)." }
+    scheduler    = { description = "Identity of Cloud Scheduler's calls to sweep (run.invoker on it only)." }
+    eventarc     = { description = "Eventarc trigger of on_upload.", project_roles = ["roles/eventarc.eventReceiver"] }
     # Builds the functions: logs and the gcf-artifacts image repository (which Cloud Functions
     # creates itself, so it has no narrower scope); source read access is on the sources bucket.
     builder = { description = "Cloud Build for the functions.", project_roles = ["roles/logging.logWriter", "roles/artifactregistry.writer"] }
@@ -126,24 +187,69 @@ module "storage" {
   project             = var.project
   location            = var.region
   names               = local.buckets
-  lifecycle_days      = var.storage_lifecycle
   deletion_protection = var.deletion_protection
   labels              = local.labels
 
+  tiers = {
+    nearline_after = var.storage_lifecycle.nearline_after
+    coldline_after = var.storage_lifecycle.coldline_after
+    archive_after  = var.storage_lifecycle.archive_after
+  }
+  noncurrent_retention = var.storage_lifecycle.noncurrent_retention
+  retention = {
+    # The whole inbox: uploads/ (gsutil) and api-uploads/ (signed URLs) alike, and anything
+    # else written there (nothing in it becomes a job after its retention has passed).
+    inbox_audio = { bucket = "inbox", days = local.retention.inbox }
+    results_jobs = {
+      bucket   = "results"
+      prefixes = [local.names.prefixes.results_prefix]
+      days     = local.retention.results
+    }
+    results_cache = {
+      bucket   = "results"
+      prefixes = [local.names.prefixes.cache_prefix]
+      days     = local.retention.cache
+    }
+    # Function archives: each code change uploads a new one; old ones need no tiering.
+    sources = { bucket = "sources", days = var.storage_lifecycle.sources_retention, tiering = false }
+  }
+
+  # What each component does to which objects (see the Python it runs):
   iam = {
-    on_upload_reads_inbox     = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.on_upload.member }
-    dispatch_reads_inbox      = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.dispatch.member }
-    transcribe_reads_inbox    = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.transcribe.member }
-    dispatch_reads_results    = { bucket = "results", role = "roles/storage.objectViewer", member = local.sa.dispatch.member }
+    # on_upload reads the head (a ranged read) of new objects under uploads/ only.
+    on_upload_reads_uploads = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.on_upload.member, prefix = local.names.prefixes.inbox_prefix }
+    # dispatch probes the audio (ranged reads) and the worker downloads it: either prefix.
+    dispatch_reads_inbox   = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.dispatch.member }
+    transcribe_reads_inbox = { bucket = "inbox", role = "roles/storage.objectViewer", member = local.sa.transcribe.member }
+    # The worker writes transcripts, its chunk results (jobs/*/work/) and the cache, lists the
+    # chunks done and overwrites its own files on a retry.
     transcribe_writes_results = { bucket = "results", role = "roles/storage.objectUser", member = local.sa.transcribe.member }
-    notes_writes_results      = { bucket = "results", role = "roles/storage.objectUser", member = local.sa.notes.member }
-    api_manages_results       = { bucket = "results", role = "roles/storage.objectUser", member = local.sa.api.member }
-    # POST /v1/uploads hands out V4 signed PUT URLs: they act with the signer's permissions.
-    api_signs_inbox_uploads = { bucket = "inbox", role = "roles/storage.objectCreator", member = local.sa.api.member }
-    builder_reads_sources   = { bucket = "sources", role = "roles/storage.objectViewer", member = local.sa.builder.member }
+    # notes reads the transcript and writes notes and the webhook receipt, all under jobs/.
+    notes_writes_results = { bucket = "results", role = "roles/storage.objectUser", member = local.sa.notes.member, prefix = local.names.prefixes.results_prefix }
+    # The API checks and reads the head of a caller's upload, serves results and, on DELETE,
+    # removes a job's audio (either prefix) and results; it writes neither.
+    api_reads_deletes_inbox   = { bucket = "inbox", role = "objectReadDelete", member = local.sa.api.member }
+    api_reads_deletes_results = { bucket = "results", role = "objectReadDelete", member = local.sa.api.member }
+    # POST /v1/uploads hands out V4 signed PUT URLs, which act with the signer's permissions:
+    # object creation under api-uploads/ only.
+    api_signs_uploads     = { bucket = "inbox", role = "roles/storage.objectCreator", member = local.sa.api.member, prefix = local.names.prefixes.api_upload_prefix }
+    builder_reads_sources = { bucket = "sources", role = "roles/storage.objectViewer", member = local.sa.builder.member }
   }
 
   depends_on = [module.iam]
+}
+
+# Auth.source_buckets: other buckets whose objects callers may name as gs:// audio_url. The
+# API checks them, dispatch probes them and the worker downloads them.
+resource "google_storage_bucket_iam_member" "source_bucket_readers" {
+  for_each = {
+    for pair in setproduct(var.api.source_buckets, ["api", "dispatch", "transcribe"]) :
+    "${pair[0]}|${pair[1]}" => { bucket = pair[0], component = pair[1] }
+  }
+
+  bucket = each.value.bucket
+  role   = "roles/storage.objectViewer"
+  member = local.sa[each.value.component].member
 }
 
 module "firestore" {
@@ -234,7 +340,7 @@ module "functions" {
       min_instances         = var.function_scaling.dispatch.min_instances
       max_instances         = var.function_scaling.dispatch.max_instances
       concurrency           = var.function_scaling.dispatch.concurrency
-      env                   = local.transcribe_env
+      env                   = local.dispatch_env
       invokers              = { pubsub_push = local.sa.pubsub_push.member }
     }
     (local.functions.notes) = {
@@ -258,6 +364,36 @@ module "functions" {
       )
       invokers = { pubsub_push = local.sa.pubsub_push.member }
     }
+    # Both dead-letter subscriptions push here (pubsub module); it reads and updates one job
+    # and may ask Cloud Run about one execution, well within the ack deadline.
+    (local.functions.dead_letters) = {
+      entry_point           = "dead_letters"
+      description           = "Dead-lettered message -> its job FAILED, with the reason."
+      service_account_email = local.sa.dead_letters.email
+      timeout_s             = 60
+      min_instances         = var.function_scaling.dead_letters.min_instances
+      max_instances         = var.function_scaling.dead_letters.max_instances
+      concurrency           = var.function_scaling.dead_letters.concurrency
+      env                   = local.dead_letters_env
+      invokers              = { pubsub_push = local.sa.pubsub_push.member }
+    }
+    # Called by Cloud Scheduler (google_cloud_scheduler_job.sweep below). Internal ingress is
+    # enough: Cloud Run counts requests from Cloud Scheduler (like Pub/Sub and Eventarc) in
+    # the same project as internal, even at the run.app URL
+    # (https://cloud.google.com/run/docs/securing/ingress, "Internal"), and a gen2 function's
+    # ALLOW_INTERNAL_ONLY is its Cloud Run service's internal ingress. The OIDC token of the
+    # scheduler identity, the only invoker, is still checked.
+    (local.functions.sweep) = {
+      entry_point           = "sweep"
+      description           = "Periodic: jobs whose message was lost get it published again."
+      service_account_email = local.sa.sweep.email
+      ingress               = "ALLOW_INTERNAL_ONLY"
+      timeout_s             = local.sweep_timeout_s
+      min_instances         = var.function_scaling.sweep.min_instances
+      max_instances         = var.function_scaling.sweep.max_instances
+      concurrency           = var.function_scaling.sweep.concurrency
+      invokers              = { scheduler = local.sa.scheduler.member }
+    }
   }
 
   # A function whose identity cannot read its secret fails to deploy.
@@ -275,16 +411,20 @@ module "pubsub" {
   labels                      = local.labels
 
   push_endpoints = {
-    dispatch = module.functions.functions[local.functions.dispatch].uri
-    notes    = module.functions.functions[local.functions.notes].uri
+    dispatch     = module.functions.functions[local.functions.dispatch].uri
+    notes        = module.functions.functions[local.functions.notes].uri
+    dead_letters = module.functions.functions[local.functions.dead_letters].uri
   }
 
+  # dispatch publishes nothing: a content-cache hit is found by the worker, which publishes.
   publishers = {
     on_upload  = { topic = "transcription_requests", member = local.sa.on_upload.member }
     api        = { topic = "transcription_requests", member = local.sa.api.member }
     transcribe = { topic = "transcripts_ready", member = local.sa.transcribe.member }
-    # A content-cache hit skips transcription: dispatch announces the cached transcript.
-    dispatch = { topic = "transcripts_ready", member = local.sa.dispatch.member }
+    # sweep republishes what a stuck job waits for: a request (QUEUED, DISPATCHED) or a
+    # transcript-ready message (TRANSCRIBED, SUMMARIZING).
+    sweep_requests = { topic = "transcription_requests", member = local.sa.sweep.member }
+    sweep_ready    = { topic = "transcripts_ready", member = local.sa.sweep.member }
   }
 }
 
@@ -298,6 +438,8 @@ module "run_jobs" {
   service_account_id    = local.sa.transcribe.id
   common_env            = local.common_env
   runners               = { dispatch = local.sa.dispatch.member }
+  cancellers            = { api = local.sa.api.member }
+  execution_viewers     = { dead_letters = local.sa.dead_letters.member }
   deletion_protection   = var.deletion_protection
   labels                = local.labels
 
@@ -339,9 +481,42 @@ module "monitoring" {
     {
       failure_ratio        = var.alerting.failure_ratio
       llm_daily_budget_usd = var.llm.daily_budget_usd
+      dead_letter_age_s    = var.alerting.dead_letter_age_s
     },
     var.alerting.stage_latency_s == null ? {} : { stage_latency_s = var.alerting.stage_latency_s },
   )
+
+  depends_on = [module.iam]
+}
+
+# Every sweep.schedule (5 minutes by default) Cloud Scheduler POSTs {"older_than_s": N} to the
+# sweep function (functions/sweep.py SweepRequest) with an OIDC token of the scheduler
+# identity, which holds roles/run.invoker on sweep and nothing else. No retries: the next run
+# comes soon and sweeps whatever this one missed.
+resource "google_cloud_scheduler_job" "sweep" {
+  project          = var.project
+  region           = var.region
+  name             = "audionotes-sweep"
+  description      = "Publish again the message a stuck job waits for (functions/sweep.py)."
+  schedule         = var.sweep.schedule
+  time_zone        = "Etc/UTC"
+  attempt_deadline = "${local.sweep_timeout_s}s"
+
+  retry_config {
+    retry_count = 0
+  }
+
+  http_target {
+    http_method = "POST"
+    uri         = module.functions.functions[local.functions.sweep].uri
+    body        = base64encode(jsonencode({ older_than_s = var.sweep.older_than_s }))
+    headers     = { "Content-Type" = "application/json" }
+
+    oidc_token {
+      service_account_email = local.sa.scheduler.email
+      audience              = module.functions.functions[local.functions.sweep].uri
+    }
+  }
 
   depends_on = [module.iam]
 }

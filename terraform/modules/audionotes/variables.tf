@@ -5,10 +5,10 @@
 
 variable "environment" {
   type        = string
-  description = "Environment name (AUDIONOTES_ENVIRONMENT and the environment label), e.g. dev or prod."
+  description = "Environment name (AUDIONOTES_ENVIRONMENT and the environment label): dev or prod, the values common/settings.py Environment accepts on GCP (local is the emulator stack)."
   validation {
-    condition     = can(regex("^[a-z][a-z0-9-]{1,14}[a-z0-9]$", var.environment))
-    error_message = "environment must be 3-16 characters of a-z, 0-9 and '-' (it is a label value)."
+    condition     = contains(["dev", "prod"], var.environment)
+    error_message = "environment must be dev or prod (common/settings.py Environment; local means the emulators and signs URLs without IAM)."
   }
 }
 
@@ -90,16 +90,39 @@ variable "deletion_protection" {
 
 variable "storage_lifecycle" {
   type = object({
-    nearline_after       = optional(number, 30)
-    coldline_after       = optional(number, 90)
-    archive_after        = optional(number, 365)
-    inbox_retention      = optional(number, 400)
-    results_retention    = optional(number, 1095)
-    noncurrent_retention = optional(number, 30)
+    # Colder classes, used only where an object stays in one for its minimum storage
+    # duration (Nearline 30, Coldline 90, Archive 365 days) before it is deleted.
+    nearline_after = optional(number, 30)
+    coldline_after = optional(number, 90)
+    archive_after  = optional(number, 365)
+    # Deletion ages in days; null means job_retention_days: the audio (the whole inbox,
+    # uploads/ and api-uploads/), the results under jobs/ and the content cache under cache/
+    # go when the job document does.
+    inbox_retention   = optional(number)
+    results_retention = optional(number)
+    cache_retention   = optional(number)
+    sources_retention = optional(number, 365)
+    # Versioning keeps an overwritten or deleted generation this long.
+    noncurrent_retention = optional(number, 7)
   })
-  description = "Object lifecycle in days: Standard -> Nearline -> Coldline -> Archive, then deletion at the retention age."
+  description = "Object lifecycle in days: deletion ages (null: with the job, job_retention_days), Standard -> Nearline -> Coldline -> Archive where the ages allow, and how long deleted generations are kept."
   default     = {}
   nullable    = false
+  validation {
+    condition = alltrue([
+      for v in [var.storage_lifecycle.inbox_retention, var.storage_lifecycle.results_retention, var.storage_lifecycle.cache_retention, var.storage_lifecycle.sources_retention, var.storage_lifecycle.noncurrent_retention] :
+      v == null || try(v >= 1 && floor(v) == v, false)
+    ])
+    error_message = "Retention ages must be whole days >= 1."
+  }
+  validation {
+    condition = (
+      var.storage_lifecycle.nearline_after >= 1 &&
+      var.storage_lifecycle.nearline_after < var.storage_lifecycle.coldline_after &&
+      var.storage_lifecycle.coldline_after < var.storage_lifecycle.archive_after
+    )
+    error_message = "Tier ages must increase: 1 <= nearline_after < coldline_after < archive_after."
+  }
 }
 
 variable "job_retention_days" {
@@ -117,6 +140,14 @@ variable "transcribe" {
   type = object({
     # Retries of a failed task (AUDIONOTES_TRANSCRIPTION__MAX_RETRIES; tasks are idempotent).
     max_retries = optional(number, 3)
+    # The tier of normal and low priority jobs; high priority always runs on the GPU
+    # (AUDIONOTES_TRANSCRIPTION__BATCH_TIER).
+    batch_tier = optional(string, "cpu")
+    # The model of jobs that name none (AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL): one of the
+    # models baked into the image (run_jobs/transcribe/Dockerfile).
+    default_model = optional(string, "tiny.en")
+    # Seconds of audio per task (AUDIONOTES_LIMITS__CHUNK_SECONDS); dispatch splits by it.
+    chunk_seconds = optional(number, 1200)
     gpu = optional(object({
       cpu         = optional(string, "4")
       memory      = optional(string, "16Gi")
@@ -130,7 +161,7 @@ variable "transcribe" {
       parallelism = optional(number, 10)
     }), {})
   })
-  description = "The transcribe jobs: the GPU tier (one nvidia-l4 per task) and the CPU tier. The task timeouts are also given to dispatch and the worker (AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S, AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S), which size the chunks to fit."
+  description = "The transcribe jobs: the GPU tier (one nvidia-l4 per task) and the CPU tier, and what dispatch decides with (batch tier, default model, chunk length). The task timeouts are also given to dispatch and the worker (AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S, AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S): dispatch sets each execution's timeout from them."
   default     = {}
   nullable    = false
   validation {
@@ -145,6 +176,19 @@ variable "transcribe" {
     condition     = var.transcribe.max_retries >= 0 && var.transcribe.max_retries <= 10
     error_message = "max_retries must be 0..10."
   }
+  validation {
+    condition     = contains(["cpu", "gpu"], var.transcribe.batch_tier)
+    error_message = "batch_tier must be cpu or gpu (common/settings.py Tier)."
+  }
+  validation {
+    condition     = contains(["tiny.en", "base"], var.transcribe.default_model)
+    error_message = "default_model must be a model the image carries: tiny.en or base (run_jobs/transcribe/Dockerfile)."
+  }
+  validation {
+    # A chunk must at least be transcribable in real time within a GPU task's timeout.
+    condition     = var.transcribe.chunk_seconds >= 30 && floor(var.transcribe.chunk_seconds) == var.transcribe.chunk_seconds && var.transcribe.chunk_seconds <= var.transcribe.gpu.timeout_s
+    error_message = "chunk_seconds must be a whole number >= 30 (the settings' minimum) and at most the GPU task timeout."
+  }
 }
 
 variable "function_scaling" {
@@ -153,6 +197,9 @@ variable "function_scaling" {
     api       = optional(object({ min_instances = optional(number, 0), max_instances = optional(number, 20), concurrency = optional(number, 16) }), {})
     dispatch  = optional(object({ min_instances = optional(number, 0), max_instances = optional(number, 50), concurrency = optional(number, 1) }), {})
     notes     = optional(object({ min_instances = optional(number, 0), max_instances = optional(number, 100), concurrency = optional(number, 1) }), {})
+    # dead_letters only sees messages Pub/Sub gave up on; sweep runs one at a time.
+    dead_letters = optional(object({ min_instances = optional(number, 0), max_instances = optional(number, 10), concurrency = optional(number, 1) }), {})
+    sweep        = optional(object({ min_instances = optional(number, 0), max_instances = optional(number, 1), concurrency = optional(number, 1) }), {})
   })
   description = "Instances and per-instance concurrency of each function."
   default     = {}
@@ -162,18 +209,33 @@ variable "function_scaling" {
 variable "api" {
   type = object({
     # The API authenticates callers itself (JWT); public means allUsers may reach it.
-    public    = optional(bool, true)
-    jwks_url  = optional(string)
-    audience  = optional(string)
-    invokers  = optional(map(string), {})
-    secret_id = optional(string, "audionotes-jwt-secret")
+    public   = optional(bool, true)
+    jwks_url = optional(string)
+    audience = optional(string)
+    # Accepted token issuers (e.g. https://accounts.google.com); empty accepts any.
+    issuers         = optional(list(string), [])
+    rate_per_minute = optional(number, 60)
+    rate_per_hour   = optional(number, 1000)
+    # Buckets besides the inbox whose objects every caller may name as gs:// audio_url; the
+    # api, dispatch and the worker get read access to them.
+    source_buckets = optional(list(string), [])
+    invokers       = optional(map(string), {})
+    secret_id      = optional(string, "audionotes-jwt-secret")
   })
-  description = "The HTTPS API: public reachability, RS256 JWKS URL and audience (AUDIONOTES_AUTH__JWKS_URL, AUDIONOTES_AUTH__AUDIENCE), the Secret Manager id of the HS256 secret (AUDIONOTES_AUTH__JWT_SECRET)."
+  description = "The HTTPS API: public reachability, RS256 JWKS URL, audience and issuers (AUDIONOTES_AUTH__JWKS_URL, AUDIONOTES_AUTH__AUDIENCE, AUDIONOTES_AUTH__ISSUERS), rate limits per caller (AUDIONOTES_AUTH__RATE_PER_MINUTE, AUDIONOTES_AUTH__RATE_PER_HOUR), readable source buckets (AUDIONOTES_AUTH__SOURCE_BUCKETS), the Secret Manager id of the HS256 secret (AUDIONOTES_AUTH__JWT_SECRET)."
   default     = {}
   nullable    = false
   validation {
     condition     = var.api.jwks_url == null || startswith(coalesce(var.api.jwks_url, "https://"), "https://")
     error_message = "api.jwks_url must be an https:// URL."
+  }
+  validation {
+    condition     = var.api.rate_per_minute >= 1 && var.api.rate_per_hour >= 1
+    error_message = "api.rate_per_minute and api.rate_per_hour must be >= 1."
+  }
+  validation {
+    condition     = alltrue([for b in var.api.source_buckets : can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", b))])
+    error_message = "api.source_buckets must be bucket names."
   }
 }
 
@@ -182,17 +244,31 @@ variable "llm" {
     model            = optional(string, "gpt-4o-mini")
     daily_budget_usd = optional(number, 50)
     secret_id        = optional(string, "audionotes-openai-api-keys")
+    # null: OpenAI's public endpoint.
+    openai_base_url = optional(string)
     # HMAC key that signs the webhooks the notes function sends.
     webhook_secret_id = optional(string, "audionotes-webhook-secret")
-    # A self-hosted fallback endpoint rarely needs a key: null creates no secret.
+    # A self-hosted OpenAI-compatible fallback (vLLM, Ollama, llama.cpp): null has none.
+    fallback_base_url = optional(string)
+    # null: the same model name as the primary.
+    fallback_model = optional(string)
+    # The fallback rarely needs a key: null creates no secret.
     fallback_api_key_secret_id = optional(string)
   })
-  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_LLM__WEBHOOK_SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
+  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD, AUDIONOTES_LLM__OPENAI_BASE_URL), its fallback (AUDIONOTES_LLM__FALLBACK_BASE_URL, AUDIONOTES_LLM__FALLBACK_MODEL) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_LLM__WEBHOOK_SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
   default     = {}
   nullable    = false
   validation {
     condition     = var.llm.daily_budget_usd >= 0
     error_message = "llm.daily_budget_usd must be >= 0."
+  }
+  validation {
+    condition     = alltrue([for u in [var.llm.openai_base_url, var.llm.fallback_base_url] : u == null || can(regex("^https?://", coalesce(u, "https://")))])
+    error_message = "llm.openai_base_url and llm.fallback_base_url must be http(s):// URLs."
+  }
+  validation {
+    condition     = var.llm.fallback_base_url != null || (var.llm.fallback_model == null && var.llm.fallback_api_key_secret_id == null)
+    error_message = "llm.fallback_model and llm.fallback_api_key_secret_id need llm.fallback_base_url (common/llm/factory.py uses a fallback only when it has a URL)."
   }
 }
 
@@ -212,8 +288,31 @@ variable "alerting" {
     notification_channels = optional(list(string), [])
     failure_ratio         = optional(number, 0.05)
     stage_latency_s       = optional(map(number))
+    # Alert when a dead letter has waited this long for the dead_letters function.
+    dead_letter_age_s = optional(number, 900)
   })
-  description = "Alert notification channels and thresholds (null stage_latency_s keeps the monitoring module's SLA table)."
+  description = "Alert notification channels and thresholds (null stage_latency_s keeps the monitoring module's SLA table; dead_letter_age_s: seconds a dead letter may wait for the dead_letters function)."
   default     = {}
   nullable    = false
+}
+
+variable "sweep" {
+  type = object({
+    # Cron, in UTC: how often Cloud Scheduler calls the sweep function.
+    schedule = optional(string, "*/5 * * * *")
+    # A job is swept once it has been this long in QUEUED, DISPATCHED, TRANSCRIBED or
+    # SUMMARIZING (functions/sweep.py SweepRequest.older_than_s): longer than any healthy stay.
+    older_than_s = optional(number, 900)
+  })
+  description = "The sweep of stuck jobs: the Cloud Scheduler schedule (cron, UTC) and the age in seconds after which a job in a waiting state gets its message again (the body {\"older_than_s\": N} of each call)."
+  default     = {}
+  nullable    = false
+  validation {
+    condition     = can(regex("^\\S+( \\S+){4}$", var.sweep.schedule))
+    error_message = "sweep.schedule must be a five-field cron expression, e.g. \"*/5 * * * *\"."
+  }
+  validation {
+    condition     = var.sweep.older_than_s >= 60 && var.sweep.older_than_s <= 604800 && floor(var.sweep.older_than_s) == var.sweep.older_than_s
+    error_message = "sweep.older_than_s must be whole seconds, 60..604800 (functions/sweep.py accepts at most 7 days; under a minute would republish healthy jobs' messages)."
+  }
 }

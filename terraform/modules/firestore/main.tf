@@ -1,5 +1,12 @@
-# The Firestore (native mode) database of job documents: point-in-time recovery, daily backups,
-# the TTL policy on expire_at and the composite indexes the API's listings need.
+# The Firestore (native mode) database: point-in-time recovery, daily backups, the TTL policies
+# (jobs and rate-limit windows carry expire_at) and the composite indexes of the queries the
+# code makes (common/job_store.py FirestoreJobStore.list: optional owner, optional state,
+# created_at desc).
+#
+# The other collections need neither: breakers (one document per LLM provider, common/llm/
+# breaker.py) and spend (a document per UTC day with shards/ and charges/ subcollections,
+# common/llm/ledger.py) are read by id, and no expiry field is written to them, so the spend
+# ledger is kept until someone deletes it.
 
 resource "google_firestore_database" "this" {
   project                           = var.project
@@ -20,17 +27,26 @@ resource "google_firestore_backup_schedule" "daily" {
   daily_recurrence {}
 }
 
-# Firestore deletes a job document some time (usually within 24 h) after its expire_at.
-# index_config {} exempts the field from single-field indexing: an index on a monotonically
-# increasing timestamp that no query reads only costs writes and creates hotspots.
-resource "google_firestore_field" "job_ttl" {
+# Firestore deletes a document some time (usually within 24 h) after its TTL field's time:
+# jobs at their retention deadline (Limits.retention_days), rate-limit windows an hour after
+# they end (common/rate_limit.py). index_config {} exempts the field from single-field
+# indexing: an index on a timestamp that no query reads only costs writes and creates hotspots.
+resource "google_firestore_field" "ttl" {
+  for_each = var.ttl_fields
+
   project    = var.project
   database   = google_firestore_database.this.name
-  collection = var.collections.jobs
-  field      = var.job_fields.expire_at
+  collection = var.collections[each.key]
+  field      = each.value
 
   ttl_config {}
   index_config {}
+}
+
+# The jobs TTL policy was a single resource before rate_limits got one.
+moved {
+  from = google_firestore_field.job_ttl
+  to   = google_firestore_field.ttl["jobs"]
 }
 
 locals {
@@ -40,8 +56,8 @@ locals {
     owner_state_created = [[local.f.owner, "ASCENDING"], [local.f.state, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
     # GET /v1/jobs for one owner, newest first.
     owner_created = [[local.f.owner, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
-    # Operations: jobs stuck in a state since before a time (oldest first).
-    state_created = [[local.f.state, "ASCENDING"], [local.f.created_at, "ASCENDING"]]
+    # The sweep function (functions/sweep.py): jobs in one state, newest first, all owners.
+    state_created = [[local.f.state, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
   }
 }
 

@@ -7,3 +7,8 @@ output "indexes" {
   description = "Composite index key => fields in order."
   value       = local.indexes
 }
+
+output "ttl_policies" {
+  description = "Collection name => the field its TTL policy deletes documents by."
+  value       = { for k, f in google_firestore_field.ttl : f.collection => f.field }
+}

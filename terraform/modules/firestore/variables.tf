@@ -16,9 +16,25 @@ variable "database" {
 
 variable "collections" {
   type = object({
-    jobs = string
+    jobs        = string
+    rate_limits = string
+    breakers    = string
+    spend       = string
   })
   description = "Collection names (common/settings.py Collections)."
+}
+
+variable "ttl_fields" {
+  type        = map(string)
+  description = "Collection key (of collections) => the timestamp field its TTL policy deletes documents by."
+  default = {
+    jobs        = "expire_at"
+    rate_limits = "expire_at"
+  }
+  validation {
+    condition     = alltrue([for k in keys(var.ttl_fields) : contains(["jobs", "rate_limits", "breakers", "spend"], k)])
+    error_message = "ttl_fields keys must be collection keys: jobs, rate_limits, breakers, spend."
+  }
 }
 
 variable "job_fields" {
@@ -26,9 +42,8 @@ variable "job_fields" {
     owner      = optional(string, "owner")
     state      = optional(string, "state")
     created_at = optional(string, "created_at")
-    expire_at  = optional(string, "expire_at")
   })
-  description = "Field names of a job document that the indexes and the TTL policy refer to."
+  description = "Field names of a job document that the composite indexes refer to."
   default     = {}
 }
 

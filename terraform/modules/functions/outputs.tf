@@ -29,3 +29,12 @@ output "function_specs" {
     }
   }
 }
+
+output "invokers" {
+  description = "Function name => {static key => IAM member} holding roles/run.invoker on it."
+  value = {
+    for fn in keys(google_cloudfunctions2_function.this) : fn => {
+      for k, g in google_cloud_run_v2_service_iam_member.invoker : split("|", k)[1] => g.member if split("|", k)[0] == fn
+    }
+  }
+}

@@ -14,6 +14,13 @@ output "enabled_services" {
   value       = [for s in google_project_service.this : s.service]
 }
 
+output "project_grants" {
+  description = "Component => the project-level roles its service account holds."
+  value = {
+    for k in keys(google_service_account.this) : k => toset([for key, g in google_project_iam_member.this : g.role if split("|", key)[0] == k])
+  }
+}
+
 output "project_roles" {
   description = "Every project-level role this module grants (to components and service agents)."
   value = concat(

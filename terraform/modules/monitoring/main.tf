@@ -8,11 +8,19 @@ locals {
     transitions = "${var.metric_prefix}/job_transitions"
     stage       = "${var.metric_prefix}/stage_duration"
     llm_cost    = "${var.metric_prefix}/llm_cost_usd"
+    llm_tokens  = "${var.metric_prefix}/llm_tokens"
+    failures    = "${var.metric_prefix}/job_failures"
+    audio       = "${var.metric_prefix}/audio_seconds"
+    rtf         = "${var.metric_prefix}/transcribe_rtf"
   }
   metric_type = { for k, m in local.metrics : k => "logging.googleapis.com/user/${m}" }
   # The same metric as PromQL names it.
-  llm_cost_promql = "logging_googleapis_com:user_${replace(local.metrics.llm_cost, "/", "_")}_sum"
-  dlq_filter      = "resource.type=\"pubsub_subscription\" AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\" AND resource.label.subscription_id=one_of(${join(", ", [for s in var.dead_letter_subscriptions : "\"${s}\""])})"
+  llm_cost_promql   = "logging_googleapis_com:user_${replace(local.metrics.llm_cost, "/", "_")}_sum"
+  dlq_subscriptions = "resource.type=\"pubsub_subscription\" AND resource.label.subscription_id=one_of(${join(", ", [for s in var.dead_letter_subscriptions : "\"${s}\""])})"
+  # Messages in the dead-letter subscriptions that the dead_letters function has not
+  # acknowledged yet (the dashboard), and the age of the oldest one (the alert).
+  dlq_filter     = "${local.dlq_subscriptions} AND metric.type=\"pubsub.googleapis.com/subscription/num_undelivered_messages\""
+  dlq_age_filter = "${local.dlq_subscriptions} AND metric.type=\"pubsub.googleapis.com/subscription/oldest_unacked_message_age\""
 }
 
 resource "google_logging_metric" "transitions" {
@@ -117,6 +125,13 @@ resource "google_monitoring_alert_policy" "failure_rate" {
   }
 }
 
+# The dead-letter subscriptions push to the dead_letters function, which acknowledges a dead
+# letter as soon as it has failed its job (or found it moved on): a backlog there is no longer
+# "messages parked for a human" but dead letters the function cannot handle (it fails, or is
+# down) and Pub/Sub keeps redelivering. The count alone would also see letters in flight, so
+# the alert reads the age of the oldest unacknowledged one: older than
+# thresholds.dead_letter_age_s means several deliveries to dead_letters have failed. Each job
+# that does get failed counts in the failure-rate alert (error code dead_lettered).
 resource "google_monitoring_alert_policy" "dead_letter_backlog" {
   project               = var.project
   display_name          = "audionotes: dead-letter backlog"
@@ -125,11 +140,11 @@ resource "google_monitoring_alert_policy" "dead_letter_backlog" {
   notification_channels = var.notification_channels
 
   conditions {
-    display_name = "undelivered messages in a dead-letter subscription"
+    display_name = "a dead letter unhandled by the dead_letters function for over ${var.thresholds.dead_letter_age_s} s"
     condition_threshold {
-      filter          = local.dlq_filter
+      filter          = local.dlq_age_filter
       comparison      = "COMPARISON_GT"
-      threshold_value = 0
+      threshold_value = var.thresholds.dead_letter_age_s
       duration        = "300s"
       aggregations {
         alignment_period   = "60s"
@@ -140,7 +155,7 @@ resource "google_monitoring_alert_policy" "dead_letter_backlog" {
 
   documentation {
     mime_type = "text/markdown"
-    content   = "Messages were delivered the maximum number of times without success and are parked in a dead-letter subscription (${join(", ", var.dead_letter_subscriptions)}). Pull them with `gcloud pubsub subscriptions pull`, fix the cause, and republish."
+    content   = "A message Pub/Sub gave up on has waited more than ${var.thresholds.dead_letter_age_s} s in a dead-letter subscription (${join(", ", var.dead_letter_subscriptions)}): the dead_letters function, which marks its job FAILED, keeps failing or is down. Its logs say why; Pub/Sub redelivers with backoff and keeps the message for the subscription's retention (7 days), so fixing the function is enough."
   }
 }
 
@@ -256,4 +271,120 @@ resource "google_monitoring_dashboard" "this" {
       ]
     }
   })
+}
+
+resource "google_logging_metric" "failures" {
+  project     = var.project
+  name        = local.metrics.failures
+  description = "Jobs that FAILED, by error code."
+  filter      = "${local.resources} AND jsonPayload.event=\"${var.log_events.state_change}\" AND jsonPayload.state=\"FAILED\""
+  label_extractors = {
+    code = "EXTRACT(jsonPayload.code)"
+  }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+    labels {
+      key         = "code"
+      value_type  = "STRING"
+      description = "The job's error.code."
+    }
+  }
+}
+
+resource "google_logging_metric" "audio_seconds" {
+  project         = var.project
+  name            = local.metrics.audio
+  description     = "Seconds of audio transcribed, once per job, by model (cache hits labelled)."
+  filter          = "${local.resources} AND jsonPayload.event=\"${var.log_events.transcribed}\" AND jsonPayload.audio_s>=0"
+  value_extractor = "EXTRACT(jsonPayload.audio_s)"
+  label_extractors = {
+    model     = "EXTRACT(jsonPayload.model)"
+    cache_hit = "EXTRACT(jsonPayload.cache_hit)"
+  }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "s"
+    labels {
+      key         = "model"
+      value_type  = "STRING"
+      description = "The Whisper model."
+    }
+    labels {
+      key         = "cache_hit"
+      value_type  = "STRING"
+      description = "true: the transcript came from the content cache, no model ran."
+    }
+  }
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 30
+      growth_factor      = 2
+      scale              = 1
+    }
+  }
+}
+
+resource "google_logging_metric" "transcribe_rtf" {
+  project         = var.project
+  name            = local.metrics.rtf
+  description     = "Real-time factor of each chunk's model run (compute seconds per audio second), by model."
+  filter          = "${local.resources} AND jsonPayload.event=\"${var.log_events.chunk_transcribed}\" AND jsonPayload.rtf>=0"
+  value_extractor = "EXTRACT(jsonPayload.rtf)"
+  label_extractors = {
+    model = "EXTRACT(jsonPayload.model)"
+  }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+    labels {
+      key         = "model"
+      value_type  = "STRING"
+      description = "The Whisper model."
+    }
+  }
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 30
+      growth_factor      = 1.5
+      scale              = 0.005
+    }
+  }
+}
+
+resource "google_logging_metric" "llm_tokens" {
+  project         = var.project
+  name            = local.metrics.llm_tokens
+  description     = "Tokens (prompt + completion) per LLM call of the notes function."
+  filter          = "${local.resources} AND jsonPayload.event=\"${var.log_events.llm_usage}\" AND jsonPayload.tokens>=0"
+  value_extractor = "EXTRACT(jsonPayload.tokens)"
+  label_extractors = {
+    provider = "EXTRACT(jsonPayload.provider)"
+    model    = "EXTRACT(jsonPayload.model)"
+  }
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "DISTRIBUTION"
+    unit        = "1"
+    labels {
+      key         = "provider"
+      value_type  = "STRING"
+      description = "The provider of the chain that answered."
+    }
+    labels {
+      key         = "model"
+      value_type  = "STRING"
+      description = "The model that answered."
+    }
+  }
+  bucket_options {
+    exponential_buckets {
+      num_finite_buckets = 30
+      growth_factor      = 2
+      scale              = 10
+    }
+  }
 }

@@ -20,6 +20,12 @@ variable "log_events" {
     state_change = optional(string, "job_state")
     # One LLM call of the notes function; jsonPayload.cost_usd is what it cost.
     llm_usage = optional(string, "llm_usage")
+    # A job's transcript exists: jsonPayload.audio_s seconds of audio (once per job),
+    # jsonPayload.model, jsonPayload.cache_hit.
+    transcribed = optional(string, "transcribed")
+    # One task ran the model over its chunk: jsonPayload.rtf = seconds of compute per second
+    # of audio, jsonPayload.model.
+    chunk_transcribed = optional(string, "chunk_transcribed")
   })
   description = "Values of jsonPayload.event the log-based metrics count (the logging contract with the Python code)."
   default     = {}
@@ -27,7 +33,7 @@ variable "log_events" {
 
 variable "dead_letter_subscriptions" {
   type        = list(string)
-  description = "Dead-letter pull subscriptions whose backlog is an alert."
+  description = "Dead-letter subscriptions (pushed to the dead_letters function) whose unhandled messages are an alert."
   validation {
     condition     = length(var.dead_letter_subscriptions) > 0
     error_message = "Give at least one dead-letter subscription."
@@ -47,8 +53,10 @@ variable "thresholds" {
     llm_daily_budget_usd = optional(number, 50)
     # Alert when one hour spends this fraction of the daily budget.
     llm_hourly_fraction = optional(number, 0.25)
+    # Alert when a dead letter has waited this long for the dead_letters function.
+    dead_letter_age_s = optional(number, 900)
   })
-  description = "Alerting thresholds: job failure ratio, per-stage p95 latency SLA, LLM spend."
+  description = "Alerting thresholds: job failure ratio, per-stage p95 latency SLA, LLM spend, age of an unhandled dead letter."
   default     = {}
   validation {
     condition     = var.thresholds.failure_ratio > 0 && var.thresholds.failure_ratio < 1
@@ -64,6 +72,10 @@ variable "thresholds" {
   validation {
     condition     = var.thresholds.llm_daily_budget_usd >= 0 && var.thresholds.llm_hourly_fraction > 0 && var.thresholds.llm_hourly_fraction <= 1
     error_message = "llm_daily_budget_usd must be >= 0 and llm_hourly_fraction in (0, 1]."
+  }
+  validation {
+    condition     = var.thresholds.dead_letter_age_s >= 60
+    error_message = "dead_letter_age_s must be at least 60 s (a dead letter in flight is not a backlog)."
   }
 }
 

@@ -1,5 +1,5 @@
-# Topics, push subscriptions to the dispatch and notes functions, dead-letter topics and the
-# pull subscriptions that keep dead letters until someone looks at them.
+# Topics, push subscriptions to the dispatch and notes functions, dead-letter topics and
+# their push subscriptions to the dead_letters function (which marks the message's job FAILED).
 #
 # Why our own push subscriptions instead of the functions' `event_trigger` (Eventarc Pub/Sub
 # triggers): Eventarc creates and owns the subscription behind a Pub/Sub trigger, and it takes
@@ -69,7 +69,13 @@ resource "google_pubsub_subscription" "push" {
   }
 }
 
-# A dead-letter topic without a subscription drops what it receives.
+# A dead-letter topic without a subscription drops what it receives. Both push to the
+# dead_letters function (functions/dead_letters.py), which fails the job the message was for,
+# with the same OIDC identity, ack deadline and retry backoff as the subscriptions above. They
+# have no dead-letter policy of their own: a dead letter that dead_letters cannot handle yet
+# (Firestore or Cloud Run unavailable, the function down) is redelivered with backoff and kept
+# for dead_letter_retention, so nothing is lost while the function is down; the monitoring
+# module alerts when one waits too long.
 resource "google_pubsub_subscription" "dead_letter" {
   for_each = { for k, r in local.routes : r.dead_letter => r }
 
@@ -78,9 +84,22 @@ resource "google_pubsub_subscription" "dead_letter" {
   topic   = google_pubsub_topic.this[each.key].id
   labels  = var.labels
 
-  ack_deadline_seconds       = 60
+  ack_deadline_seconds       = var.delivery.ack_deadline_s
   message_retention_duration = var.dead_letter_retention
   retain_acked_messages      = false
+
+  push_config {
+    push_endpoint = var.push_endpoints.dead_letters
+    oidc_token {
+      service_account_email = var.push_service_account_email
+      audience              = var.push_endpoints.dead_letters
+    }
+  }
+
+  retry_policy {
+    minimum_backoff = "${var.delivery.min_backoff_s}s"
+    maximum_backoff = "${var.delivery.max_backoff_s}s"
+  }
 
   expiration_policy {
     ttl = ""

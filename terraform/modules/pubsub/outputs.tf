@@ -4,7 +4,7 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Subscription key => {name, id} for the push and dead-letter subscriptions."
+  description = "Subscription key => {name, id} for the subscriptions to dispatch and notes and the dead-letter subscriptions."
   value = merge(
     { for k, s in google_pubsub_subscription.push : k => { name = s.name, id = s.id } },
     { for k, s in google_pubsub_subscription.dead_letter : k => { name = s.name, id = s.id } },
@@ -25,4 +25,27 @@ output "push_subscriptions" {
       maximum_backoff       = s.retry_policy[0].maximum_backoff
     }
   }
+}
+
+output "dead_letter_subscriptions" {
+  description = "Dead-letter subscription key => delivery properties (topic, endpoint, OIDC identity and audience, ack deadline, retention, backoff, whether it has a dead-letter policy of its own)."
+  value = {
+    for k, s in google_pubsub_subscription.dead_letter : k => {
+      name                       = s.name
+      topic                      = s.topic
+      push_endpoint              = s.push_config[0].push_endpoint
+      oidc_service_account_email = s.push_config[0].oidc_token[0].service_account_email
+      oidc_audience              = s.push_config[0].oidc_token[0].audience
+      ack_deadline_seconds       = s.ack_deadline_seconds
+      message_retention_duration = s.message_retention_duration
+      has_dead_letter_policy     = length(s.dead_letter_policy) > 0
+      minimum_backoff            = s.retry_policy[0].minimum_backoff
+      maximum_backoff            = s.retry_policy[0].maximum_backoff
+    }
+  }
+}
+
+output "publishers" {
+  description = "Publisher key => the topic key it may publish to."
+  value       = { for k, g in google_pubsub_topic_iam_member.publishers : k => var.publishers[k].topic }
 }

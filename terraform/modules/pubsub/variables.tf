@@ -53,10 +53,11 @@ variable "delivery" {
 
 variable "push_endpoints" {
   type = object({
-    dispatch = string
-    notes    = string
+    dispatch     = string
+    notes        = string
+    dead_letters = string
   })
-  description = "HTTPS URLs (the functions' run.app URIs) the dispatch and notes subscriptions push to; also the OIDC audience."
+  description = "HTTPS URLs (the functions' run.app URIs) the subscriptions push to, also the OIDC audience: dispatch and notes, and dead_letters for both dead-letter subscriptions."
   validation {
     condition     = alltrue([for u in values(var.push_endpoints) : startswith(u, "https://")])
     error_message = "Push endpoints must be https:// URLs."
@@ -88,7 +89,7 @@ variable "pubsub_service_agent_member" {
 
 variable "dead_letter_retention" {
   type        = string
-  description = "How long the dead-letter pull subscriptions keep unacknowledged messages (max 31 days)."
+  description = "How long the dead-letter subscriptions keep messages the dead_letters function has not acknowledged yet (max 31 days)."
   default     = "604800s"
   validation {
     condition     = can(regex("^[0-9]+s$", var.dead_letter_retention)) && tonumber(trimsuffix(var.dead_letter_retention, "s")) >= 600 && tonumber(trimsuffix(var.dead_letter_retention, "s")) <= 2678400

@@ -60,6 +60,10 @@ resource "google_cloud_run_v2_job" "this" {
         }
       }
 
+      # No command or args: the image's ENTRYPOINT (python -m run_jobs.transcribe, see
+      # run_jobs/transcribe/Dockerfile) runs. Per execution, dispatch adds the chunk plan
+      # (AUDIONOTES_TRANSCRIBE_PLAN), JOB_ID and TRACEPARENT as env overrides; the image sets
+      # AUDIONOTES_TRANSCRIPTION__MODELS and __CACHE_DIR to its baked-in models.
       containers {
         name  = "transcribe"
         image = var.image
@@ -96,27 +100,55 @@ resource "google_cloud_run_v2_job" "this" {
   }
 }
 
-# dispatch starts executions with per-execution overrides (JOB_ID, task count): a custom role
-# with exactly that, instead of roles/run.developer (which can also change and delete jobs).
+# dispatch starts executions with per-execution overrides (the chunk plan, task count and
+# timeout; functions/dispatch_launcher.py) and asks whether an execution is still running: a
+# custom role with exactly that, instead of roles/run.developer (which can also change and
+# delete jobs). It never waits on the run operation, so it needs no run.operations.get.
 resource "google_project_iam_custom_role" "job_runner" {
   project     = var.project
   role_id     = "audionotesJobRunner"
   title       = "audionotes job runner"
-  description = "Run the transcribe jobs with overrides and follow their executions."
+  description = "Run the transcribe jobs with overrides and look up their executions."
   permissions = [
-    "run.jobs.get",
     "run.jobs.run",
     "run.jobs.runWithOverrides",
     "run.executions.get",
-    "run.executions.list",
-    "run.operations.get",
   ]
 }
 
+# DELETE /v1/jobs cancels a running execution (functions/api/service.py CloudRunCanceller).
+resource "google_project_iam_custom_role" "execution_canceller" {
+  project     = var.project
+  role_id     = "audionotesExecutionCanceller"
+  title       = "audionotes execution canceller"
+  description = "Cancel executions of the transcribe jobs."
+  permissions = ["run.executions.cancel"]
+}
+
+# dead_letters only asks whether a DISPATCHED job's execution is still alive before failing
+# the job (functions/dead_letters.py, CloudRunLauncher.is_alive): one permission, no run.
+resource "google_project_iam_custom_role" "execution_viewer" {
+  project     = var.project
+  role_id     = "audionotesExecutionViewer"
+  title       = "audionotes execution viewer"
+  description = "Look up executions of the transcribe jobs."
+  permissions = ["run.executions.get"]
+}
+
 locals {
+  job_execution_viewers = merge([
+    for job in keys(google_cloud_run_v2_job.this) : {
+      for k, member in var.execution_viewers : "${job}|${k}" => { job = job, member = member }
+    }
+  ]...)
   job_runners = merge([
     for job in keys(google_cloud_run_v2_job.this) : {
       for k, member in var.runners : "${job}|${k}" => { job = job, member = member }
+    }
+  ]...)
+  job_cancellers = merge([
+    for job in keys(google_cloud_run_v2_job.this) : {
+      for k, member in var.cancellers : "${job}|${k}" => { job = job, member = member }
     }
   ]...)
 }
@@ -128,6 +160,26 @@ resource "google_cloud_run_v2_job_iam_member" "runner" {
   location = var.region
   name     = google_cloud_run_v2_job.this[each.value.job].name
   role     = google_project_iam_custom_role.job_runner.name
+  member   = each.value.member
+}
+
+resource "google_cloud_run_v2_job_iam_member" "canceller" {
+  for_each = local.job_cancellers
+
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_job.this[each.value.job].name
+  role     = google_project_iam_custom_role.execution_canceller.name
+  member   = each.value.member
+}
+
+resource "google_cloud_run_v2_job_iam_member" "execution_viewer" {
+  for_each = local.job_execution_viewers
+
+  project  = var.project
+  location = var.region
+  name     = google_cloud_run_v2_job.this[each.value.job].name
+  role     = google_project_iam_custom_role.execution_viewer.name
   member   = each.value.member
 }
 

@@ -72,6 +72,11 @@ variable "jobs" {
     error_message = "max_retries must be 0..10, parallelism >= 0, task_count >= 1."
   }
   validation {
+    # The image sets these to its baked-in models (run_jobs/transcribe/Dockerfile).
+    condition     = alltrue([for j in values(var.jobs) : length(setintersection(keys(j.env), ["AUDIONOTES_TRANSCRIPTION__MODELS", "AUDIONOTES_TRANSCRIPTION__CACHE_DIR"])) == 0])
+    error_message = "AUDIONOTES_TRANSCRIPTION__MODELS and __CACHE_DIR come from the image; do not set them on the jobs."
+  }
+  validation {
     condition     = alltrue([for j in values(var.jobs) : !j.gpu || (tonumber(j.cpu) >= 4 && contains(["nvidia-l4", "nvidia-rtx-pro-6000"], j.accelerator))])
     error_message = "GPU jobs need at least 4 vCPU and a Cloud Run accelerator (nvidia-l4)."
   }
@@ -79,7 +84,19 @@ variable "jobs" {
 
 variable "runners" {
   type        = map(string)
-  description = "static key => IAM member allowed to run the jobs with overrides (the dispatch function)."
+  description = "static key => IAM member allowed to run the jobs with overrides and get their executions (the dispatch function); each also gets actAs on the jobs' identity."
+  default     = {}
+}
+
+variable "cancellers" {
+  type        = map(string)
+  description = "static key => IAM member allowed to cancel the jobs' executions (the api function, for DELETE /v1/jobs)."
+  default     = {}
+}
+
+variable "execution_viewers" {
+  type        = map(string)
+  description = "static key => IAM member allowed only to get the jobs' executions (the dead_letters function: is a job's execution still alive?)."
   default     = {}
 }
 

@@ -21,33 +21,59 @@ variable "names" {
   }
 }
 
-variable "lifecycle_days" {
+variable "tiers" {
   type = object({
     nearline_after = optional(number, 30)
     coldline_after = optional(number, 90)
     archive_after  = optional(number, 365)
-    # Deletion: audio in the inbox, transcripts and notes in results.
-    inbox_retention   = optional(number, 400)
-    results_retention = optional(number, 1095)
-    # Versioning keeps overwritten or deleted objects this long, then deletes them.
-    noncurrent_retention = optional(number, 30)
   })
-  description = "Lifecycle ages in days: Standard -> Nearline -> Coldline -> Archive, then deletion. A tier at or after the deletion age is skipped."
+  description = "Ages in days at which objects move Standard -> Nearline -> Coldline -> Archive; a class is used only where an object would stay in it for its minimum storage duration before deletion."
   default     = {}
   validation {
     condition = (
-      var.lifecycle_days.nearline_after >= 1 &&
-      var.lifecycle_days.nearline_after < var.lifecycle_days.coldline_after &&
-      var.lifecycle_days.coldline_after < var.lifecycle_days.archive_after
+      var.tiers.nearline_after >= 1 &&
+      var.tiers.nearline_after < var.tiers.coldline_after &&
+      var.tiers.coldline_after < var.tiers.archive_after
     )
     error_message = "Tier ages must increase: 1 <= nearline_after < coldline_after < archive_after."
   }
+}
+
+variable "retention" {
+  type = map(object({
+    bucket = string
+    # Only objects under these prefixes; null means the whole bucket.
+    prefixes = optional(list(string))
+    days     = number
+    # Whether colder classes may be used before deletion (where the ages allow).
+    tiering = optional(bool, true)
+  }))
+  description = "Deletion ages, keyed by a static name (e.g. inbox_audio): bucket key (inbox, results, sources), optional prefixes, age in days. Every bucket needs at least one entry."
   validation {
-    condition = alltrue([
-      for v in [var.lifecycle_days.inbox_retention, var.lifecycle_days.results_retention, var.lifecycle_days.noncurrent_retention] :
-      v >= 1 && floor(v) == v
-    ])
+    condition     = alltrue([for r in values(var.retention) : contains(["inbox", "results", "sources"], r.bucket)])
+    error_message = "bucket must be one of inbox, results, sources."
+  }
+  validation {
+    condition     = alltrue([for r in values(var.retention) : r.days >= 1 && floor(r.days) == r.days])
     error_message = "Retention ages must be whole days >= 1."
+  }
+  validation {
+    condition     = alltrue([for r in values(var.retention) : r.prefixes == null || alltrue([for p in coalesce(r.prefixes, []) : endswith(p, "/") && !startswith(p, "/")])])
+    error_message = "Prefixes must be relative folders ending in '/', e.g. uploads/."
+  }
+  validation {
+    condition     = alltrue([for b in ["inbox", "results", "sources"] : anytrue([for r in values(var.retention) : r.bucket == b])])
+    error_message = "Every bucket (inbox, results, sources) needs a retention entry: nothing may be kept forever by accident."
+  }
+}
+
+variable "noncurrent_retention" {
+  type        = number
+  description = "Days an overwritten or deleted generation is kept (versioning) before it is deleted."
+  default     = 7
+  validation {
+    condition     = var.noncurrent_retention >= 1 && floor(var.noncurrent_retention) == var.noncurrent_retention
+    error_message = "noncurrent_retention must be whole days >= 1."
   }
 }
 
@@ -62,8 +88,10 @@ variable "iam" {
     bucket = string
     role   = string
     member = string
+    # Limits the grant to objects under this folder (an IAM condition); null: the whole bucket.
+    prefix = optional(string)
   }))
-  description = "Bucket grants keyed by a static name (e.g. transcribe_reads_inbox): bucket key (inbox, results, sources), role and member."
+  description = "Bucket grants keyed by a static name (e.g. transcribe_reads_inbox): bucket key (inbox, results, sources), role (a predefined object role, or objectReadDelete: this module's custom role), member and optional prefix."
   default     = {}
   validation {
     condition     = alltrue([for g in values(var.iam) : contains(["inbox", "results", "sources"], g.bucket)])
@@ -72,9 +100,13 @@ variable "iam" {
   validation {
     condition = alltrue([
       for g in values(var.iam) :
-      contains(["roles/storage.objectViewer", "roles/storage.objectCreator", "roles/storage.objectUser", "roles/storage.legacyBucketReader"], g.role)
+      contains(["roles/storage.objectViewer", "roles/storage.objectCreator", "roles/storage.objectUser", "roles/storage.legacyBucketReader", "objectReadDelete"], g.role)
     ])
-    error_message = "Only object-level roles may be granted on the buckets (objectViewer, objectCreator, objectUser, legacyBucketReader)."
+    error_message = "Only object-level roles may be granted on the buckets (objectViewer, objectCreator, objectUser, legacyBucketReader, objectReadDelete)."
+  }
+  validation {
+    condition     = alltrue([for g in values(var.iam) : g.prefix == null || (endswith(coalesce(g.prefix, "x/"), "/") && !startswith(coalesce(g.prefix, "x/"), "/"))])
+    error_message = "prefix must be a relative folder ending in '/', e.g. api-uploads/."
   }
 }
 

@@ -60,8 +60,8 @@ run "root" {
     error_message = "Unset inputs must take the module's defaults."
   }
   assert {
-    condition     = keys(output.jobs) == ["transcribe-cpu", "transcribe-gpu"] && keys(output.functions) == ["api", "dispatch", "notes", "on-upload"]
-    error_message = "Both jobs and all four functions must be created."
+    condition     = keys(output.jobs) == ["transcribe-cpu", "transcribe-gpu"] && keys(output.functions) == ["api", "dead-letters", "dispatch", "notes", "on-upload", "sweep"]
+    error_message = "Both jobs and all six functions must be created."
   }
   assert {
     condition     = output.api_url == "https://fn-abc123-uc.a.run.app" && output.inbox_uri == "gs://in-bkt/uploads/"

@@ -9,7 +9,7 @@ mock_provider "google" {
 }
 
 variables {
-  environment = "test"
+  environment = "dev"
   project     = "x-proj1"
   buckets = {
     inbox   = "in-bkt"
@@ -20,6 +20,49 @@ variables {
     md5  = "0123456789abcdef0123456789abcdef"
   }
   job_image = "us-central1-docker.pkg.dev/x-proj1/audionotes/transcribe@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+}
+
+# Distinct URLs and identities where the tests tell them apart (the mocks give every function
+# and service account the same ones).
+override_resource {
+  target = module.functions.google_cloudfunctions2_function.this["dead-letters"]
+  values = { service_config = { uri = "https://dead-letters-abc123-uc.a.run.app", service = "dead-letters" } }
+}
+override_resource {
+  target = module.functions.google_cloudfunctions2_function.this["sweep"]
+  values = { service_config = { uri = "https://sweep-abc123-uc.a.run.app", service = "sweep" } }
+}
+override_resource {
+  target = module.iam.google_service_account.this["pubsub_push"]
+  values = {
+    email  = "audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com"
+    member = "serviceAccount:audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com"
+    name   = "projects/x-proj1/serviceAccounts/audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com"
+  }
+}
+override_resource {
+  target = module.iam.google_service_account.this["scheduler"]
+  values = {
+    email  = "audionotes-scheduler@x-proj1.iam.gserviceaccount.com"
+    member = "serviceAccount:audionotes-scheduler@x-proj1.iam.gserviceaccount.com"
+    name   = "projects/x-proj1/serviceAccounts/audionotes-scheduler@x-proj1.iam.gserviceaccount.com"
+  }
+}
+override_resource {
+  target = module.iam.google_service_account.this["sweep"]
+  values = {
+    email  = "audionotes-sweep@x-proj1.iam.gserviceaccount.com"
+    member = "serviceAccount:audionotes-sweep@x-proj1.iam.gserviceaccount.com"
+    name   = "projects/x-proj1/serviceAccounts/audionotes-sweep@x-proj1.iam.gserviceaccount.com"
+  }
+}
+override_resource {
+  target = module.iam.google_service_account.this["dead_letters"]
+  values = {
+    email  = "audionotes-dead-letters@x-proj1.iam.gserviceaccount.com"
+    member = "serviceAccount:audionotes-dead-letters@x-proj1.iam.gserviceaccount.com"
+    name   = "projects/x-proj1/serviceAccounts/audionotes-dead-letters@x-proj1.iam.gserviceaccount.com"
+  }
 }
 
 # Plan first: every for_each key must be known before anything exists (a real first apply).
@@ -100,18 +143,176 @@ run "system" {
     error_message = "Two push subscriptions and two dead-letter subscriptions expected."
   }
 
-  # Lifecycle: Nearline at 30 days, then colder, deletion at the retention age.
+  # Dead letters: both dead-letter subscriptions push to dead_letters with the push identity's
+  # OIDC token, redeliver like the others, never dead-letter themselves and keep 7 days.
   assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.inbox : r.age if r.storage_class == "NEARLINE"], 30)
-    error_message = "Inbox objects must move to Nearline after 30 days."
+    condition     = keys(module.pubsub.dead_letter_subscriptions) == ["transcription_requests_dead_letter", "transcripts_ready_dead_letter"] && [for s in values(module.pubsub.dead_letter_subscriptions) : s.name] == ["transcription-requests-dead-letter", "transcripts-ready-dead-letter"]
+    error_message = "Both dead-letter subscriptions (names from Settings) must exist."
   }
   assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.results : r.age if r.storage_class == "COLDLINE"], 90) && contains([for r in module.storage.lifecycle_rules.results : r.age if r.storage_class == "ARCHIVE"], 365)
-    error_message = "Results must move to Coldline at 90 and Archive at 365 days."
+    condition = alltrue([for s in values(module.pubsub.dead_letter_subscriptions) :
+      s.push_endpoint == "https://dead-letters-abc123-uc.a.run.app" && s.push_endpoint == module.functions.functions["dead-letters"].uri && s.oidc_audience == s.push_endpoint
+    ])
+    error_message = "Both dead-letter subscriptions must push to the dead_letters function (OIDC audience: its URL)."
   }
   assert {
-    condition     = contains([for r in module.storage.lifecycle_rules.inbox : r.age if r.action == "Delete"], 400) && contains([for r in module.storage.lifecycle_rules.results : r.age if r.action == "Delete"], 1095)
-    error_message = "Objects must be deleted at the retention age."
+    condition     = alltrue([for s in values(module.pubsub.dead_letter_subscriptions) : s.oidc_service_account_email == "audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com"])
+    error_message = "Dead-letter pushes must carry an OIDC token of the pubsub_push identity."
+  }
+  assert {
+    condition = alltrue([for s in values(module.pubsub.dead_letter_subscriptions) :
+      !s.has_dead_letter_policy && s.message_retention_duration == "604800s" && s.minimum_backoff == "10s" && s.maximum_backoff == "600s" && s.ack_deadline_seconds >= module.functions.function_specs["dead-letters"].timeout_s
+    ])
+    error_message = "Dead-letter subscriptions: no dead-letter policy of their own, 7 days retention, the same backoff, an ack deadline covering dead_letters' timeout."
+  }
+  assert {
+    condition     = module.functions.invokers["dead-letters"] == { pubsub_push = "serviceAccount:audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com" } && module.functions.invokers["dispatch"] == module.functions.invokers["dead-letters"] && module.functions.invokers["notes"] == module.functions.invokers["dead-letters"]
+    error_message = "Only the push identity may invoke dispatch, notes and dead_letters."
+  }
+  assert {
+    condition = (
+      module.functions.function_specs["dead-letters"].entry_point == "dead_letters" &&
+      module.functions.function_specs["dead-letters"].service_account == "audionotes-dead-letters@x-proj1.iam.gserviceaccount.com" &&
+      module.functions.function_specs["dead-letters"].env["AUDIONOTES_SUBSCRIPTIONS__DISPATCH"] == "dispatch" &&
+      module.functions.function_specs["dead-letters"].env["AUDIONOTES_SUBSCRIPTIONS__NOTES"] == "notes" &&
+      module.functions.function_specs["dead-letters"].env["AUDIONOTES_RUN_JOBS__TRANSCRIBE_GPU"] == "transcribe-gpu" &&
+      module.functions.function_specs["dead-letters"].env["AUDIONOTES_RUN_JOBS__TRANSCRIBE_CPU"] == "transcribe-cpu" &&
+      module.functions.function_specs["dead-letters"].env["AUDIONOTES_REGION"] == "us-central1"
+    )
+    error_message = "dead_letters runs as its own identity and knows the subscriptions it tells apart and the jobs whose executions it looks up."
+  }
+
+  # Sweep: Cloud Scheduler POSTs {"older_than_s": 900} every 5 minutes with the scheduler
+  # identity's OIDC token; that identity alone may invoke sweep.
+  assert {
+    condition     = google_cloud_scheduler_job.sweep.schedule == "*/5 * * * *" && google_cloud_scheduler_job.sweep.http_target[0].http_method == "POST"
+    error_message = "The sweep job must POST every 5 minutes."
+  }
+  assert {
+    condition     = google_cloud_scheduler_job.sweep.http_target[0].uri == "https://sweep-abc123-uc.a.run.app" && google_cloud_scheduler_job.sweep.http_target[0].uri == module.functions.functions["sweep"].uri
+    error_message = "The scheduler job must call the sweep function's URL."
+  }
+  assert {
+    condition     = jsondecode(base64decode(google_cloud_scheduler_job.sweep.http_target[0].body)) == { older_than_s = 900 } && jsonencode(google_cloud_scheduler_job.sweep.http_target[0].headers) == jsonencode({ "Content-Type" = "application/json" })
+    error_message = "The scheduler job must send {\"older_than_s\": 900} as application/json."
+  }
+  assert {
+    condition     = google_cloud_scheduler_job.sweep.http_target[0].oidc_token[0].service_account_email == "audionotes-scheduler@x-proj1.iam.gserviceaccount.com" && google_cloud_scheduler_job.sweep.http_target[0].oidc_token[0].audience == module.functions.functions["sweep"].uri
+    error_message = "The scheduler job must authenticate as the scheduler identity, for the sweep URL."
+  }
+  assert {
+    condition     = module.functions.invokers["sweep"] == { scheduler = "serviceAccount:audionotes-scheduler@x-proj1.iam.gserviceaccount.com" }
+    error_message = "Only the scheduler identity may invoke sweep (no allUsers)."
+  }
+  assert {
+    condition     = module.functions.function_specs["sweep"].entry_point == "sweep" && module.functions.function_specs["sweep"].service_account == "audionotes-sweep@x-proj1.iam.gserviceaccount.com" && module.functions.function_specs["sweep"].timeout_s <= tonumber(trimsuffix(google_cloud_scheduler_job.sweep.attempt_deadline, "s"))
+    error_message = "sweep runs as its own identity, within the scheduler's attempt deadline."
+  }
+  assert {
+    condition     = contains(module.iam.enabled_services, "cloudscheduler.googleapis.com")
+    error_message = "The Cloud Scheduler API must be enabled."
+  }
+  assert {
+    condition     = contains(module.iam.enabled_services, "cloudtrace.googleapis.com") && output.settings.AUDIONOTES_TRACING__EXPORTER == "cloud_trace"
+    error_message = "Spans must be exported to Cloud Trace, with its API enabled."
+  }
+
+  # The new identities' roles: Firestore (and logs, metrics, traces) at project level, the
+  # rest on single resources; the scheduler identity holds nothing but run.invoker on sweep.
+  assert {
+    condition = alltrue([for k in ["sweep", "dead_letters"] :
+      module.iam.project_grants[k] == toset(["roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/cloudtrace.agent", "roles/datastore.user"])
+    ]) && length(module.iam.project_grants["scheduler"]) == 0 && length(module.iam.project_grants["pubsub_push"]) == 0
+    error_message = "sweep and dead_letters get datastore.user with the runtime roles only; scheduler and pubsub_push no project role."
+  }
+  assert {
+    condition     = length(setintersection(toset(flatten([for roles in values(module.iam.project_grants) : tolist(roles)])), ["roles/owner", "roles/editor", "roles/viewer"])) == 0
+    error_message = "No component may hold a basic (primitive) role."
+  }
+  assert {
+    condition     = { for k, topic in module.pubsub.publishers : k => topic if startswith(k, "sweep") } == { sweep_requests = "transcription_requests", sweep_ready = "transcripts_ready" }
+    error_message = "sweep may publish to transcription-requests and transcripts-ready only."
+  }
+
+  # Lifecycle (defaults): audio, results and cache go with the job (job_retention_days, 30),
+  # too soon for any colder class (Nearline alone needs 30 days in it); old generations after 7.
+  assert {
+    condition     = jsonencode([for r in module.storage.lifecycle_rules.inbox : r.age if r.action == "Delete" && coalesce(r.days_since_noncurrent_time, 0) == 0]) == "[30]" && alltrue([for r in module.storage.lifecycle_rules.inbox : length(coalesce(r.prefixes, [])) == 0])
+    error_message = "The whole inbox (uploads/ and api-uploads/) must be deleted at the job retention (30 days)."
+  }
+  assert {
+    condition     = jsonencode([for r in module.storage.lifecycle_rules.results : [r.age, r.prefixes] if r.action == "Delete" && coalesce(r.days_since_noncurrent_time, 0) == 0]) == jsonencode([[30, ["cache/"]], [30, ["jobs/"]]])
+    error_message = "Results under jobs/ and the cache under cache/ must be deleted at the job retention (30 days)."
+  }
+  assert {
+    condition     = alltrue([for b in values(module.storage.lifecycle_rules) : length([for r in b : r if r.action == "SetStorageClass"]) == 0])
+    error_message = "No colder class may be used where objects are deleted before its minimum storage duration."
+  }
+  assert {
+    condition     = alltrue([for b in values(module.storage.lifecycle_rules) : contains([for r in b : r.days_since_noncurrent_time if r.action == "Delete"], 7) && contains([for r in b : r.action], "AbortIncompleteMultipartUpload")])
+    error_message = "Every bucket deletes old generations after 7 days and aborts stale multipart uploads."
+  }
+  assert {
+    condition     = jsonencode([for r in module.storage.lifecycle_rules.sources : r.age if r.action == "Delete" && coalesce(r.days_since_noncurrent_time, 0) == 0]) == "[365]"
+    error_message = "Function archives are deleted after 365 days."
+  }
+
+  # Firestore: TTL policies where the code writes expire_at; indexes of the queries it makes.
+  assert {
+    condition     = module.firestore.ttl_policies == { jobs = "expire_at", rate_limits = "expire_at" }
+    error_message = "jobs and rate_limits must have TTL policies on expire_at (breakers and spend have no expiry field)."
+  }
+  assert {
+    condition     = keys(module.firestore.indexes) == ["owner_created", "owner_state_created", "state_created"]
+    error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; nothing else."
+  }
+  assert {
+    condition     = module.firestore.indexes["state_created"] == [["state", "ASCENDING"], ["created_at", "DESCENDING"]]
+    error_message = "The sweep's query (state ==, created_at desc) needs the index (state ASC, created_at DESC)."
+  }
+
+  # Bucket grants: who does what to which objects.
+  assert {
+    condition     = module.storage.grants["on_upload_reads_uploads"].prefix == "uploads/" && module.storage.grants["on_upload_reads_uploads"].role == "roles/storage.objectViewer"
+    error_message = "on_upload reads objects under uploads/ only."
+  }
+  assert {
+    condition     = module.storage.grants["api_signs_uploads"].prefix == "api-uploads/" && module.storage.grants["api_signs_uploads"].role == "roles/storage.objectCreator" && module.storage.grants["api_signs_uploads"].bucket == "inbox"
+    error_message = "The API's signed upload URLs may create objects under api-uploads/ only."
+  }
+  assert {
+    condition     = alltrue([for k in ["api_reads_deletes_inbox", "api_reads_deletes_results"] : module.storage.grants[k].role == "objectReadDelete"]) && module.storage.custom_roles.objectReadDelete.permissions == toset(["storage.objects.get", "storage.objects.list", "storage.objects.delete"])
+    error_message = "The API reads and deletes audio and results and writes neither."
+  }
+  assert {
+    condition     = module.storage.grants["notes_writes_results"].prefix == "jobs/" && length([for k, g in module.storage.grants : k if startswith(k, "dispatch_") && g.bucket != "inbox"]) == 0
+    error_message = "notes writes under jobs/ only; dispatch reads the inbox and nothing else."
+  }
+
+  # Pub/Sub publishers: on_upload and api request transcriptions, the worker announces them.
+  assert {
+    condition     = module.pubsub.publishers == { on_upload = "transcription_requests", api = "transcription_requests", transcribe = "transcripts_ready", sweep_requests = "transcription_requests", sweep_ready = "transcripts_ready" }
+    error_message = "Only on_upload, api and sweep publish requests and only the worker and sweep publish transcripts-ready (dispatch and dead_letters publish nothing)."
+  }
+
+  # Cloud Run jobs: dispatch runs them and follows executions, the API cancels them.
+  assert {
+    condition = alltrue([for job, grants in module.run_jobs.job_grants : grants == {
+      "runner:dispatch"     = toset(["run.jobs.run", "run.jobs.runWithOverrides", "run.executions.get"])
+      "canceller:api"       = toset(["run.executions.cancel"])
+      "viewer:dead_letters" = toset(["run.executions.get"])
+    }])
+    error_message = "On each job: dispatch may run (with overrides) and get executions, api may cancel them, dead_letters may only get them, nothing more."
+  }
+  assert {
+    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : length(coalesce(spec.command, [])) == 0 && length(coalesce(spec.args, [])) == 0])
+    error_message = "The jobs must run the image's ENTRYPOINT (python -m run_jobs.transcribe): no command or args."
+  }
+
+  # Secrets: each readable by the one identity that needs it.
+  assert {
+    condition     = jsonencode(module.secrets.accessors) == jsonencode({ jwt_secret = ["api"], openai_api_keys = ["notes"], webhook_secret = ["notes"] })
+    error_message = "The JWT secret is readable by api only, the OpenAI keys and webhook key by notes only."
   }
 
   # Triggers: on_upload on object finalized in the inbox; dispatch and notes by push only.
@@ -124,12 +325,12 @@ run "system" {
     error_message = "on_upload must trigger on the inbox bucket."
   }
   assert {
-    condition     = module.functions.function_specs["dispatch"].event_type == null && module.functions.function_specs["notes"].event_type == null && module.functions.function_specs["api"].event_type == null
-    error_message = "dispatch and notes are fed by push subscriptions, api by HTTPS: no event_trigger."
+    condition     = alltrue([for f in ["dispatch", "notes", "api", "dead-letters", "sweep"] : module.functions.function_specs[f].event_type == null])
+    error_message = "dispatch, notes and dead_letters are fed by push subscriptions, api and sweep by HTTPS: no event_trigger."
   }
   assert {
-    condition     = module.functions.function_specs["api"].ingress == "ALLOW_ALL" && module.functions.function_specs["dispatch"].ingress == "ALLOW_INTERNAL_ONLY"
-    error_message = "Only the API is reachable from the internet."
+    condition     = module.functions.function_specs["api"].ingress == "ALLOW_ALL" && alltrue([for k, f in module.functions.function_specs : f.ingress == "ALLOW_INTERNAL_ONLY" if k != "api"])
+    error_message = "Only the API is reachable from the internet (sweep too is internal: Cloud Scheduler in the project counts as internal)."
   }
 
   # Settings on every function and job; secrets only where they are needed.
@@ -152,8 +353,38 @@ run "system" {
     error_message = "notes gets the OpenAI keys and the webhook key, and nothing else, from Secret Manager."
   }
   assert {
-    condition     = length(module.functions.function_specs["on-upload"].secret_env) == 0 && length(module.functions.function_specs["dispatch"].secret_env) == 0
-    error_message = "on_upload and dispatch read no secrets."
+    condition     = alltrue([for f in ["on-upload", "dispatch", "dead-letters", "sweep"] : length(module.functions.function_specs[f].secret_env) == 0])
+    error_message = "on_upload, dispatch, dead_letters and sweep read no secrets."
+  }
+
+  # Each function and job gets the settings it reads.
+  assert {
+    condition = alltrue([
+      for spec in concat(values(module.functions.function_specs), values(module.run_jobs.job_specs)) :
+      spec.env["AUDIONOTES_BUCKETS__INBOX_PREFIX"] == "uploads/" && spec.env["AUDIONOTES_BUCKETS__RESULTS_PREFIX"] == "jobs/" && spec.env["AUDIONOTES_BUCKETS__CACHE_PREFIX"] == "cache/" && spec.env["AUDIONOTES_COLLECTIONS__JOBS"] == "jobs" && spec.env["AUDIONOTES_LIMITS__RETENTION_DAYS"] == "30"
+    ])
+    error_message = "Every function and job needs the folder and collection names and the retention."
+  }
+  assert {
+    condition     = module.functions.function_specs["api"].env["AUDIONOTES_AUTH__API_UPLOAD_PREFIX"] == "api-uploads/" && module.functions.function_specs["api"].env["AUDIONOTES_COLLECTIONS__RATE_LIMITS"] == "rate_limits" && module.functions.function_specs["api"].env["AUDIONOTES_AUTH__RATE_PER_MINUTE"] == "60"
+    error_message = "api needs its upload folder, the rate_limits collection and the rate limits."
+  }
+  assert {
+    condition = (
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__BATCH_TIER"] == "cpu" &&
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL"] == "tiny.en" &&
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_LIMITS__CHUNK_SECONDS"] == "1200" &&
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__MAX_RETRIES"] == "3"
+    )
+    error_message = "dispatch needs the batch tier, default model, chunk length and retries."
+  }
+  assert {
+    condition     = module.functions.function_specs["notes"].env["AUDIONOTES_LLM__MODEL"] == "gpt-4o-mini" && module.functions.function_specs["notes"].env["AUDIONOTES_COLLECTIONS__BREAKERS"] == "breakers" && module.functions.function_specs["notes"].env["AUDIONOTES_COLLECTIONS__SPEND"] == "spend"
+    error_message = "notes needs its model and the breakers and spend collections."
+  }
+  assert {
+    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__MODELS") && !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__CACHE_DIR") && spec.env["AUDIONOTES_TRANSCRIPTION__MAX_RETRIES"] == "3"])
+    error_message = "The jobs keep the image's models and cache folder, and know the retry limit."
   }
 
   # Least privilege: no basic roles anywhere at project level.
@@ -172,12 +403,79 @@ run "fallback_key_is_optional" {
   command = apply
 
   variables {
-    llm = { fallback_api_key_secret_id = "audionotes-fallback-key" }
+    llm = {
+      fallback_base_url          = "https://llm.internal.example/v1"
+      fallback_model             = "llama-3.1-8b"
+      fallback_api_key_secret_id = "audionotes-fallback-key"
+    }
   }
 
   assert {
     condition     = module.functions.function_specs["notes"].secret_env["AUDIONOTES_LLM__FALLBACK_API_KEY"] == "audionotes-fallback-key"
     error_message = "A configured fallback key reaches notes from Secret Manager."
+  }
+  assert {
+    condition     = jsonencode(module.secrets.accessors["fallback_api_key"]) == jsonencode(["notes"])
+    error_message = "The fallback key is readable by notes only."
+  }
+  assert {
+    condition     = module.functions.function_specs["notes"].env["AUDIONOTES_LLM__FALLBACK_BASE_URL"] == "https://llm.internal.example/v1" && module.functions.function_specs["notes"].env["AUDIONOTES_LLM__FALLBACK_MODEL"] == "llama-3.1-8b"
+    error_message = "The fallback's URL and model reach notes."
+  }
+}
+
+run "fallback_key_without_fallback_url_is_rejected" {
+  command = plan
+
+  variables {
+    llm = { fallback_api_key_secret_id = "audionotes-fallback-key" }
+  }
+
+  expect_failures = [var.llm]
+}
+
+run "long_retention_tiers_only_where_they_fit" {
+  command = apply
+
+  variables {
+    job_retention_days = 400
+    storage_lifecycle  = { results_retention = 1095, cache_retention = 45 }
+  }
+
+  # Audio kept 400 days: Nearline at 30 (30 more days fit), Coldline at 90 (90 fit), never
+  # Archive (365 days in it would end after the deletion at 400).
+  assert {
+    condition     = { for r in module.storage.lifecycle_rules.inbox : r.storage_class => r.age if r.action == "SetStorageClass" } == { NEARLINE = 30, COLDLINE = 90 }
+    error_message = "Inbox audio kept 400 days: Nearline at 30, Coldline at 90, no Archive."
+  }
+  assert {
+    condition     = contains([for r in module.storage.lifecycle_rules.inbox : r.age if r.action == "Delete"], 400)
+    error_message = "Inbox audio is deleted with its job (400 days)."
+  }
+  assert {
+    condition     = { for r in module.storage.lifecycle_rules.results : r.storage_class => r.age if r.action == "SetStorageClass" && jsonencode(r.prefixes) == jsonencode(["jobs/"]) } == { NEARLINE = 30, COLDLINE = 90, ARCHIVE = 365 }
+    error_message = "Results kept 1095 days go down to Archive at 365."
+  }
+  assert {
+    condition     = length([for r in module.storage.lifecycle_rules.results : r if r.action == "SetStorageClass" && jsonencode(r.prefixes) == jsonencode(["cache/"])]) == 0 && contains([for r in module.storage.lifecycle_rules.results : r.age if r.action == "Delete" && jsonencode(r.prefixes) == jsonencode(["cache/"])], 45)
+    error_message = "A cache kept 45 days stays in Standard and is deleted at 45."
+  }
+}
+
+run "source_buckets_are_readable" {
+  command = apply
+
+  variables {
+    api = { source_buckets = ["shared-audio"] }
+  }
+
+  assert {
+    condition     = module.functions.function_specs["api"].env["AUDIONOTES_AUTH__SOURCE_BUCKETS"] == jsonencode(["shared-audio"])
+    error_message = "api must know the source buckets."
+  }
+  assert {
+    condition     = toset(keys(google_storage_bucket_iam_member.source_bucket_readers)) == toset(["shared-audio|api", "shared-audio|dispatch", "shared-audio|transcribe"])
+    error_message = "api, dispatch and the worker must be able to read a source bucket."
   }
 }
 
@@ -193,6 +491,16 @@ run "timeouts_reach_dispatch_and_worker" {
   }
 }
 
+run "unknown_environment_is_rejected" {
+  command = plan
+
+  variables {
+    environment = "staging"
+  }
+
+  expect_failures = [var.environment]
+}
+
 run "gpu_timeout_over_an_hour_is_rejected" {
   command = plan
 
@@ -201,4 +509,37 @@ run "gpu_timeout_over_an_hour_is_rejected" {
   }
 
   expect_failures = [var.transcribe]
+}
+
+run "sweep_schedule_must_be_cron" {
+  command = plan
+
+  variables {
+    sweep = { schedule = "every 5 minutes" }
+  }
+
+  expect_failures = [var.sweep]
+}
+
+run "sweep_age_under_a_minute_is_rejected" {
+  command = plan
+
+  variables {
+    sweep = { older_than_s = 10 }
+  }
+
+  expect_failures = [var.sweep]
+}
+
+run "sweep_settings_reach_the_scheduler" {
+  command = apply
+
+  variables {
+    sweep = { schedule = "*/10 * * * *", older_than_s = 1800 }
+  }
+
+  assert {
+    condition     = google_cloud_scheduler_job.sweep.schedule == "*/10 * * * *" && jsondecode(base64decode(google_cloud_scheduler_job.sweep.http_target[0].body)) == { older_than_s = 1800 }
+    error_message = "sweep.schedule and sweep.older_than_s must reach the scheduler job."
+  }
 }

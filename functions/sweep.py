@@ -1,0 +1,132 @@
+"""``sweep``: jobs whose message was lost get it again, so that no job waits forever.
+
+Every step of a job is driven by a Pub/Sub message. If one is lost (Pub/Sub restarted
+without its state, as the local emulator does; a subscription recreated; a publish confirmed
+and then dropped), the job would sit in its state forever. Cloud Scheduler calls this function
+every few minutes; it finds jobs that have been in a waiting state longer than
+``older_than_s`` and publishes the message that state waits for:
+
+- QUEUED, DISPATCHED -> a transcription request (``dispatch`` launches, or finds the
+  execution alive and does nothing);
+- TRANSCRIBED, SUMMARIZING -> a transcript-ready message (``notes`` completes, or finds the
+  notes already written and charges nothing).
+
+Every handler is idempotent, so a message that was only slow, not lost, costs a duplicate
+delivery and nothing else. TRANSCRIBING is not swept: its Cloud Run execution, not a message,
+moves it on (and marks it FAILED after its last retry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.jobs import Job, JobState, utcnow
+from common.logs import bind, get_logger
+from common.messages import TranscriptionRequested, TranscriptReady
+from functions.bootstrap import Services
+from functions.uploads import publish_request
+
+log = get_logger(__name__)
+
+# States a message moves a job out of, in the order they are swept.
+SWEPT_STATES = (
+    JobState.QUEUED,
+    JobState.DISPATCHED,
+    JobState.TRANSCRIBED,
+    JobState.SUMMARIZING,
+)
+PAGE_SIZE = 100
+
+
+class SweepRequest(BaseModel):
+    """The body Cloud Scheduler posts (all fields optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Longer than any healthy stay in a swept state (a dispatch, a notes call with retries),
+    # so that normally nothing is published twice.
+    older_than_s: int = Field(default=900, ge=0, le=7 * 24 * 3600)
+    # At most this many messages per run; the next run continues.
+    max_jobs: int = Field(default=1000, ge=1, le=10_000)
+
+
+@dataclass
+class SweepReport:
+    requests: list[str] = field(default_factory=list)
+    ready: list[str] = field(default_factory=list)
+    scanned: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {"scanned": self.scanned, "requests": self.requests, "ready": self.ready}
+
+
+def sweep(svc: Services, request: SweepRequest, *, now: datetime | None = None) -> SweepReport:
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=request.older_than_s)
+    report = SweepReport()
+    for state in SWEPT_STATES:
+        for job in _jobs_in(svc, state):
+            report.scanned += 1
+            if not _stale(job, state, cutoff):
+                continue
+            if len(report.requests) + len(report.ready) >= request.max_jobs:
+                log.warning("sweep stopped at %d jobs; the next run continues", request.max_jobs)
+                return report
+            with bind(job_id=job.job_id):
+                _republish(svc, job, report)
+    log.info(
+        "sweep: %d job(s) scanned, %d request(s) and %d ready message(s) published",
+        report.scanned,
+        len(report.requests),
+        len(report.ready),
+        extra={"event": "sweep"},
+    )
+    return report
+
+
+def _jobs_in(svc: Services, state: JobState) -> Iterator[Job]:
+    token: str | None = None
+    while True:
+        page = svc.jobs.list(state=state, limit=PAGE_SIZE, page_token=token)
+        yield from (j for j in page.jobs if j.state == state)
+        if page.next_page_token is None:
+            return
+        token = page.next_page_token
+
+
+def _stale(job: Job, state: JobState, cutoff: datetime) -> bool:
+    entered = job.state_times.get(state, job.updated_at)
+    return entered <= cutoff
+
+
+def _republish(svc: Services, job: Job, report: SweepReport) -> None:
+    s = svc.settings
+    # Later stages continue the trace the job started in.
+    trace = {"traceparent": job.traceparent} if job.traceparent else {}
+    if job.state in (JobState.QUEUED, JobState.DISPATCHED):
+        if job.state == JobState.QUEUED and job.request_message_id is None:
+            publish_request(svc, job)  # never published (its creator died): record it too
+        else:
+            svc.publisher.publish(
+                s.topics.transcription_requests,
+                TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
+                priority=job.options.priority.value,
+                **trace,
+            )
+        report.requests.append(job.job_id)
+    else:
+        svc.publisher.publish(
+            s.topics.transcripts_ready, TranscriptReady(job_id=job.job_id), **trace
+        )
+        report.ready.append(job.job_id)
+    log.warning(
+        "job %s stuck in %s since %s: its message published again",
+        job.job_id,
+        job.state,
+        job.state_times.get(job.state),
+        extra={"event": "swept", "state": job.state.value},
+    )
