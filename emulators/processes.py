@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -29,6 +30,7 @@ class Service:
     ready: Callable[[], bool]
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    ports: tuple[int, ...] = ()  # what it listens on (127.0.0.1)
 
 
 def _start_time(pid: int) -> str | None:
@@ -156,3 +158,10 @@ def http_ok(url: str, *, accept: Callable[[int], bool] = lambda status: status <
         return accept(err.code)
     except (OSError, ValueError):
         return False
+
+
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on 127.0.0.1:``port``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -23,7 +23,7 @@ from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2
 
 from emulators.config import REPO_ROOT, LocalStack, defined_functions, sdk_root
-from emulators.processes import ProcessTable, Service, StackError, http_ok
+from emulators.processes import ProcessTable, Service, StackError, http_ok, port_in_use
 
 READY_DEADLINE_S = 60.0
 
@@ -112,6 +112,7 @@ class Stack:
                 "--host=127.0.0.1",
                 f"--port={ports.firestore}",
             ],
+            ports=(ports.firestore,),
             ready=lambda: http_ok(local.url(ports.firestore), accept=lambda s: s == 200),
         )
         pubsub = Service(
@@ -124,6 +125,7 @@ class Stack:
                 "--host=127.0.0.1",
                 f"--port={ports.pubsub}",
             ],
+            ports=(ports.pubsub,),
             ready=lambda: http_ok(
                 f"{local.url(ports.pubsub)}/v1/projects/{local.project}/topics",
                 accept=lambda s: s == 200,
@@ -152,6 +154,7 @@ class Stack:
                 "-log-level=warn",
             ],
             env={**env, "GOMEMLIMIT": "256MiB"},
+            ports=(ports.gcs_https, ports.gcs_http),
             ready=lambda: http_ok(
                 f"{local.url(ports.gcs_http)}/storage/v1/b", accept=lambda s: s == 200
             ),
@@ -171,6 +174,7 @@ class Stack:
                     f"--port={ports.bridge}",
                     f"--target={local.function_url('on_upload')}",
                 ],
+                ports=(ports.bridge,),
                 env=env,
                 cwd=REPO_ROOT,
                 ready=lambda: http_ok(local.url(ports.bridge)),
@@ -178,6 +182,7 @@ class Stack:
             Service(
                 "openai",
                 [python, "-m", "emulators.openai_server", f"--port={ports.openai}"],
+                ports=(ports.openai,),
                 env=env,
                 cwd=REPO_ROOT,
                 ready=lambda: http_ok(f"{local.url(ports.openai)}/healthz"),
@@ -191,6 +196,7 @@ class Stack:
                     f"--port={ports.cloud_run}",
                     f"--state-dir={local.executions_dir}",
                 ],
+                ports=(ports.cloud_run,),
                 env=env,
                 cwd=REPO_ROOT,
                 ready=lambda: http_ok(f"{local.url(ports.cloud_run)}/healthz"),
@@ -209,6 +215,7 @@ class Stack:
                         "--host=127.0.0.1",
                         f"--port={port}",
                     ],
+                    ports=(port,),
                     env={**env, "K_SERVICE": name},
                     cwd=REPO_ROOT,
                     ready=lambda port=port: http_ok(local.url(port)),  # type: ignore[misc]
@@ -220,6 +227,16 @@ class Stack:
 
     def _start(self, services: list[Service], deadline_s: float) -> None:
         for service in services:
+            if self.procs.pid(service.name) is None:
+                # Else a readiness check would pass against whatever answers there (another
+                # stack's emulator, say) while our process dies unable to bind.
+                taken = [p for p in service.ports if port_in_use(p)]
+                if taken:
+                    raise StackError(
+                        f"{service.name}: port {taken[0]} is already in use by a process this "
+                        f"stack ({self.local.state_dir}) did not start; stop it, or give this "
+                        "stack other ports with AUDIONOTES_LOCAL_PORT_BASE"
+                    )
             self.procs.start(service)
         self.procs.wait_ready(services, deadline_s)
 
