@@ -18,8 +18,10 @@ not final by the deadline) and duplicated ones (more than one job per
 submission, more than one ``transcripts-ready`` or ``transcription-requests`` message per job
 (pull subscriptions of our own tap the topics), more than one Cloud Run execution per job), and
 the transcribe tasks' own breakdown from their logs: process start, model load, transcription,
-the rest. One run, not a minimum over repeats: a run takes minutes and the stack is the
-measurement; the machine's load average is printed with it.
+the rest, and the model loads per 100 jobs (short jobs share batch-lane executions: one load
+serves many; ``--sentences 1`` makes ~4 s files, ``--submitters`` caps concurrent uploads).
+One run, not a minimum over repeats: a run takes minutes and the stack is the measurement;
+the machine's load average is printed with it.
 """
 
 from __future__ import annotations
@@ -91,8 +93,11 @@ class Submission:
     state_times: dict[str, float] = field(default_factory=dict)
 
 
-def speech_files(folder: Path, count: int, *, same: bool) -> list[tuple[Path, float]]:
-    """``count`` short files of distinct text (each ~15-25 s), or one file ``count`` times."""
+def speech_files(
+    folder: Path, count: int, *, same: bool, sentences: int = 4
+) -> list[tuple[Path, float]]:
+    """``count`` short files of distinct text (each ~15-25 s with 4 sentences), or one file
+    ``count`` times."""
     from common.audio import probe
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,7 @@ def speech_files(folder: Path, count: int, *, same: bool) -> list[tuple[Path, fl
     for i in range(1 if same else count):
         rotated = SENTENCES[i % len(SENTENCES) :] + SENTENCES[: i % len(SENTENCES)]
         label = NUMBERS[i % len(NUMBERS)] + (f" batch {i // len(NUMBERS)}" if i >= 12 else "")
-        text = f"Recording number {label}. " + " ".join(rotated[:4])
+        text = f"Recording number {label}. " + " ".join(rotated[:sentences])
         path = make_speech(folder / f"load-{i:03d}.wav", text)
         files.append((path, probe(path).duration_s))
     return files * count if same else files
@@ -231,39 +236,58 @@ class Bench:
                     starts[e["name"].rsplit("/", 1)[1]] = _epoch(e["startTime"])
         found: dict[str, list[dict[str, Any]]] = {}
         for log in sorted(self.local.executions_dir.glob("*/task-*-attempt-*.log")):
+            # A batch-lane task serves several jobs: each task_started begins one's record.
             events = _events(log)
-            started = next((e for e in events if e.get("event") == "task_started"), None)
-            if started is None:
-                continue
-            name = log.parent.name
-            record: dict[str, Any] = {"execution": name, "log": log.name}
-            record["process_start_s"] = _epoch(started["time"]) - starts.get(
-                name, _epoch(started["time"])
-            )
-            loaded = chunk = None
-            for e in events:
-                if e.get("event") == "model_loaded":
-                    loaded = e
-                    match = re.search(r"in ([0-9.]+) s", e["message"])
-                    record["model_load_s"] = float(match.group(1)) if match else None
-                elif e.get("event") == "chunk_transcribed":
-                    chunk = e
-                    match = re.search(r"([0-9.]+) s of audio in", e["message"])
-                    record["audio_s"] = float(match.group(1)) if match else None
-                    record["transcribe_s"] = e.get("duration_s")
-                elif e.get("event") == "task_done":
-                    record["task_s"] = _epoch(e["time"]) - _epoch(started["time"])
-                    record["outcome"] = e["message"]
-            if loaded is not None and chunk is not None and record.get("model_load_s"):
-                # The model loads lazily inside the transcribe call: split that call into
-                # import + load, and inference (features, VAD, decoding) after the load.
-                inference = _epoch(chunk["time"]) - _epoch(loaded["time"])
-                record["inference_s"] = inference
-                record["import_s"] = (
-                    float(record["transcribe_s"]) - inference - float(record["model_load_s"])
+            for i, part in enumerate(_per_job(events)):
+                started = part[0]
+                name = log.parent.name
+                record: dict[str, Any] = {"execution": name, "log": log.name, "in_lane": i > 0}
+                record["process_start_s"] = (
+                    _epoch(started["time"]) - starts.get(name, _epoch(started["time"]))
+                    if i == 0
+                    else 0.0
                 )
-            found.setdefault(str(started.get("job_id")), []).append(record)
+                self._task_record(record, started, part)
+                found.setdefault(str(started.get("job_id")), []).append(record)
         return found
+
+    @staticmethod
+    def _task_record(record: dict[str, Any], started: dict[str, Any], events: list[Any]) -> None:
+        loaded = chunk = None
+        for e in events:
+            if e.get("event") == "model_loaded":
+                loaded = e
+                match = re.search(r"in ([0-9.]+) s", e["message"])
+                record["model_load_s"] = float(match.group(1)) if match else None
+            elif e.get("event") == "chunk_transcribed":
+                chunk = e
+                match = re.search(r"([0-9.]+) s of audio in", e["message"])
+                record["audio_s"] = float(match.group(1)) if match else None
+                record["transcribe_s"] = e.get("duration_s")
+            elif e.get("event") == "task_done":
+                record["task_s"] = _epoch(e["time"]) - _epoch(started["time"])
+                record["outcome"] = e["message"]
+        record["model_loads"] = int(loaded is not None)
+        if loaded is not None and chunk is not None and record.get("model_load_s"):
+            # The model loads lazily inside the transcribe call: split that call into
+            # import + load, and inference (features, VAD, decoding) after the load.
+            inference = _epoch(chunk["time"]) - _epoch(loaded["time"])
+            record["inference_s"] = inference
+            record["import_s"] = (
+                float(record["transcribe_s"]) - inference - float(record["model_load_s"])
+            )
+        elif chunk is not None and record.get("transcribe_s") is not None:
+            record["inference_s"] = float(record["transcribe_s"])  # model already loaded
+
+
+def _per_job(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    parts: list[list[dict[str, Any]]] = []
+    for e in events:
+        if e.get("event") == "task_started":
+            parts.append([e])
+        elif parts:
+            parts[-1].append(e)
+    return parts
 
 
 def _epoch(stamp: str) -> float:
@@ -367,6 +391,9 @@ def summarise(
             {r["execution"] for j, rs in executions.items() if j in ours for r in rs}
         ),
         "task_attempts": sum(len(rs) for j, rs in executions.items() if j in ours),
+        "model_loads": sum(
+            r.get("model_loads", 0) for j, rs in executions.items() if j in ours for r in rs
+        ),
     }
     return {
         "submitted": len(subs),
@@ -381,6 +408,7 @@ def summarise(
         "span_s": span,
         "wall_s": wall_s,
         "jobs_per_min": len(done) / span * 60,
+        "model_loads_per_100_jobs": 100 * observed["model_loads"] / max(len(done), 1),
         "audio_s_total": audio,
         "audio_s_per_wall_s": audio / span,
         "submit_accept_max_s": max(accept, default=0.0),
@@ -400,6 +428,7 @@ def print_table(r: dict[str, Any]) -> None:
         "observed for our jobs: "
         + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in r["observed"].items())
     )
+    print(f"model loads per 100 completed jobs: {r['model_loads_per_100_jobs']:.1f}")
     print(
         f"throughput: {r['jobs_per_min']:.2f} jobs/min, "
         f"{r['audio_s_per_wall_s']:.3f} audio-s per wall-s "
@@ -428,6 +457,8 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=900, help="seconds to wait for all")
     parser.add_argument("--port-base", type=int, default=PORT_BASE)
     parser.add_argument("--same-audio", action="store_true", help="one file N times (cache)")
+    parser.add_argument("--sentences", type=int, default=4, help="sentences per file (~4 s each)")
+    parser.add_argument("--submitters", type=int, default=16, help="concurrent uploads at most")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep-logs", type=Path, help="copy the stack's logs here at the end")
     args = parser.parse_args()
@@ -439,7 +470,9 @@ def main() -> None:
     load_before = os.getloadavg()
     run_id = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="audionotes-load-") as folder:
-        files = speech_files(Path(folder) / "audio", args.jobs, same=args.same_audio)
+        files = speech_files(
+            Path(folder) / "audio", args.jobs, same=args.same_audio, sentences=args.sentences
+        )
         stack = Stack(LocalStack(state_dir=Path(folder) / "stack", ports=Ports(args.port_base)))
         try:
             ready_s = stack.up()
@@ -456,7 +489,7 @@ def main() -> None:
             ]
             started = time.monotonic()
             deadline = time.time() + args.deadline
-            with ThreadPoolExecutor(max_workers=len(subs)) as pool:
+            with ThreadPoolExecutor(max_workers=min(len(subs), args.submitters)) as pool:
                 subs = list(pool.map(bench.submit, subs))
             bench.follow(subs, deadline)
             wall_s = time.monotonic() - started
@@ -484,11 +517,16 @@ def main() -> None:
     report["model"] = f"{s.transcription.default_model} ({s.transcription.device} -> int8 on CPU)"
     report["beam"] = s.transcription.beam_size
     report["batched"] = s.transcription.batched
+    report["batch_lanes"] = (
+        f"{s.transcription.batch_lanes} lane(s), jobs <= {s.transcription.batch_short_max_s:.0f} s"
+        if s.transcription.batch_short_max_s > 0
+        else "off"
+    )
     report["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"load avg before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"after {os.getloadavg()[0]:.2f}; model {report['model']}, beam {report['beam']}, "
-        f"batched {report['batched']}"
+        f"batched {report['batched']}; batch lanes {report['batch_lanes']}"
     )
     if args.json:
         print(json.dumps(report, indent=1, default=str))

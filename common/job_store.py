@@ -11,13 +11,14 @@ import base64
 import binascii
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
+from common.batch_lanes import LANE_STATES
 from common.errors import InvalidInput, JobNotFound, StoreContention
 from common.jobs import Job, JobError, JobState, advance, utcnow
 from common.logs import get_logger
@@ -67,6 +68,7 @@ class JobStore(Protocol):
         execution: str | None = None,
     ) -> Transition: ...
     def set_progress(self, job_id: str, progress: float) -> Job: ...
+    def in_lane(self, lane: str, *, limit: int = 100) -> Sequence[Job]: ...
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job: ...
     def delete(self, job_id: str) -> bool: ...
 
@@ -137,6 +139,20 @@ class FirestoreJobStore:
         jobs = [Job.model_validate(s.to_dict()) for s in snaps[:limit]]
         more = len(snaps) > limit
         return Page(jobs=jobs, next_page_token=_encode_token(jobs[-1].job_id) if more else None)
+
+    def in_lane(self, lane: str, *, limit: int = 100) -> Sequence[Job]:
+        """The unfinished jobs of a batch lane (waiting or claimed), oldest first.
+
+        Strongly consistent, as every Firestore query is: a job written before a lane hand-off
+        is seen by a worker that queries after it (common/batch_lanes.py relies on this)."""
+        query = (
+            self.client.collection(self.collection)
+            .where(filter=firestore.FieldFilter("batch_lane", "==", lane))
+            .where(filter=firestore.FieldFilter("state", "in", [s.value for s in LANE_STATES]))
+            .order_by("created_at")
+            .limit(limit)
+        )
+        return [Job.model_validate(s.to_dict()) for s in query.stream()]
 
     def transition(
         self,

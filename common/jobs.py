@@ -116,6 +116,10 @@ class Job(BaseModel):
     # the execution's name; a claim older than the lease belongs to a delivery that died.
     launch_claim: str | None = None
     launch_claimed_at: datetime | None = None
+    # A short job that shares a lane execution with others (common/batch_lanes.py), and the
+    # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
+    batch_lane: str | None = None
+    batch_plan: str | None = None
 
     @classmethod
     def new(

@@ -145,6 +145,17 @@ class Transcription(BaseModel):
     # A dispatch that claimed a job but has not recorded its execution after this long is
     # presumed dead, and a redelivery launches instead.
     launch_lease_s: int = Field(default=120, ge=10)
+    # Batch lanes (common/batch_lanes.py): jobs on the batch tier no longer than this share
+    # executions, so one model load serves many short files (0 turns lanes off).
+    batch_short_max_s: float = Field(default=300.0, ge=0, le=3600)
+    # Hand-offs per execution before the next short job opens another: a burst spreads over
+    # several executions instead of queueing behind one.
+    batch_max_jobs: int = Field(default=25, ge=1, le=1000)
+    # How long an execution waits for another job after its queue runs dry.
+    batch_linger_s: float = Field(default=5.0, ge=0, le=300)
+    # Lanes per (Cloud Run job, model): parallel executions, and hand-offs spread over as many
+    # Firestore documents.
+    batch_lanes: int = Field(default=4, ge=1, le=64)
     cache_dir: str = "/tmp/audionotes-transcribe"
 
     @model_validator(mode="after")
@@ -159,6 +170,7 @@ class Collections(BaseModel):
     rate_limits: str = "rate_limits"
     breakers: str = "breakers"
     spend: str = "spend"
+    batch_lanes: str = "batch_lanes"
 
 
 class Limits(BaseModel):

@@ -11,6 +11,10 @@ wrote the claim launches, and it swaps the claim for the execution's name (``Job
 A redelivery finds either a claim (younger than ``launch_lease_s``: retry later; older: its
 holder died, take it over) or an execution (alive: nothing to do; finished or gone while the
 job is still DISPATCHED: launch again).
+
+Short jobs on the batch tier go through a batch lane instead (``common/batch_lanes.py``): they
+wait in the lane's queue and are handed to the execution draining it, which loads the model
+once for all of them; only when no open lane will take a job does its dispatch launch one.
 """
 
 from __future__ import annotations
@@ -23,6 +27,19 @@ from functools import lru_cache
 
 from opentelemetry import trace
 
+from common.batch_lanes import (
+    FirestoreLaneStore,
+    Lane,
+    LaneEnv,
+    LaneStore,
+    accepts,
+    handed_off,
+    is_waiting,
+    lane_key,
+    launch_failed,
+    launched,
+    opened,
+)
 from common.errors import Busy, InvalidInput, JobNotFound
 from common.jobs import Job, JobError, JobState, Priority, advance, utcnow
 from common.logs import current_traceparent, get_logger
@@ -39,6 +56,7 @@ log = get_logger(__name__)
 class Outcome(StrEnum):
     LAUNCHED = "launched"
     ALREADY_RUNNING = "already_running"
+    BATCHED = "batched"  # handed to the execution draining its batch lane
     NOT_NEEDED = "not_needed"  # the job moved on, was deleted or is final
     REJECTED = "rejected"  # the job is FAILED with a clear error
 
@@ -47,11 +65,15 @@ class Outcome(StrEnum):
 class DispatchDeps:
     launcher: Launcher
     prober: Prober
+    lanes: LaneStore | None = None  # None: no batch lanes, every job its own execution
 
 
 def build_deps(svc: Services) -> DispatchDeps:
+    s = svc.settings
     return DispatchDeps(
-        launcher=CloudRunLauncher(svc.settings), prober=SourceProber(svc.settings, svc.blobs)
+        launcher=CloudRunLauncher(s),
+        prober=SourceProber(s, svc.blobs),
+        lanes=FirestoreLaneStore(s.project, s.collections.batch_lanes),
     )
 
 
@@ -72,6 +94,12 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
             plan = plan_job(job, svc.settings, deps.prober)
         except InvalidInput as exc:
             return _reject(job, exc, svc)
+        lane = lane_for(job, plan, svc.settings, deps)
+        if lane is not None:
+            job = svc.jobs.update(job.job_id, lambda j: _queue_in_lane(j, lane.key, plan))
+            if is_waiting(job):
+                return _offer(job, plan, lane, svc, deps)
+            return _redelivered(job, svc, deps)
         claim = uuid.uuid4().hex
         job = svc.jobs.update(job.job_id, lambda j: _claim_queued(j, claim, plan))
         if job.launch_claim == claim:
@@ -110,6 +138,25 @@ def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
     )
 
 
+def lane_for(job: Job, plan: ChunkPlan, settings: Settings, deps: DispatchDeps) -> LaneEnv | None:
+    """The batch lane of a short job on the batch tier; None: it gets its own execution."""
+    t = settings.transcription
+    short = plan.chunk_count == 1 and plan.duration_s <= t.batch_short_max_s
+    if deps.lanes is None or t.batch_short_max_s <= 0 or not short:
+        return None
+    if job.options.priority == Priority.HIGH:
+        return None  # high priority never waits behind other jobs
+    run_job, _ = choose_tier(job.options.priority, settings)
+    return _lane_env(lane_key(run_job, plan.model, job.job_id, t.batch_lanes), job, settings)
+
+
+def _lane_env(key: str, job: Job, settings: Settings) -> LaneEnv:
+    _, timeout_s = choose_tier(job.options.priority, settings)
+    return LaneEnv(
+        key=key, linger_s=settings.transcription.batch_linger_s, accept_for_s=timeout_s / 2
+    )
+
+
 def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
     """The Cloud Run job for a priority, and the task timeout that job allows."""
     t = settings.transcription
@@ -132,6 +179,23 @@ def _claim_queued(job: Job, claim: str, plan: ChunkPlan) -> Job | None:
     )
 
 
+def _queue_in_lane(job: Job, key: str, plan: ChunkPlan) -> Job | None:
+    if job.state != JobState.QUEUED:
+        return None
+    dispatched, _ = advance(job, JobState.DISPATCHED)
+    source = dispatched.source.model_copy(update={"duration_s": plan.duration_s})
+    return dispatched.model_copy(
+        update={"source": source, "batch_lane": key, "batch_plan": plan.model_dump_json()}
+    )
+
+
+def _claim_waiting(job: Job, claim: str) -> Job | None:
+    """The launch claim on a job waiting in a lane, taken by the dispatch that opens it."""
+    if not is_waiting(job):
+        return None
+    return job.model_copy(update={"launch_claim": claim, "launch_claimed_at": utcnow()})
+
+
 def _take_over(job: Job, seen: Job, claim: str) -> Job | None:
     """Replace the dead claim or execution we saw with our claim, unless someone did first."""
     if job.state != JobState.DISPATCHED or (job.launch_claim, job.execution) != (
@@ -147,6 +211,9 @@ def _settle_claim(job: Job, claim: str, execution: str | None) -> Job | None:
     the redelivery may launch at once rather than after the lease."""
     if job.launch_claim != claim:
         return None
+    if execution is None and job.batch_lane is not None:
+        # Back in its lane's queue: the redelivery offers it again (or a lane worker takes it).
+        return job.model_copy(update={"launch_claim": None, "launch_claimed_at": None})
     if execution is None:
         return job.model_copy(update={"launch_claimed_at": datetime.fromtimestamp(0, UTC)})
     return job.model_copy(
@@ -157,10 +224,58 @@ def _settle_claim(job: Job, claim: str, execution: str | None) -> Job | None:
 # Launching ----------------------------------------------------------------------------------
 
 
-def _launch(job: Job, plan: ChunkPlan, claim: str, svc: Services, deps: DispatchDeps) -> Outcome:
+def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: DispatchDeps) -> Outcome:
+    """Hand a waiting job to its lane's execution or, if none will take it, open the lane and
+    launch one (whose first job is this one)."""
+    assert deps.lanes is not None
+    t = svc.settings.transcription
+    claim = uuid.uuid4().hex
+    alive: dict[str, bool] = {}
+
+    def is_alive(execution: str) -> bool:
+        if execution not in alive:
+            alive[execution] = deps.launcher.is_alive(execution)
+        return alive[execution]
+
+    def offer(current: Lane) -> Lane:
+        now = utcnow()
+        if accepts(
+            current, max_jobs=t.batch_max_jobs, lease_s=t.launch_lease_s, alive=is_alive, now=now
+        ):
+            return handed_off(current, now)
+        return opened(current, claim, now)
+
+    stored = deps.lanes.update(lane.key, offer)
+    if stored.pending != claim:
+        log.info(
+            "handed to lane %s (execution %s, job %d of it)",
+            lane.key,
+            stored.execution or "starting",
+            stored.handed,
+            extra={"event": "batched"},
+        )
+        trace.get_current_span().set_attributes({"lane": lane.key, "batched": True})
+        return Outcome.BATCHED
+    # A lane worker draining the queue may have taken the job meanwhile: launch all the same,
+    # since jobs handed to the lane from now on wait for this execution.
+    job = svc.jobs.update(job.job_id, lambda j: _claim_waiting(j, claim))
+    return _launch(job, plan, claim, svc, deps, lane=lane)
+
+
+def _launch(
+    job: Job,
+    plan: ChunkPlan,
+    claim: str,
+    svc: Services,
+    deps: DispatchDeps,
+    *,
+    lane: LaneEnv | None = None,
+) -> Outcome:
     run_job, timeout_s = choose_tier(job.options.priority, svc.settings)
     try:
         env = plan.to_env()
+        if lane is not None:
+            env.update(lane.to_env())
         if traceparent := current_traceparent():
             env[TRACEPARENT_ENV] = traceparent
         execution = deps.launcher.launch(
@@ -168,7 +283,11 @@ def _launch(job: Job, plan: ChunkPlan, claim: str, svc: Services, deps: Dispatch
         )
     except Exception:
         svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, None))
+        if lane is not None and deps.lanes is not None:
+            deps.lanes.update(lane.key, lambda current: launch_failed(current, claim, utcnow()))
         raise
+    if lane is not None and deps.lanes is not None:
+        deps.lanes.update(lane.key, lambda current: launched(current, claim, execution, utcnow()))
     stored = svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, execution))
     trace.get_current_span().set_attributes(
         {
@@ -201,6 +320,10 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     if job.state != JobState.DISPATCHED:
         log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
         return Outcome.NOT_NEEDED
+    if is_waiting(job) and deps.lanes is not None and job.batch_lane and job.batch_plan:
+        # Still waiting in its lane (its execution may have died): offer it again.
+        plan = ChunkPlan.model_validate_json(job.batch_plan)
+        return _offer(job, plan, _lane_env(job.batch_lane, job, svc.settings), svc, deps)
     if job.launch_claim is not None and job.launch_claimed_at is not None:
         age = utcnow() - job.launch_claimed_at
         if age < timedelta(seconds=svc.settings.transcription.launch_lease_s):
@@ -218,7 +341,8 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     if stored.launch_claim != claim:
         raise Busy(f"job {job.job_id}: another delivery took over its launch")
     log.warning("relaunching job %s (was %s)", job.job_id, job.execution or job.launch_claim)
-    return _launch(stored, plan, claim, svc, deps)
+    lane = _lane_env(job.batch_lane, job, svc.settings) if job.batch_lane else None
+    return _launch(stored, plan, claim, svc, deps, lane=lane)
 
 
 def _reject(job: Job, exc: InvalidInput, svc: Services) -> Outcome:

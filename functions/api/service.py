@@ -327,7 +327,9 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
                 job, cancelled = moved.job, moved.changed
             except InvalidTransition:
                 job = api.core.jobs.get(job_id)  # it finished meanwhile
-        if job.state == JobState.CANCELLED and job.execution:
+        # A lane execution (job.batch_lane) serves other jobs too: it sees the job CANCELLED
+        # and moves on, so only a job's own execution is stopped.
+        if job.state == JobState.CANCELLED and job.execution and not job.batch_lane:
             api.canceller.cancel(job.execution)
         s = api.core.settings
         deleted = api.core.blobs.delete_prefix(

@@ -2,6 +2,8 @@
 
 Exit 0: the task's work is done, or the job failed for good (bad audio: retrying cannot help,
 so no retry storm). Exit 1: transient trouble; Cloud Run retries the task, which resumes.
+A lane execution (``LANE_ENV`` set by dispatch) goes on, after its first job, to drain its
+batch lane with the same loaded model (``run_jobs/transcribe/lane.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from common.batch_lanes import FirestoreLaneStore, LaneEnv
 from common.blobs import GcsBlobStore
 from common.errors import JobNotFound
 from common.job_store import FirestoreJobStore
@@ -22,6 +25,7 @@ from common.settings import get_settings
 from common.tracing import configure_tracing, is_traceparent, stage
 from common.transcription_plan import TRACEPARENT_ENV
 from run_jobs.transcribe.audio_cache import AudioCache
+from run_jobs.transcribe.lane import drain, execution_name
 from run_jobs.transcribe.task import TaskEnv, Worker, fail_for_good, run_task
 
 log = get_logger("run_jobs.transcribe")
@@ -43,17 +47,37 @@ def main() -> int:
     settings = get_settings()
     configure_logging(settings.log_level, settings.project)
     configure_tracing(settings.tracing, "transcribe")
-    env = TaskEnv.from_environ(dict(os.environ))
+    environ = dict(os.environ)
+    env = TaskEnv.from_environ(environ)
     worker = build_worker()
+    code = run_one(env, worker, environ.get(TRACEPARENT_ENV))
+    lane = LaneEnv.from_env(environ)
+    if lane is None or env.execution is None or (code != 0 and not _last_attempt(env, worker)):
+        return code
+    me = execution_name(worker, environ.get("CLOUD_RUN_JOB", ""), env.execution)
+    lanes = FirestoreLaneStore(settings.project, settings.collections.batch_lanes)
+    drained, _ = drain(
+        lane, env, me, worker, lanes, lambda e, tp: run_one(e, worker, tp, in_lane=True)
+    )
+    return max(code, drained)
+
+
+def _last_attempt(env: TaskEnv, worker: Worker) -> bool:
+    return env.attempt >= worker.settings.transcription.max_retries
+
+
+def run_one(env: TaskEnv, worker: Worker, traceparent: str | None, *, in_lane: bool = False) -> int:
+    """One job's share of the work, in a span of the job's own trace; the exit code."""
     attributes: dict[str, AttributeValue] = {
         "task.index": env.index,
         "task.attempt": env.attempt,
         "execution": env.execution or "",
         "model": env.plan.model,
+        "lane": in_lane,
     }
     with stage(
         "transcribe.task",
-        parents=[_job_trace(os.environ.get(TRACEPARENT_ENV), env.plan.job_id, worker)],
+        parents=[_job_trace(traceparent, env.plan.job_id, worker)],
         job_id=env.plan.job_id,
         attributes=attributes,
     ) as span:
@@ -71,7 +95,7 @@ def main() -> int:
             span.record_exception(exc)
             span.set_status(StatusCode.ERROR, "task_crashed")
             log.exception("task crashed", extra={"code": "task_crashed"})
-            if env.attempt >= settings.transcription.max_retries:
+            if _last_attempt(env, worker):
                 fail_for_good(env, worker, exc)
             return 1
         span.set_attribute("outcome", outcome.value)

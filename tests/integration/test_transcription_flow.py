@@ -104,6 +104,13 @@ def _task_logs(stack, execution: str) -> str:  # type: ignore[no-untyped-def]
     return "".join(p.read_text() for p in sorted(folder.glob("task-*.log")))
 
 
+def _job_log(stack, job: Job) -> str:  # type: ignore[no-untyped-def]
+    """The lines of the job's execution logs about this job (a lane execution serves many)."""
+    marker = f'"job_id": "{job.job_id}"'
+    log = _task_logs(stack, job.execution or "")
+    return "".join(line for line in log.splitlines(keepends=True) if marker in line)
+
+
 def _executions(settings: Settings, run_job: str) -> list[run_v2.Execution]:
     launcher = CloudRunLauncher(settings)
     return list(launcher.executions.list_executions(parent=launcher.job_path(run_job)))
@@ -165,8 +172,8 @@ def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
 
     assert second.source.sha256 == first.source.sha256
     assert second.usage.get("transcribe_cache_hits") == 1.0
-    first_log = _task_logs(clean_stack, first.execution or "")
-    second_log = _task_logs(clean_stack, second.execution or "")
+    first_log = _job_log(clean_stack, first)
+    second_log = _job_log(clean_stack, second)
     assert '"event": "model_loaded"' in first_log
     assert '"event": "model_loaded"' not in second_log and '"event": "cache_hit"' in second_log
     a, b = _transcript(settings, first_id), _transcript(settings, second_id)
@@ -290,3 +297,37 @@ def test_killed_task_is_retried_and_the_job_completes(
     assert word_error_rate(repeated(3), transcript.text) <= 0.15
     assert _ready_for(ready_tap, job_id) == 1
     assert JobState.FAILED not in job.state_times
+
+
+def test_short_uploads_share_one_execution_and_one_model_load(
+    clean_stack, settings, store, ready_tap, unique, speech_dir
+):
+    """Four short files uploaded together (gsutil -m): one batch-lane execution transcribes all
+    of them with one model load (the batch tier, common/batch_lanes.py)."""
+    sentences = [f"{s.strip()}." for s in KNOWN_TEXT.split(".") if s.strip()]
+    texts = [" ".join(sentences[i : i + 2]) for i in range(0, 8, 2) if sentences[i:]]
+    files = [make_speech(speech_dir / f"short-{i}.wav", text) for i, text in enumerate(texts)]
+    before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
+    prefix = f"{settings.inbox_uri}{unique}/"
+    subprocess.run(["gsutil", "-q", "-m", "cp", *map(str, files), prefix], check=True)
+    ids = []
+    for path in files:
+        stat = subprocess.run(
+            ["gsutil", "stat", f"{prefix}{path.name}"], capture_output=True, text=True, check=True
+        )
+        generation = stat.stdout.split("Generation:")[1].split()[0]
+        name = f"{settings.buckets.inbox_prefix}{unique}/{path.name}"
+        ids.append(upload_job_id(settings.buckets.inbox, name, generation))
+
+    jobs = [_wait_done(store, job_id) for job_id in ids]
+
+    assert {job.batch_lane for job in jobs} == {f"{settings.run_jobs.transcribe_cpu}.tiny.en.0"}
+    assert len({job.execution for job in jobs}) == 1
+    assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before + 1
+    log = _task_logs(clean_stack, jobs[0].execution or "")
+    assert log.count('"event": "model_loaded"') == 1
+    for job, text in zip(jobs, texts, strict=True):
+        assert word_error_rate(text, _transcript(settings, job.job_id).text) <= 0.15
+        assert f'"job_id": "{job.job_id}"' in log
+    ready = [json.loads(m.data)["job_id"] for m in ready_tap.drain(settle_s=3)]
+    assert sorted(ready) == sorted(ids)  # one transcripts-ready message per job

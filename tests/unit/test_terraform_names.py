@@ -470,3 +470,14 @@ def test_environment_root_passes_every_output_back(root: Path) -> None:
 def test_environment_root_has_an_empty_gcs_backend(root: Path) -> None:
     (terraform,) = _load(root / "versions.tf")["terraform"]
     assert terraform["backend"] == [{"gcs": {}}]
+
+
+def test_indexed_job_fields_are_fields_of_the_job_model() -> None:
+    """The composite indexes name job document fields (modules/firestore job_fields): each
+    must be a field of common.jobs.Job, or an index would cover a field no query reads."""
+    from common.jobs import Job
+
+    variables = _blocks(_load(TERRAFORM / "modules" / "firestore" / "variables.tf"), "variable")
+    fields = re.findall(r'optional\(string,\s*"(\w+)"\)', str(variables["job_fields"]["type"]))
+    assert {"owner", "state", "created_at", "batch_lane"} <= set(fields)
+    assert set(fields) <= Job.model_fields.keys()

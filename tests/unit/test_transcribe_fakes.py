@@ -8,6 +8,7 @@ from pathlib import Path
 
 from google.api_core import exceptions as gexc
 
+from common.batch_lanes import LANE_STATES, Lane
 from common.blobs import BlobInfo, BlobRef
 from common.errors import BlobNotFound, JobNotFound
 from common.job_store import Page, Transition
@@ -81,6 +82,24 @@ class MemoryJobStore:
             self.jobs[job_id] = new
             self.writes += 1
         return self.jobs[job_id]
+
+    def in_lane(self, lane: str, *, limit: int = 100) -> list[Job]:
+        found = [j for j in self.jobs.values() if j.batch_lane == lane and j.state in LANE_STATES]
+        return sorted(found, key=lambda j: j.created_at)[:limit]
+
+
+class MemoryLaneStore:
+    def __init__(self) -> None:
+        self.lanes: dict[str, Lane] = {}
+
+    def get(self, key: str) -> Lane:
+        return self.lanes.get(key, Lane(key=key))
+
+    def update(self, key: str, change: Callable[[Lane], Lane | None]) -> Lane:
+        new = change(self.get(key))
+        if new is not None:
+            self.lanes[key] = new
+        return self.get(key)
 
     def delete(self, job_id: str) -> bool:
         return self.jobs.pop(job_id, None) is not None

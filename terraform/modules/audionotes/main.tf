@@ -36,6 +36,7 @@ locals {
       rate_limits = "rate_limits"
       breakers    = "breakers"
       spend       = "spend"
+      batch_lanes = "batch_lanes"
     }
     # Folders: Buckets.inbox_prefix (gsutil uploads become jobs), Auth.api_upload_prefix
     # (signed-URL uploads of POST /v1/uploads), Buckets.results_prefix and cache_prefix.
@@ -90,6 +91,7 @@ locals {
     AUDIONOTES_COLLECTIONS__RATE_LIMITS       = local.names.collections.rate_limits
     AUDIONOTES_COLLECTIONS__BREAKERS          = local.names.collections.breakers
     AUDIONOTES_COLLECTIONS__SPEND             = local.names.collections.spend
+    AUDIONOTES_COLLECTIONS__BATCH_LANES       = local.names.collections.batch_lanes
     AUDIONOTES_LIMITS__RETENTION_DAYS         = tostring(var.job_retention_days)
     # Spans go to Cloud Trace (every runtime account has roles/cloudtrace.agent).
     AUDIONOTES_TRACING__EXPORTER = "cloud_trace"

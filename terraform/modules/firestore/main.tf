@@ -58,6 +58,8 @@ locals {
     owner_created = [[local.f.owner, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
     # The sweep function (functions/sweep.py): jobs in one state, newest first, all owners.
     state_created = [[local.f.state, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
+    # A batch lane's unfinished jobs, oldest first (common/job_store.py in_lane).
+    lane_state_created = [[local.f.batch_lane, "ASCENDING"], [local.f.state, "ASCENDING"], [local.f.created_at, "ASCENDING"]]
   }
 }
 

@@ -20,6 +20,7 @@ variable "collections" {
     rate_limits = string
     breakers    = string
     spend       = string
+    batch_lanes = string
   })
   description = "Collection names (common/settings.py Collections)."
 }
@@ -42,6 +43,7 @@ variable "job_fields" {
     owner      = optional(string, "owner")
     state      = optional(string, "state")
     created_at = optional(string, "created_at")
+    batch_lane = optional(string, "batch_lane")
   })
   description = "Field names of a job document that the composite indexes refer to."
   default     = {}

@@ -263,8 +263,12 @@ run "system" {
     error_message = "jobs and rate_limits must have TTL policies on expire_at (breakers and spend have no expiry field)."
   }
   assert {
-    condition     = keys(module.firestore.indexes) == ["owner_created", "owner_state_created", "state_created"]
-    error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; nothing else."
+    condition     = keys(module.firestore.indexes) == ["lane_state_created", "owner_created", "owner_state_created", "state_created"]
+    error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; a batch lane's jobs, oldest first; nothing else."
+  }
+  assert {
+    condition     = module.firestore.indexes["lane_state_created"] == [["batch_lane", "ASCENDING"], ["state", "ASCENDING"], ["created_at", "ASCENDING"]]
+    error_message = "A lane worker's query (batch_lane ==, state in, created_at asc) needs the index (batch_lane, state, created_at ASC)."
   }
   assert {
     condition     = module.firestore.indexes["state_created"] == [["state", "ASCENDING"], ["created_at", "DESCENDING"]]
