@@ -120,6 +120,9 @@ class Job(BaseModel):
     # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
     batch_lane: str | None = None
     batch_plan: str | None = None
+    # Deliveries of its transcript-ready message that found every model provider out and
+    # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
+    provider_waits: int = Field(default=0, ge=0)
 
     @classmethod
     def new(

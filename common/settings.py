@@ -253,6 +253,10 @@ class Llm(BaseModel):
     fallback_base_url: str | None = None
     fallback_model: str | None = None
     daily_budget_usd: float = Field(default=50.0, ge=0)
+    # When every model provider is out, a job waits this long (its message redelivered with
+    # Pub/Sub's backoff) for one to return before it takes extractive notes; never past the
+    # delivery before its dead letter. 0: fall back at once.
+    provider_wait_s: float = Field(default=300.0, ge=0, le=3600)
     # The self-hosted fallback endpoint (vLLM, Ollama, llama.cpp) rarely needs a key.
     fallback_api_key: SecretStr | None = None
     # Models not in the table cost nothing (a self-hosted fallback, say).

@@ -80,7 +80,10 @@ def notes(event: CloudEvent) -> None:
         return
     parents = _job_trace(attributes, message.job_id, svc.base)
     with stage("notes", parents=parents, job_id=message.job_id) as span:
-        outcome = handle_transcript_ready(message, svc)
+        attempt = (event.data or {}).get("deliveryAttempt")
+        outcome = handle_transcript_ready(
+            message, svc, delivery_attempt=attempt if isinstance(attempt, int) else None
+        )
         span.set_attribute("outcome", outcome.value)
         log.info("notes: %s", outcome.value, extra={"event": "notes"})
 

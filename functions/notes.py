@@ -33,6 +33,7 @@ from common.errors import (
 )
 from common.jobs import Job, JobError, JobState, advance, utcnow
 from common.llm.chain import NotesEngine
+from common.llm.errors import ProvidersDown
 from common.llm.factory import build_engine
 from common.llm.retry import Backoff
 from common.logs import bind, get_logger
@@ -95,7 +96,10 @@ def notes_services() -> NotesServices:
     return build_notes_services(services())
 
 
-def handle_transcript_ready(msg: TranscriptReady, svc: NotesServices) -> NotesOutcome:
+def handle_transcript_ready(
+    msg: TranscriptReady, svc: NotesServices, *, delivery_attempt: int | None = None
+) -> NotesOutcome:
+    """``delivery_attempt``: Pub/Sub's count for this message (1 first), when it gives one."""
     jobs = svc.base.jobs
     with bind(job_id=msg.job_id):
         try:
@@ -113,9 +117,16 @@ def handle_transcript_ready(msg: TranscriptReady, svc: NotesServices) -> NotesOu
         if job.state not in (JobState.TRANSCRIBED, JobState.SUMMARIZING):
             raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
+        wait = _may_wait(job, svc, delivery_attempt)
         jobs.transition(job.job_id, JobState.SUMMARIZING)
         try:
-            doc = _existing_notes(job, svc) or _make_notes(job, svc)
+            doc = _existing_notes(job, svc) or _make_notes(job, svc, wait_for_provider=wait)
+        except ProvidersDown as exc:
+            waited = jobs.update(job.job_id, _one_more_wait)
+            log.warning(
+                "%s (wait %d)", exc.message, waited.provider_waits, extra={"code": exc.code}
+            )
+            raise  # the job stays SUMMARIZING; the redelivery tries the providers again
         except (InvalidInput, BlobNotFound) as exc:
             jobs.transition(
                 job.job_id, JobState.FAILED, error=JobError(code=exc.code, message=exc.message)
@@ -155,7 +166,26 @@ def _existing_notes(job: Job, svc: NotesServices) -> NotesDocument | None:
     return NotesDocument.model_validate_json(data)
 
 
-def _make_notes(job: Job, svc: NotesServices) -> NotesDocument:
+def _may_wait(job: Job, svc: NotesServices, delivery_attempt: int | None) -> bool:
+    """Whether a job may wait for a model provider that is out, rather than take extractive
+    notes: for ``llm.provider_wait_s`` after it began summarizing, and never so often that
+    Pub/Sub would dead-letter its message. The job counts its own waits, since Pub/Sub's
+    ``deliveryAttempt`` is not always there (the local emulator never sends it)."""
+    s = svc.base.settings
+    last_wait = s.delivery.max_delivery_attempts - 2  # the delivery after it must not fail
+    if s.llm.provider_wait_s <= 0 or job.provider_waits >= last_wait:
+        return False
+    if delivery_attempt is not None and delivery_attempt > last_wait:
+        return False
+    began = job.state_times.get(JobState.SUMMARIZING) or utcnow()
+    return (utcnow() - began).total_seconds() < s.llm.provider_wait_s
+
+
+def _one_more_wait(job: Job) -> Job:
+    return job.model_copy(update={"provider_waits": job.provider_waits + 1})
+
+
+def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False) -> NotesDocument:
     s = svc.base.settings
     uri = result_uri(s, job.job_id, "transcript.json")
     try:
@@ -175,7 +205,9 @@ def _make_notes(job: Job, svc: NotesServices) -> NotesDocument:
             code="empty_transcript",
         )
     template = job.options.notes_template
-    notes, provenance = svc.engine.generate(job.job_id, pieces, template)
+    notes, provenance = svc.engine.generate(
+        job.job_id, pieces, template, wait_for_provider=wait_for_provider
+    )
     doc = NotesDocument(
         job_id=job.job_id,
         template=template,

@@ -27,7 +27,14 @@ from common.errors import InvalidInput
 from common.jobs import NotesTemplate
 from common.llm.breaker import CircuitBreaker
 from common.llm.chunking import chunk_texts, estimate_tokens
-from common.llm.errors import AuthFailed, BadOutput, ProviderError, ProviderUnavailable, RateLimited
+from common.llm.errors import (
+    AuthFailed,
+    BadOutput,
+    ProviderError,
+    ProvidersDown,
+    ProviderUnavailable,
+    RateLimited,
+)
 from common.llm.keys import KeyRing
 from common.llm.ledger import Charge, SpendLedger
 from common.llm.pricing import cost_usd, price_for
@@ -132,19 +139,30 @@ class NotesEngine:
 
     # one transcript ----------------------------------------------------------------------
     def generate(
-        self, job_id: str, pieces: Sequence[str], template: NotesTemplate
+        self,
+        job_id: str,
+        pieces: Sequence[str],
+        template: NotesTemplate,
+        *,
+        wait_for_provider: bool = False,
     ) -> tuple[Notes, Provenance]:
-        """Notes of one transcript given as its segment texts, and what made them."""
+        """Notes of one transcript given as its segment texts, and what made them.
+
+        ``wait_for_provider``: when every model provider is out (an outage, not bad output or
+        the budget), raise ``ProvidersDown`` instead of using the extractive engine, so the
+        job waits for a provider to return."""
         chunks = chunk_texts(pieces, self.chunk_tokens)
         if not chunks:
             raise InvalidInput("the transcript has no text", code="empty_transcript")
         run = _Run()
         reason: str | None = None
+        outages = 0
         for link in self._usable_links(run):
             try:
                 notes = self._map_reduce(link, run, job_id, chunks, template)
             except ProviderUnavailable as exc:
                 reason = f"{exc.provider}: {exc.reason}"
+                outages += exc.outage
                 log.warning("provider %s unavailable: %s", exc.provider, exc.reason)
                 continue
             return notes, run.provenance(
@@ -154,6 +172,8 @@ class NotesEngine:
                 len(chunks),
                 reason,
             )
+        if wait_for_provider and outages:
+            raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
         reason = reason or self._skip_reason(run)
         notes = merge_notes([extract_notes(c, template) for c in chunks], template)
         return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), reason)
@@ -249,16 +269,21 @@ class NotesEngine:
         p = self.policy
         failures = 0
         bad_outputs = 0
+        # Asked once, and again only after a failure that counts against the breaker: a
+        # half-open probe that meets a 429 or a bad key goes on as the probe (asking again
+        # would find its own probe out and refuse it).
+        allowed = False
         while True:
-            if not link.breaker.allow():
+            if not allowed and not link.breaker.allow():
                 run.attempts.append(Attempt(provider=link.name, outcome="breaker_open"))
                 raise ProviderUnavailable(link.name, "breaker_open")
+            allowed = True
             picked = link.keys.pick()
             if picked is None:
                 wait = link.keys.wait_s()
                 if wait is None:
                     run.attempts.append(Attempt(provider=link.name, outcome="no_usable_key"))
-                    raise ProviderUnavailable(link.name, "no_usable_key")
+                    raise ProviderUnavailable(link.name, "no_usable_key", outage=False)
                 if run.attempts:
                     run.attempts[-1].waited_s = round(run.attempts[-1].waited_s + wait, 3)
                 self.sleep(wait)
@@ -298,6 +323,7 @@ class NotesEngine:
                 run.attempts.append(attempt)
                 if exc.trips_breaker:
                     link.breaker.record_failure()
+                    allowed = False
                 elif isinstance(exc, BadOutput):
                     link.breaker.record_success()  # it answered: bad output is not an outage
                 if isinstance(exc, AuthFailed):
@@ -306,25 +332,26 @@ class NotesEngine:
                 if isinstance(exc, BadOutput):
                     bad_outputs += 1
                     if bad_outputs > p.bad_output_retries:
-                        raise ProviderUnavailable(link.name, "bad_output") from exc
+                        raise ProviderUnavailable(link.name, "bad_output", outage=False) from exc
                     continue
                 if not exc.retryable:
-                    raise ProviderUnavailable(link.name, exc.outcome) from exc
+                    raise ProviderUnavailable(link.name, exc.outcome, outage=False) from exc
                 failures += 1
                 if failures >= p.max_attempts:
                     raise ProviderUnavailable(
                         link.name, f"{exc.outcome} after {failures} attempts"
                     ) from exc
+                delay = p.backoff.delay(failures, retry_after=exc.retry_after, rand=self.rand)
+                if isinstance(exc, RateLimited):
+                    # Rest this key (however long it was told to wait); another one may be
+                    # usable at once.
+                    link.keys.rest(index, max(delay, exc.retry_after or 0.0))
+                    if link.keys.pick() is not None:
+                        continue
                 if exc.retry_after is not None and exc.retry_after > p.max_retry_after_s:
                     raise ProviderUnavailable(
                         link.name, f"{exc.outcome}: Retry-After {exc.retry_after:.0f}s too long"
                     ) from exc
-                delay = p.backoff.delay(failures, retry_after=exc.retry_after, rand=self.rand)
-                if isinstance(exc, RateLimited):
-                    # Rest this key; another one may be usable at once, else wait it out.
-                    link.keys.rest(index, delay)
-                    if link.keys.pick() is not None:
-                        continue
                 attempt.waited_s = round(delay, 3)
                 self.sleep(delay)
                 continue

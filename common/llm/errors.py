@@ -66,7 +66,17 @@ class ProviderUnavailable(AudionotesError):
 
     code = "provider_unavailable"
 
-    def __init__(self, provider: str, reason: str) -> None:
+    def __init__(self, provider: str, reason: str, *, outage: bool = True) -> None:
         super().__init__(f"{provider}: {reason}")
         self.provider = provider
         self.reason = reason
+        # An outage (down, overloaded, breaker open) may pass, so a job can wait for it; bad
+        # output, a refused request or no usable key will not.
+        self.outage = outage
+
+
+class ProvidersDown(AudionotesError):
+    """Every model provider is out and the caller asked to wait rather than fall back to the
+    extractive engine: transient, the job's message is redelivered."""
+
+    code = "providers_down"

@@ -294,11 +294,13 @@ def _request_published(store: FirestoreJobStore, job_id: str) -> bool:
 
 
 def test_notes_provider_outage(clean_stack, settings, store, unique, llm):
-    """The chain never leaves a job waiting on the provider: it retries through a short
-    outage (with backoff, on the same provider), and through a long one it opens the shared
-    breaker and completes jobs with the extractive engine, saying so in the provenance (no
-    charge). Once the provider is back and the breaker's open period is over, the next job's
-    call is the half-open probe, the provider answers, and the breaker closes."""
+    """A short outage is retried within the call (backoff, same provider). An outage longer
+    than one call's retries makes the job wait: it stays SUMMARIZING, its message is
+    redelivered, and it completes with the provider when the provider is back. Through a long
+    outage the shared breaker opens, and jobs wait a bounded number of deliveries (never
+    into the dead letter), then complete with the extractive engine, saying so in the
+    provenance (no charge). Once the provider is back and the breaker's open period is over,
+    the next job's call is the half-open probe, the provider answers, and the breaker closes."""
     publisher = Publisher(settings.project)
     llm_settings = settings.llm
 
@@ -319,12 +321,23 @@ def test_notes_provider_outage(clean_stack, settings, store, unique, llm):
     assert [a.outcome for a in doc.provenance.attempts][-1] == "ok"
     assert [r["status"] for r in llm.requests()] == [500, 500, 200]
 
+    # Down for longer than one call's retries: the job waits for a redelivery, no fallback.
+    llm.reset()
+    llm.faults({"status": 500, "times": llm_settings.max_attempts})
+    waited, doc = notes_for(f"wait-{unique}")
+    assert doc.provenance.provider == OPENAI and waited.cost_usd > 0
+    assert waited.provider_waits == 1
+    assert [r["status"] for r in llm.requests()] == [500] * llm_settings.max_attempts + [200]
+    assert [a.outcome for a in doc.provenance.attempts] == ["ok"]  # the redelivery's call
+
     # A long outage: every call fails.
     llm.reset()
     llm.faults({"status": 500, "times": 1000})
     first, first_doc = notes_for(f"long-1-{unique}")
     second, second_doc = notes_for(f"long-2-{unique}")
     for job, doc in ((first, first_doc), (second, second_doc)):
+        # They waited as long as the dead-letter limit allows, then took the fallback.
+        assert job.provider_waits == settings.delivery.max_delivery_attempts - 2
         assert doc.provenance.provider == "extractive"
         assert doc.provenance.fallback_reason is not None
         assert doc.provenance.fallback_reason.startswith(f"{OPENAI}:")

@@ -17,7 +17,14 @@ from common.llm.breaker import (
 )
 from common.llm.chain import NotesEngine, ProviderLink, RetryPolicy
 from common.llm.chunking import chunk_texts, estimate_tokens
-from common.llm.errors import AuthFailed, BadOutput, ProviderError, RateLimited, ServerError
+from common.llm.errors import (
+    AuthFailed,
+    BadOutput,
+    ProviderError,
+    ProvidersDown,
+    RateLimited,
+    ServerError,
+)
 from common.llm.keys import KeyRing
 from common.llm.ledger import Charge, MemorySpendLedger
 from common.llm.pricing import cost_usd, price_for
@@ -263,6 +270,51 @@ def test_auth_failure_rotates_to_the_next_key_for_good() -> None:
     assert [(a.outcome, a.key) for a in prov.attempts] == [("auth", 0), ("ok", 1)]
     eng.generate("j2", [TEXT], NotesTemplate.MEETING)
     assert provider.keys_used == ["revoked", "good", "good"]
+
+
+def test_a_retry_after_too_long_for_one_key_rotates_to_the_next() -> None:
+    sleeps: list[float] = []
+    provider = ScriptedProvider([RateLimited("429", retry_after=600.0)])
+    _, prov = engine(provider, keys=("busy", "free"), sleeps=sleeps).generate(
+        "j", [TEXT], NotesTemplate.MEETING
+    )
+    assert [(a.outcome, a.key) for a in prov.attempts] == [("rate_limited", 0), ("ok", 1)]
+    assert prov.provider == "openai" and sleeps == []
+
+
+def test_a_retry_after_too_long_on_every_key_gives_the_provider_up() -> None:
+    provider = ScriptedProvider([RateLimited("429", retry_after=600.0)] * 2)
+    _, prov = engine(provider, keys=("a", "b")).generate("j", [TEXT], NotesTemplate.MEETING)
+    assert [a.key for a in prov.attempts] == [0, 1]
+    assert prov.provider == "extractive" and "too long" in (prov.fallback_reason or "")
+
+
+def test_a_half_open_probe_that_meets_a_429_goes_on_as_the_probe() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker("openai", MemoryBreakerStore(), BreakerConfig(1, 60), clock=clock)
+    breaker.record_failure()
+    clock.advance(61)  # open period over: the next call is the half-open probe
+    provider = ScriptedProvider([RateLimited("429", retry_after=1.0)])
+    _, prov = engine(provider, breaker=breaker).generate("j", [TEXT], NotesTemplate.MEETING)
+    assert [a.outcome for a in prov.attempts] == ["rate_limited", "ok"]
+    assert prov.provider == "openai" and breaker.state().state is BreakerPosition.CLOSED
+
+
+def test_asked_to_wait_an_outage_raises_but_bad_output_and_budget_fall_back() -> None:
+    with pytest.raises(ProvidersDown):
+        engine(ScriptedProvider([ServerError("500", status=500)] * 4)).generate(
+            "j", [TEXT], NotesTemplate.MEETING, wait_for_provider=True
+        )
+    _, prov = engine(ScriptedProvider([BadOutput("invalid json")] * 2)).generate(
+        "j", [TEXT], NotesTemplate.MEETING, wait_for_provider=True
+    )
+    assert prov.provider == "extractive"  # it answered: waiting would not help
+    ledger = MemorySpendLedger()
+    ledger.charge(Charge("c", "old", "openai", "gpt-4o-mini", Usage(), 5.0))
+    _, prov = engine(ScriptedProvider([]), ledger=ledger, budget=5.0).generate(
+        "j", [TEXT], NotesTemplate.MEETING, wait_for_provider=True
+    )
+    assert prov.provider == "extractive"  # over budget is policy, not an outage
 
 
 def test_over_budget_goes_straight_to_the_fallback() -> None:

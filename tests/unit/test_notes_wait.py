@@ -1,0 +1,54 @@
+"""How long ``notes`` lets a job wait for a model provider that is out (functions/notes.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, cast
+
+import pytest
+
+from common.jobs import Job, JobState, utcnow
+from functions.bootstrap import Services
+from functions.notes import NotesServices, _may_wait
+from tests.unit.test_transcribe_fakes import new_job, settings
+
+
+def _svc(**llm: object) -> NotesServices:
+    s = settings()
+    s = s.model_copy(update={"llm": s.llm.model_copy(update=llm)})
+    none = cast(Any, None)
+    base = Services(settings=s, jobs=none, publisher=none, blobs=none)
+    return NotesServices(base=base, engine=none, webhooks=None)
+
+
+def _summarizing(seconds_ago: float = 0, waits: int = 0) -> Job:
+    job = new_job()
+    since = utcnow() - timedelta(seconds=seconds_ago)
+    return job.model_copy(
+        update={
+            "state": JobState.SUMMARIZING,
+            "state_times": {**job.state_times, JobState.SUMMARIZING: since},
+            "provider_waits": waits,
+        }
+    )
+
+
+def test_a_new_job_may_wait() -> None:
+    assert _may_wait(new_job(), _svc(), None)  # first delivery: not SUMMARIZING yet
+
+
+@pytest.mark.parametrize(("waits", "may"), [(0, True), (1, True), (2, True), (3, False)])
+def test_waits_stop_before_the_dead_letter(waits: int, may: bool) -> None:
+    # 5 delivery attempts: deliveries 1-3 may wait, the 4th must produce notes.
+    assert _may_wait(_summarizing(waits=waits), _svc(), None) is may
+
+
+def test_pubsubs_delivery_count_is_honoured_when_it_is_given() -> None:
+    assert _may_wait(_summarizing(), _svc(), 3)
+    assert not _may_wait(_summarizing(), _svc(), 4)
+
+
+def test_the_wait_is_bounded_in_time_and_can_be_turned_off() -> None:
+    assert not _may_wait(_summarizing(seconds_ago=301), _svc(), None)
+    assert _may_wait(_summarizing(seconds_ago=10), _svc(), None)
+    assert not _may_wait(_summarizing(), _svc(provider_wait_s=0), None)
