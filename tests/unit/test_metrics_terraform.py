@@ -242,3 +242,42 @@ def test_transcribe_lines_carry_audio_seconds_and_real_time_factor(
     assert not _lines(caplog, metrics.CHUNK_TRANSCRIBED)
     (hit,) = _lines(caplog, metrics.TRANSCRIBED)
     assert hit["cache_hit"] is True and hit["audio_s"] == 3.0
+
+
+def _filters(node: object) -> Iterator[str]:
+    """Every ``filter`` / ``denominator_filter`` value under ``node``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("filter", "denominator_filter") and isinstance(value, str):
+                yield value
+            else:
+                yield from _filters(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _filters(value)
+
+
+def test_every_alert_filter_restricts_the_resource_type() -> None:
+    """Cloud Monitoring refuses an alert condition whose filter names no resource.type (a 400
+    at apply time that validate and the mock tests cannot see)."""
+    doc = _load("main.tf")
+    strings = {
+        name: value
+        for block in doc["locals"]
+        for name, value in block.items()
+        if isinstance(value, str)
+    }
+    alerts = [
+        body
+        for block in doc["resource"]
+        for body in block.get("google_monitoring_alert_policy", {}).values()
+    ]
+    filters = list(_filters(alerts))
+    assert len(filters) >= 4, filters  # failure rate (2), dead letters, stage latency
+    for text in filters:
+        resolved = text
+        for _ in range(5):  # locals built from locals
+            resolved = re.sub(
+                r"\$\{local\.(\w+)\}", lambda m: strings.get(m.group(1), ""), resolved
+            )
+        assert "resource.type" in resolved, text

@@ -4,6 +4,10 @@
 locals {
   # Gen2 functions log as Cloud Run revisions, the transcribe worker as Cloud Run jobs.
   resources = "resource.type=(\"cloud_run_revision\" OR \"cloud_run_job\")"
+  # The same in Monitoring's filter syntax: an alert on a log-based metric must restrict
+  # resource.type, or the API rejects the policy (400 "must specify a restriction on
+  # resource.type"), which no offline check catches.
+  monitored = "resource.type=one_of(\"cloud_run_revision\", \"cloud_run_job\")"
   metrics = {
     transitions = "${var.metric_prefix}/job_transitions"
     stage       = "${var.metric_prefix}/stage_duration"
@@ -101,8 +105,8 @@ resource "google_monitoring_alert_policy" "failure_rate" {
   conditions {
     display_name = "FAILED / (COMPLETED + FAILED) over 15 min > ${var.thresholds.failure_ratio}"
     condition_threshold {
-      filter             = "metric.type=\"${local.metric_type.transitions}\" AND metric.label.state=\"FAILED\""
-      denominator_filter = "metric.type=\"${local.metric_type.transitions}\" AND metric.label.state=one_of(\"COMPLETED\", \"FAILED\")"
+      filter             = "${local.monitored} AND metric.type=\"${local.metric_type.transitions}\" AND metric.label.state=\"FAILED\""
+      denominator_filter = "${local.monitored} AND metric.type=\"${local.metric_type.transitions}\" AND metric.label.state=one_of(\"COMPLETED\", \"FAILED\")"
       comparison         = "COMPARISON_GT"
       threshold_value    = var.thresholds.failure_ratio
       duration           = "0s"
@@ -171,7 +175,7 @@ resource "google_monitoring_alert_policy" "stage_latency" {
     content {
       display_name = "p95 seconds before ${conditions.key} > ${conditions.value}"
       condition_threshold {
-        filter          = "metric.type=\"${local.metric_type.stage}\" AND metric.label.state=\"${conditions.key}\""
+        filter          = "${local.monitored} AND metric.type=\"${local.metric_type.stage}\" AND metric.label.state=\"${conditions.key}\""
         comparison      = "COMPARISON_GT"
         threshold_value = conditions.value
         duration        = "600s"
