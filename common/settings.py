@@ -224,6 +224,14 @@ class Auth(BaseModel):
     # outside inbox_prefix, so an upload there becomes a job only through POST /v1/jobs.
     api_upload_prefix: str = Field(default="api-uploads/", pattern=r"^[a-z0-9][a-z0-9_.-]*/$")
 
+    @model_validator(mode="after")
+    def _jwks_needs_an_audience(self) -> Auth:
+        # Google signs ID tokens for every client with the same keys: without an audience,
+        # a token minted for anyone else's app would pass.
+        if self.jwks_url and not self.audience:
+            raise ValueError("auth.jwks_url needs auth.audience (the API's own client id or URL)")
+        return self
+
 
 class ModelPrice(BaseModel):
     """USD per million tokens."""

@@ -135,3 +135,8 @@ def _hs256_with_raw_key(key: bytes) -> str:
     payload = b64(json.dumps(claims).encode())
     signature = hmac.new(key, f"{header}.{payload}".encode(), hashlib.sha256).digest()
     return f"{header}.{payload}.{b64(signature)}"
+
+
+def test_a_jwks_url_without_an_audience_is_refused_at_start_up() -> None:
+    with pytest.raises(ValueError, match=r"needs auth\.audience"):
+        Auth(jwks_url="https://www.googleapis.com/oauth2/v3/certs")

@@ -230,6 +230,10 @@ variable "api" {
     error_message = "api.jwks_url must be an https:// URL."
   }
   validation {
+    condition     = var.api.jwks_url == null || var.api.audience != null
+    error_message = "api.jwks_url needs api.audience: Google signs every client's ID tokens with the same keys, so without an audience any of them would pass."
+  }
+  validation {
     condition     = var.api.rate_per_minute >= 1 && var.api.rate_per_hour >= 1
     error_message = "api.rate_per_minute and api.rate_per_hour must be >= 1."
   }
