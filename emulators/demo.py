@@ -56,12 +56,14 @@ def main() -> int:
         uri = f"gs://{s.buckets.inbox}/{name}"
         print(f"== uploading {audio.stat().st_size} bytes of speech: gsutil cp {audio.name} {uri}")
         subprocess.run(["gsutil", "-q", "cp", str(audio), uri], check=True, env=env)
-        stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, env=env)
+        stat = subprocess.run(
+            ["gsutil", "stat", uri], capture_output=True, text=True, env=env, check=True
+        )
         generation = stat.stdout.split("Generation:")[1].split()[0]
 
     jobs = FirestoreJobStore(s.project, s.collections.jobs)
     job_id = upload_job_id(s.buckets.inbox, name, generation)
-    job = _follow(jobs, job_id, running=set(defined_functions()) | _jobs_registered(stack))
+    job, settled = _follow(jobs, job_id, running=set(defined_functions()) | _jobs_registered(stack))
     if job is None:
         print("!! no job appeared: see .local/logs/function-on_upload.log", file=sys.stderr)
         return 1
@@ -69,14 +71,16 @@ def main() -> int:
     print("\nThe stack keeps running. Try it yourself:")
     print('   eval "$(.venv/bin/python -m emulators env)"; gsutil cp your.wav $AUDIONOTES_INBOX')
     print("Stop it with: .venv/bin/python -m emulators down   (or: make down)")
-    return 0 if job.state in (JobState.COMPLETED, JobState.QUEUED) or not job.state.is_final else 1
+    return 0 if settled and job.state not in (JobState.FAILED, JobState.CANCELLED) else 1
 
 
 def _jobs_registered(stack: Stack) -> set[str]:
     return {"the transcribe job"} if (stack.local.executions_dir / "jobs.json").exists() else set()
 
 
-def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> Job | None:
+def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> tuple[Job | None, bool]:
+    """The job once it is final, or rests where this stack has no next step (settled), or as it
+    is at the deadline (not settled; None if it never appeared)."""
     last: tuple[JobState, float] | None = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -89,15 +93,20 @@ def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> Job |
             last = (job.state, round(job.progress, 2))
             print(f"   job {job_id}: {job.state.value:<12} progress {job.progress:4.0%}")
         if job.state.is_final:
-            return job
+            return job, True
         owner = _NEXT_STEP.get(job.state)
         if owner is not None and owner not in running:
             print(
                 f"   ({owner} is not part of this stack yet, so the job rests in {job.state.value})"
             )
-            return job
+            return job, True
         time.sleep(0.5)
-    return jobs.get(job_id)
+    try:
+        job = jobs.get(job_id)
+    except JobNotFound:
+        return None, False
+    print(f"!! after 600 s the job is still {job.state.value}", file=sys.stderr)
+    return job, False
 
 
 def _show_results(job: Job, settings: Settings) -> None:
