@@ -72,7 +72,7 @@ class JobOptions(BaseModel):
     model: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
     notes_template: NotesTemplate = NotesTemplate.MEETING
-    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class JobSource(BaseModel):

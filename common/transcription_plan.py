@@ -13,6 +13,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import InvalidInput
 from common.settings import Settings
 
 # Environment variables of a transcribe execution (set as run_job overrides).
@@ -23,6 +24,25 @@ TRACEPARENT_ENV = "TRACEPARENT"  # W3C trace context, so the tasks' logs join th
 # A last chunk shorter than this is folded into the one before it: a few seconds of tail are
 # not worth a task and a model load of their own.
 MIN_TAIL_S = 30.0
+
+
+def resolve_model(model: str | None, language: str | None, settings: Settings) -> str:
+    """The model a job asks for (or the default), checked when the job is submitted and again
+    when it is dispatched: it must be one of ``Settings.transcription.models`` and able to
+    transcribe the language asked for."""
+    t = settings.transcription
+    model = model or t.default_model
+    if model not in t.models:
+        raise InvalidInput(
+            f"unknown model {model!r}; available: {', '.join(sorted(t.models))}",
+            code="unknown_model",
+        )
+    if model.endswith(".en") and language not in (None, "en"):
+        raise InvalidInput(
+            f"model {model} transcribes English only; the job asks for {language!r}",
+            code="model_language_mismatch",
+        )
+    return model
 
 
 class ChunkPlan(BaseModel):

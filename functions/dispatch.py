@@ -45,7 +45,7 @@ from common.jobs import Job, JobError, JobState, Priority, advance, utcnow
 from common.logs import current_traceparent, get_logger
 from common.messages import TranscriptionRequested
 from common.settings import Settings, Tier
-from common.transcription_plan import TRACEPARENT_ENV, ChunkPlan
+from common.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
 from functions.bootstrap import Services, services
 from functions.dispatch_launcher import CloudRunLauncher, Launcher
 from functions.dispatch_source import Prober, SourceProber
@@ -109,18 +109,8 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
 
 def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
     t = settings.transcription
-    model = job.options.model or t.default_model
-    if model not in t.models:
-        raise InvalidInput(
-            f"unknown model {model!r}; available: {', '.join(sorted(t.models))}",
-            code="unknown_model",
-        )
     language = job.options.language
-    if model.endswith(".en") and language not in (None, "en"):
-        raise InvalidInput(
-            f"model {model} transcribes English only; the job asks for {language!r}",
-            code="model_language_mismatch",
-        )
+    model = resolve_model(job.options.model, language, settings)
     info = prober.probe(job.source.uri)
     if info.duration_s > settings.limits.max_audio_seconds:
         raise InvalidInput(

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.audio_sniff import HEAD_BYTES, sniff
 from common.blobs import BlobRef, BlobStore, GcsBlobStore
-from common.errors import AudionotesError, BlobNotFound, Busy
+from common.errors import AudionotesError, BlobNotFound, Busy, InvalidInput
 from common.jobs import (
     Job,
     JobError,
@@ -36,7 +36,9 @@ from common.jobs import (
 )
 from common.logs import bind, current_traceparent, get_logger
 from common.messages import TranscriptionRequested
+from common.settings import Settings
 from common.ssrf import UrlPolicy, check_with_policy
+from common.transcription_plan import resolve_model
 from functions.bootstrap import Services
 
 log = get_logger(__name__)
@@ -95,7 +97,7 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
             log.info("duplicate upload event; job is %s", existing.state, extra={"event": "dup"})
             return Outcome.ALREADY_QUEUED
 
-        options, problem = options_from_metadata(obj.metadata, UrlPolicy.from_settings(s))
+        options, problem = options_from_metadata(obj.metadata, s)
         problem = problem or _reject_reason(obj, svc)
         job = Job.new(
             job_id=job_id,
@@ -176,7 +178,7 @@ def is_placeholder_or_part(name: str) -> bool:
 
 
 def options_from_metadata(
-    metadata: dict[str, str], policy: UrlPolicy
+    metadata: dict[str, str], settings: Settings
 ) -> tuple[JobOptions, JobError | None]:
     """Job options from ``x-goog-meta-*``; unknown metadata keys are the writer's business."""
     raw = {
@@ -192,9 +194,13 @@ def options_from_metadata(
             for e in exc.errors()
         )
         return JobOptions(), JobError(code="bad_options", message=details)
+    try:
+        resolve_model(options.model, options.language, settings)
+    except InvalidInput as exc:
+        return JobOptions(), JobError(code=exc.code, message=f"x-goog-meta-model: {exc.message}")
     if options.webhook_url:
         try:
-            check_with_policy(options.webhook_url, policy)
+            check_with_policy(options.webhook_url, UrlPolicy.from_settings(settings))
         except AudionotesError as exc:
             message = f"x-goog-meta-webhook-url: {exc.message}"
             return JobOptions(), JobError(code=exc.code, message=message)

@@ -33,6 +33,7 @@ from common.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_
 from common.logs import bind, current_traceparent, get_logger
 from common.rate_limit import RateLimiter
 from common.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
+from common.transcription_plan import resolve_model
 from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, result_uri
 from functions.bootstrap import Services
 from functions.uploads import ensure_published, read_head
@@ -105,8 +106,10 @@ def submit_job(
                 _same_request(earlier, submission)
                 return _ensure_published(api, earlier, created=False), True
 
-        if submission.options.webhook_url:
-            check_with_policy(submission.options.webhook_url, api.policy)
+        options = submission.options
+        resolve_model(options.model, options.language, api.core.settings)
+        if options.webhook_url:
+            check_with_policy(options.webhook_url, api.policy)
         source = resolve_source(api, caller, submission.audio_url)
         job = Job.new(
             job_id=job_id,

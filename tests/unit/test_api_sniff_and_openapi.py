@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from common.audio_sniff import sniff
-from common.ssrf import UrlPolicy
 from functions.api.openapi import render
 from functions.api.routes import ROUTES, url_map
 from functions.uploads import is_placeholder_or_part, options_from_metadata
+from tests.unit.test_transcribe_fakes import settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,14 +103,21 @@ def test_placeholders_and_composite_parts() -> None:
 
 
 def test_metadata_options() -> None:
-    policy = UrlPolicy()
+    s = settings()
     options, problem = options_from_metadata(
-        {"priority": "low", "notes-template": "interview", "owner": "ignored"}, policy
+        {"priority": "low", "notes-template": "interview", "owner": "ignored"}, s
     )
     assert problem is None
     assert (options.priority, options.notes_template) == ("low", "interview")
-    _, problem = options_from_metadata({"priority": "urgent"}, policy)
+    _, problem = options_from_metadata({"priority": "urgent"}, s)
     assert problem is not None and problem.code == "bad_options" and "priority" in problem.message
+    # The model is checked at upload, not first at dispatch.
+    _, problem = options_from_metadata({"model": "large-v9"}, s)
+    assert problem is not None and problem.code == "unknown_model" and "model" in problem.message
+    _, problem = options_from_metadata({"model": "tiny.en", "language": "de"}, s)
+    assert problem is not None and problem.code == "model_language_mismatch"
+    options, problem = options_from_metadata({"model": "base", "language": "de"}, s)
+    assert problem is None and options.model == "base"
 
 
 def test_the_committed_document_is_the_generated_one() -> None:
