@@ -123,6 +123,10 @@ class Job(BaseModel):
     # Deliveries of its transcript-ready message that found every model provider out and
     # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
     provider_waits: int = Field(default=0, ge=0)
+    # The job whose notes delivery is making this job's notes in the same request, and when
+    # it claimed it (functions/notes.py); its own delivery waits while the claim is fresh.
+    notes_batch: str | None = None
+    notes_batch_at: datetime | None = None
 
     @classmethod
     def new(

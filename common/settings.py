@@ -265,6 +265,9 @@ class Llm(BaseModel):
     # Pub/Sub's backoff) for one to return before it takes extractive notes; never past the
     # delivery before its dead letter. 0: fall back at once.
     provider_wait_s: float = Field(default=300.0, ge=0, le=3600)
+    # How long a job claimed into another job's notes request waits for it before its own
+    # delivery makes its notes alone (the claimer died).
+    batch_claim_lease_s: float = Field(default=120.0, ge=5, le=3600)
     # The self-hosted fallback endpoint (vLLM, Ollama, llama.cpp) rarely needs a key.
     fallback_api_key: SecretStr | None = None
     # Models not in the table cost nothing (a self-hosted fallback, say).

@@ -33,12 +33,13 @@ from common.errors import (
 )
 from common.jobs import Job, JobError, JobState, advance, utcnow
 from common.llm.chain import NotesEngine
+from common.llm.chunking import estimate_tokens
 from common.llm.errors import ProvidersDown
 from common.llm.factory import build_engine
 from common.llm.retry import Backoff
 from common.logs import bind, get_logger
 from common.messages import TranscriptReady
-from common.notes import NOTES_JSON, NOTES_MD, NotesDocument, Provenance, render_markdown
+from common.notes import NOTES_JSON, NOTES_MD, Notes, NotesDocument, Provenance, render_markdown
 from common.notes_webhook import WebhookReceipt, WebhookSender
 from common.ssrf import UrlPolicy
 from common.transcripts import Transcript, result_uri
@@ -117,6 +118,8 @@ def handle_transcript_ready(
         if job.state not in (JobState.TRANSCRIBED, JobState.SUMMARIZING):
             raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
+        if _held_by_batch(job, svc) and _existing_notes(job, svc) is None:
+            raise NotReady(f"job {job.job_id}: its notes are being made with {job.notes_batch}'s")
         wait = _may_wait(job, svc, delivery_attempt)
         jobs.transition(job.job_id, JobState.SUMMARIZING)
         try:
@@ -134,27 +137,35 @@ def handle_transcript_ready(
             log.error("notes failed: %s", exc.message, extra={"code": exc.code})
             return NotesOutcome.FAILED
 
-        s = svc.base.settings
-        md_uri = result_uri(s, job.job_id, NOTES_MD)
-        svc.base.blobs.write_bytes(
-            md_uri, render_markdown(doc).encode(), content_type="text/markdown; charset=utf-8"
-        )
-        outputs = {"notes_json": result_uri(s, job.job_id, NOTES_JSON), "notes_md": md_uri}
-        try:
-            done = jobs.update(job.job_id, lambda j: _complete(j, outputs, doc.provenance))
-        except InvalidTransition as exc:  # cancelled meanwhile: the notes stay, the job too
-            log.info("not completed: %s", exc.message, extra={"code": exc.code})
+        done = _finish(job.job_id, doc, svc)
+        if done is None:
             return NotesOutcome.IGNORED
-        log.info(
-            "notes by %s (%s): %d call(s), $%.6f",
-            doc.provenance.provider,
-            doc.provenance.model,
-            doc.provenance.calls,
-            doc.provenance.cost_usd,
-            extra={"event": "notes_completed", "state": done.state.value},
-        )
         _webhook(done, svc)
         return NotesOutcome.COMPLETED
+
+
+def _finish(job_id: str, doc: NotesDocument, svc: NotesServices) -> Job | None:
+    """notes.md, and the job COMPLETED with the notes' usage (None: cancelled meanwhile)."""
+    s = svc.base.settings
+    md_uri = result_uri(s, job_id, NOTES_MD)
+    svc.base.blobs.write_bytes(
+        md_uri, render_markdown(doc).encode(), content_type="text/markdown; charset=utf-8"
+    )
+    outputs = {"notes_json": result_uri(s, job_id, NOTES_JSON), "notes_md": md_uri}
+    try:
+        done = svc.base.jobs.update(job_id, lambda j: _complete(j, outputs, doc.provenance))
+    except InvalidTransition as exc:  # cancelled meanwhile: the notes stay, the job too
+        log.info("not completed: %s", exc.message, extra={"code": exc.code})
+        return None
+    log.info(
+        "notes by %s (%s): %d call(s), $%.6f",
+        doc.provenance.provider,
+        doc.provenance.model,
+        doc.provenance.calls,
+        doc.provenance.cost_usd,
+        extra={"event": "notes_completed", "state": done.state.value, "job_id": job_id},
+    )
+    return done
 
 
 def _existing_notes(job: Job, svc: NotesServices) -> NotesDocument | None:
@@ -186,8 +197,37 @@ def _one_more_wait(job: Job) -> Job:
 
 
 def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False) -> NotesDocument:
-    s = svc.base.settings
-    uri = result_uri(s, job.job_id, "transcript.json")
+    transcript, pieces = _load_transcript(job, svc)
+    template = job.options.notes_template
+    text = " ".join(pieces)
+    partners = _claim_partners(job, svc) if _batchable(text, svc) else []
+    if partners:
+        try:
+            results = svc.engine.generate_batch(
+                [(job.job_id, text), *((p.job_id, t) for p, _, t in partners)],
+                template,
+                wait_for_provider=wait_for_provider,
+            )
+        except Exception:
+            _release(partners, job, svc)
+            raise
+        for partner, partner_transcript, _ in partners:
+            notes, provenance = results[partner.job_id]
+            doc = _write_notes(partner, partner_transcript, notes, provenance, svc)
+            _finish(partner.job_id, doc, svc)  # its own delivery sends its webhook
+        log.info(
+            "notes of %d transcripts made together", len(partners) + 1, extra={"event": "batch"}
+        )
+        notes, provenance = results[job.job_id]
+    else:
+        notes, provenance = svc.engine.generate(
+            job.job_id, pieces, template, wait_for_provider=wait_for_provider
+        )
+    return _write_notes(job, transcript, notes, provenance, svc)
+
+
+def _load_transcript(job: Job, svc: NotesServices) -> tuple[Transcript, list[str]]:
+    uri = result_uri(svc.base.settings, job.job_id, "transcript.json")
     try:
         transcript = Transcript.model_validate_json(svc.base.blobs.read_bytes(uri))
     except BlobNotFound as exc:
@@ -204,19 +244,22 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
             f"{uri} has no speech ({len(transcript.segments)} segments, no text)",
             code="empty_transcript",
         )
-    template = job.options.notes_template
-    notes, provenance = svc.engine.generate(
-        job.job_id, pieces, template, wait_for_provider=wait_for_provider
-    )
+    return transcript, pieces
+
+
+def _write_notes(
+    job: Job, transcript: Transcript, notes: Notes, provenance: Provenance, svc: NotesServices
+) -> NotesDocument:
+    """notes.json, first writer wins: the document that is the job's notes from now on."""
     doc = NotesDocument(
         job_id=job.job_id,
-        template=template,
+        template=job.options.notes_template,
         language=transcript.language,
         created_at=utcnow(),
         notes=notes,
         provenance=provenance,
     )
-    json_uri = result_uri(s, job.job_id, NOTES_JSON)
+    json_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
     try:
         svc.base.blobs.write_bytes(
             json_uri,
@@ -231,6 +274,75 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         log.info("notes.json already written by another delivery", extra={"event": "lost_race"})
         return existing
     return doc
+
+
+# Several short transcripts in one request -----------------------------------------------
+# The first delivery to find other TRANSCRIBED jobs of the same owner and template with short
+# transcripts claims them (each TRANSCRIBED -> SUMMARIZING with ``notes_batch``, a conditional
+# write), makes all their notes in one request and completes them. Their own deliveries wait
+# (NotReady, redelivered) while the claim is fresh, then find the notes written. Only one
+# owner's transcripts share a request: a model that mixed items up must not leak one
+# customer's words into another's notes.
+
+
+def _batchable(text: str, svc: NotesServices) -> bool:
+    llm = svc.base.settings.llm
+    return llm.batch_max_items > 1 and estimate_tokens(text) <= llm.batch_item_max_tokens
+
+
+def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript, str]]:
+    llm = svc.base.settings.llm
+    waiting = svc.base.jobs.list(
+        owner=job.owner, state=JobState.TRANSCRIBED, limit=min(100, 4 * llm.batch_max_items)
+    ).jobs
+    partners: list[tuple[Job, Transcript, str]] = []
+    for other in waiting:
+        if len(partners) >= llm.batch_max_items - 1:
+            break
+        if other.job_id == job.job_id or other.options.notes_template != job.options.notes_template:
+            continue
+        try:
+            transcript, pieces = _load_transcript(other, svc)
+        except (InvalidInput, BlobNotFound):
+            continue  # its own delivery fails it, with the reason
+        text = " ".join(pieces)
+        if not _batchable(text, svc):
+            continue
+        try:
+            claimed = svc.base.jobs.update(other.job_id, lambda j: _claimed_for(j, job.job_id))
+        except JobNotFound:
+            continue
+        if claimed.notes_batch == job.job_id and claimed.state is JobState.SUMMARIZING:
+            partners.append((claimed, transcript, text))
+    return partners
+
+
+def _claimed_for(job: Job, owner_job: str) -> Job | None:
+    if job.state is not JobState.TRANSCRIBED:
+        return None  # its own delivery got there first
+    moved, _ = advance(job, JobState.SUMMARIZING)
+    return moved.model_copy(update={"notes_batch": owner_job, "notes_batch_at": utcnow()})
+
+
+def _release(partners: list[tuple[Job, Transcript, str]], job: Job, svc: NotesServices) -> None:
+    """The batch failed: each partner's own delivery makes its notes."""
+    for partner, _, _ in partners:
+        with contextlib.suppress(JobNotFound):
+            svc.base.jobs.update(
+                partner.job_id,
+                lambda j: (
+                    j.model_copy(update={"notes_batch": None, "notes_batch_at": None})
+                    if j.notes_batch == job.job_id
+                    else None
+                ),
+            )
+
+
+def _held_by_batch(job: Job, svc: NotesServices) -> bool:
+    if job.notes_batch in (None, job.job_id) or job.notes_batch_at is None:
+        return False
+    age = (utcnow() - job.notes_batch_at).total_seconds()
+    return age < svc.base.settings.llm.batch_claim_lease_s
 
 
 def _complete(job: Job, outputs: dict[str, str], provenance: Provenance) -> Job | None:

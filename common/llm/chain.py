@@ -417,7 +417,11 @@ class NotesEngine:
         return groups
 
     def generate_batch(
-        self, items: Sequence[tuple[str, str]], template: NotesTemplate
+        self,
+        items: Sequence[tuple[str, str]],
+        template: NotesTemplate,
+        *,
+        wait_for_provider: bool = False,
     ) -> dict[str, tuple[Notes, Provenance]]:
         """Notes for several ``(job_id, text)``; short ones share requests."""
         results: dict[str, tuple[Notes, Provenance]] = {}
@@ -425,13 +429,15 @@ class NotesEngine:
             chosen = [items[i] for i in group]
             if len(chosen) == 1:
                 job_id, text = chosen[0]
-                results[job_id] = self.generate(job_id, [text], template)
+                results[job_id] = self.generate(
+                    job_id, [text], template, wait_for_provider=wait_for_provider
+                )
             else:
-                results.update(self._batch(chosen, template))
+                results.update(self._batch(chosen, template, wait_for_provider))
         return results
 
     def _batch(
-        self, items: Sequence[tuple[str, str]], template: NotesTemplate
+        self, items: Sequence[tuple[str, str]], template: NotesTemplate, wait_for_provider: bool
     ) -> dict[str, tuple[Notes, Provenance]]:
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):
@@ -443,6 +449,7 @@ class NotesEngine:
 
         run = _Run()
         reason: str | None = None
+        outages = 0
         for link in self._usable_links(run):
             schema_in_prompt = (
                 NotesBatch if link.provider.style is RequestStyle.JSON_OBJECT else None
@@ -458,8 +465,11 @@ class NotesEngine:
                 )
             except ProviderUnavailable as exc:
                 reason = f"{exc.provider}: {exc.reason}"
+                outages += exc.outage
                 continue
             return self._split(batch, items, run, link, reason)
+        if wait_for_provider and outages:
+            raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
         reason = reason or self._skip_reason(run)
         return {
             job_id: (

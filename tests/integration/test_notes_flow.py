@@ -47,10 +47,11 @@ class Harness:
         *,
         template: NotesTemplate = NotesTemplate.MEETING,
         webhook_url: str | None = None,
+        owner: str = "tests",
     ) -> Job:
         job = Job.new(
             job_id=job_id,
-            owner="tests",
+            owner=owner,
             source=JobSource(uri=f"gs://{self.s.buckets.inbox}/uploads/{job_id}.wav"),
             options=JobOptions(notes_template=template, webhook_url=webhook_url),
             retention_days=1,
@@ -238,3 +239,37 @@ def test_webhook_goes_through_the_ssrf_guard(h: Harness, unique: str, receiver: 
         assert not receipt.delivered and receipt.error is not None
         assert receipt.error.startswith(("url_scheme_not_allowed", "url_address_not_allowed"))
         assert rec.count() == 0
+
+
+def test_short_transcripts_of_one_owner_share_one_request(h: Harness, unique: str) -> None:
+    """Short TRANSCRIBED jobs of one owner: the first delivery claims the others, makes all
+    their notes in one request and splits its cost; their own deliveries then charge nothing.
+    Another owner's job, though short and waiting too, is not taken into the request."""
+    ids = [f"b{i}-{unique}" for i in range(3)]
+    for job_id in ids:
+        h.transcribed_job(job_id, real_transcript(job_id))
+    stranger = f"other-{unique}"
+    h.transcribed_job(stranger, real_transcript(stranger), owner="someone-else")
+
+    h.publish(ids[0])
+    jobs = [h.final(job_id) for job_id in ids]
+
+    assert [r["task"] for r in h.llm.requests()] == ["batch"]
+    docs = [h.notes(job_id) for job_id in ids]
+    for job, doc in zip(jobs, docs, strict=True):
+        assert job.state is JobState.COMPLETED and job.cost_usd > 0
+        assert doc.provenance.provider == "openai" and doc.notes.summary
+        assert job.outputs["notes_md"].endswith("notes.md")
+    assert [j.notes_batch for j in jobs[1:]] == [ids[0], ids[0]]
+    assert h.jobs.get(stranger).state is JobState.TRANSCRIBED
+
+    before = h.log_lines('"event": "duplicate"')
+    for job_id in ids[1:]:
+        h.publish(job_id)
+    wait_for(
+        lambda: h.log_lines('"event": "duplicate"') >= before + 2,
+        timeout_s=30,
+        what="the claimed jobs' own deliveries",
+    )
+    assert [r["task"] for r in h.llm.requests()] == ["batch"]  # nothing made or paid twice
+    assert [h.jobs.get(j).cost_usd for j in ids] == [j.cost_usd for j in jobs]
