@@ -25,7 +25,7 @@ from common.queues import Publisher
 from common.transcription_plan import PLAN_ENV, ChunkPlan
 from functions.bootstrap import Services
 from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
-from run_jobs.transcribe.lane import drain
+from run_jobs.transcribe.lane import DrainReport, drain
 from run_jobs.transcribe.task import TaskEnv, Worker
 from tests.unit.test_dispatch import FakeLauncher, FakeProber, _request
 from tests.unit.test_transcribe_fakes import (
@@ -236,22 +236,33 @@ def _lane_of(svc: Services) -> LaneEnv:
     return LaneEnv(key=job.batch_lane or "", linger_s=2.0, accept_for_s=3600)
 
 
+def _drain(
+    svc: Services,
+    lanes: MemoryLaneStore,
+    task: TaskEnv,
+    run_one: Callable[[TaskEnv, str | None], int],
+    clock: Clock,
+    lane: LaneEnv | None = None,
+) -> tuple[int, DrainReport]:
+    return drain(
+        lane or _lane_of(svc),
+        task,
+        ME,
+        _worker(svc),
+        lanes,
+        run_one,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+
 def test_a_lane_execution_drains_its_queue_lingers_and_closes() -> None:
     svc, deps, _, lanes, first = _lane_world(3)
     svc.jobs.transition("j-0", JobState.TRANSCRIBED)  # the first job, done by run_task
     ran: list[str] = []
     clock = Clock()
 
-    code, report = drain(
-        _lane_of(svc),
-        first,
-        ME,
-        _worker(svc),
-        lanes,
-        _transcribe(svc, ran),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    code, report = _drain(svc, lanes, first, _transcribe(svc, ran), clock)
 
     assert (code, ran, report.jobs) == (0, ["j-1", "j-2"], ["j-1", "j-2"])
     assert clock.now >= 2.0  # it waited linger_s for more before closing
@@ -272,16 +283,7 @@ def test_a_job_handed_off_while_lingering_is_taken() -> None:
     clock = Clock()
     clock.on_sleep.append(lambda: handle_dispatch(_request(late), svc, deps))
 
-    drain(
-        _lane_of(svc),
-        first,
-        ME,
-        _worker(svc),
-        lanes,
-        _transcribe(svc, ran),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    _drain(svc, lanes, first, _transcribe(svc, ran), clock)
 
     assert ran == ["j-5"]
 
@@ -304,15 +306,13 @@ def test_a_hand_off_racing_the_close_is_not_lost() -> None:
     svc.jobs.in_lane = in_lane  # type: ignore[attr-defined]
     ran: list[str] = []
     clock = Clock()
-    drain(
-        LaneEnv(key=key, linger_s=0, accept_for_s=3600),
-        first,
-        ME,
-        _worker(svc),
+    _drain(
+        svc,
         lanes,
+        first,
         _transcribe(svc, ran),
-        clock=clock,
-        sleep=clock.sleep,
+        clock,
+        LaneEnv(key=key, linger_s=0, accept_for_s=3600),
     )
 
     assert raced == [Outcome.BATCHED] and ran == ["j-7"]
@@ -325,29 +325,11 @@ def test_a_retried_lane_task_resumes_its_claimed_job_first() -> None:
     ran: list[str] = []
     clock = Clock()
 
-    code, _ = drain(
-        lane,
-        first,
-        ME,
-        _worker(svc),
-        lanes,
-        _transcribe(svc, ran, crash={"j-1"}),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    code, _ = _drain(svc, lanes, first, _transcribe(svc, ran, crash={"j-1"}), clock, lane)
     assert (code, ran) == (1, ["j-1"])  # Cloud Run retries the task
 
     retry = TaskEnv(plan=first.plan, index=0, attempt=1, execution="ex-1")
-    code, _ = drain(
-        lane,
-        retry,
-        ME,
-        _worker(svc),
-        lanes,
-        _transcribe(svc, ran),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    code, _ = _drain(svc, lanes, retry, _transcribe(svc, ran), clock, lane)
     assert (code, ran) == (0, ["j-1", "j-1", "j-2"])
     assert all(svc.jobs.get(j).state == JobState.TRANSCRIBED for j in ("j-1", "j-2"))
 
@@ -361,16 +343,7 @@ def test_on_the_last_attempt_a_crashing_job_does_not_stop_the_others() -> None:
     ran: list[str] = []
     clock = Clock()
 
-    code, report = drain(
-        _lane_of(svc),
-        last,
-        ME,
-        _worker(svc),
-        lanes,
-        _transcribe(svc, ran, crash={"j-1"}),
-        clock=clock,
-        sleep=clock.sleep,
-    )
+    code, report = _drain(svc, lanes, last, _transcribe(svc, ran, crash={"j-1"}), clock)
 
     assert (code, ran, report.crashed) == (1, ["j-1", "j-2"], ["j-1"])
     assert svc.jobs.get("j-2").state == JobState.TRANSCRIBED
