@@ -56,6 +56,7 @@ class NotesOutcome(StrEnum):
     ALREADY_COMPLETED = "already_completed"
     FAILED = "failed"
     IGNORED = "ignored"
+    BATCHED = "batched"  # another job's delivery is making these notes with its own
 
 
 class NotReady(AudionotesError):
@@ -119,7 +120,11 @@ def handle_transcript_ready(
             raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
         if _held_by_batch(job, svc) and _existing_notes(job, svc) is None:
-            raise NotReady(f"job {job.job_id}: its notes are being made with {job.notes_batch}'s")
+            # Acknowledged, not retried: nacking until the batch is done could dead-letter the
+            # message. The batch completes the job (and re-announces it for its webhook); if
+            # the batch's delivery died, the sweep re-announces the job after the lease.
+            log.info("notes being made with %s's", job.notes_batch, extra={"event": "batched"})
+            return NotesOutcome.BATCHED
         wait = _may_wait(job, svc, delivery_attempt)
         jobs.transition(job.job_id, JobState.SUMMARIZING)
         try:
@@ -214,7 +219,15 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         for partner, partner_transcript, _ in partners:
             notes, provenance = results[partner.job_id]
             doc = _write_notes(partner, partner_transcript, notes, provenance, svc)
-            _finish(partner.job_id, doc, svc)  # its own delivery sends its webhook
+            done = _finish(partner.job_id, doc, svc)
+            if done is not None and done.options.webhook_url:
+                # Its webhook goes through the usual path (COMPLETED, retried by redelivery).
+                trace = {"traceparent": done.traceparent} if done.traceparent else {}
+                svc.base.publisher.publish(
+                    svc.base.settings.topics.transcripts_ready,
+                    TranscriptReady(job_id=done.job_id),
+                    **trace,
+                )
         log.info(
             "notes of %d transcripts made together", len(partners) + 1, extra={"event": "batch"}
         )
@@ -279,10 +292,9 @@ def _write_notes(
 # Several short transcripts in one request -----------------------------------------------
 # The first delivery to find other TRANSCRIBED jobs of the same owner and template with short
 # transcripts claims them (each TRANSCRIBED -> SUMMARIZING with ``notes_batch``, a conditional
-# write), makes all their notes in one request and completes them. Their own deliveries wait
-# (NotReady, redelivered) while the claim is fresh, then find the notes written. Only one
-# owner's transcripts share a request: a model that mixed items up must not leak one
-# customer's words into another's notes.
+# write), makes all their notes in one request and completes them. Their own deliveries, while
+# the claim is fresh, leave them to it. Only one owner's transcripts share a request: a model
+# that mixed items up must not leak one customer's words into another's notes.
 
 
 def _batchable(text: str, svc: NotesServices) -> bool:

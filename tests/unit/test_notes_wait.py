@@ -1,4 +1,5 @@
-"""How long ``notes`` lets a job wait for a model provider that is out (functions/notes.py)."""
+"""How long ``notes`` lets a job wait for a model provider that is out, and what a delivery
+does with a job another delivery claimed into its batch (functions/notes.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from typing import Any, cast
 import pytest
 
 from common.jobs import Job, JobState, utcnow
+from common.messages import TranscriptReady
 from functions.bootstrap import Services
-from functions.notes import NotesServices, _may_wait
-from tests.unit.test_transcribe_fakes import new_job, settings
+from functions.notes import NotesOutcome, NotesServices, _may_wait, handle_transcript_ready
+from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
 
 def _svc(**llm: object) -> NotesServices:
@@ -52,3 +54,23 @@ def test_the_wait_is_bounded_in_time_and_can_be_turned_off() -> None:
     assert not _may_wait(_summarizing(seconds_ago=301), _svc(), None)
     assert _may_wait(_summarizing(seconds_ago=10), _svc(), None)
     assert not _may_wait(_summarizing(), _svc(provider_wait_s=0), None)
+
+
+def test_a_job_in_another_jobs_batch_is_left_to_it_while_the_claim_is_fresh() -> None:
+    claimed = _summarizing().model_copy(
+        update={"notes_batch": "the-other-job", "notes_batch_at": utcnow()}
+    )
+    jobs, blobs = MemoryJobStore(claimed), MemoryBlobStore()
+    svc = _svc()
+    svc = NotesServices(
+        base=Services(
+            settings=svc.base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs
+        ),
+        engine=cast(Any, None),  # never reached: nothing is generated or paid
+        webhooks=None,
+    )
+
+    outcome = handle_transcript_ready(TranscriptReady(job_id=claimed.job_id), svc)
+
+    assert outcome is NotesOutcome.BATCHED
+    assert jobs.get(claimed.job_id) == claimed and blobs.objects == {}
