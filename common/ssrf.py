@@ -331,6 +331,8 @@ def fetch(
             if response.status_code not in _REDIRECTS or not location:
                 if own and not stream:
                     session.close()
+                elif own:
+                    _close_with(response, session)
                 return response
             response.close()
             current = urljoin(current, location)
@@ -343,6 +345,17 @@ def fetch(
         if own:
             session.close()
         raise
+
+
+def _close_with(response: requests.Response, session: requests.Session) -> None:
+    """A streamed response keeps our session's connection: closing it closes the session."""
+    close_response = response.close
+
+    def close() -> None:
+        close_response()
+        session.close()
+
+    response.close = close  # type: ignore[method-assign]
 
 
 def blocked_examples() -> Sequence[str]:

@@ -150,7 +150,8 @@ def _dispatch(
         trace.get_current_span().set_attributes({"job_id": job.job_id, "state": job.state.value})
         accepted = schemas.JobAccepted(
             **schemas.JobView.of(job).model_dump(),
-            status_url=f"{request.url_root.rstrip('/')}/v1/jobs/{job.job_id}",
+            status_url=f"{public_root(request, api.core.settings.auth.trusted_proxy_hops)}"
+            f"/v1/jobs/{job.job_id}",
             replayed=replayed,
         )
         response = _json(202, accepted)
@@ -310,6 +311,19 @@ def _limit(value: str | None) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 100:
         raise BadRequest("limit must be an integer from 1 to 100", code="bad_limit")
     return int(value)
+
+
+def public_root(request: flask.Request, trusted_hops: int) -> str:
+    """The URL root callers used: behind Google's front end the request reaches us as plain
+    http, and the scheme they used is in X-Forwarded-Proto (the hop we trust, from the right)."""
+    root = request.url_root.rstrip("/")
+    if trusted_hops <= 0:
+        return root
+    chain = [p.strip() for p in request.headers.get("X-Forwarded-Proto", "").split(",")]
+    scheme = chain[-trusted_hops] if len(chain) >= trusted_hops else ""
+    if scheme in ("http", "https"):
+        root = f"{scheme}://{root.split('://', 1)[1]}"
+    return root
 
 
 def client_ip(request: flask.Request, trusted_hops: int) -> str:

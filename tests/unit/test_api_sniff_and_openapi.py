@@ -150,3 +150,27 @@ def test_document_covers_every_route_and_is_valid_openapi_json_schema() -> None:
                     assert response["content"]["application/json"]["schema"] == {
                         "$ref": "#/components/schemas/ErrorBody"
                     }
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "root"),
+    [
+        (1, "https", "https://api.example.com"),  # Google's front end terminated TLS
+        (1, "http, https", "https://api.example.com"),  # the hop we trust is the last
+        (0, "https", "http://api.example.com"),  # no proxy trusted: the request as it came
+        (1, None, "http://api.example.com"),
+        (1, "gopher", "http://api.example.com"),
+    ],
+)
+def test_status_urls_use_the_scheme_the_caller_used(
+    hops: int, forwarded: str | None, root: str
+) -> None:
+    import flask
+
+    from functions.api.http import public_root
+
+    headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
+    with flask.Flask(__name__).test_request_context(
+        "/v1/jobs", base_url="http://api.example.com", headers=headers
+    ):
+        assert public_root(flask.request, hops) == root
