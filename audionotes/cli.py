@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -190,12 +191,13 @@ def cmd_notes(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     client = _client(args)
-    query = f"?limit={args.limit}" + (f"&state={args.state}" if args.state else "")
-    page = client.json("GET", f"/v1/jobs{query}")
+    params = {"limit": str(args.limit), "state": args.state, "page_token": args.page_token}
+    query = urlencode({k: v for k, v in params.items() if v})
+    page = client.json("GET", f"/v1/jobs?{query}")
     for job in page["jobs"]:
         print(f"{job['job_id']}  {job['state']:<12}  {job['created_at']}  {job['source']['uri']}")
     if page["next_page_token"]:
-        print(f"(more: page_token={page['next_page_token']})", file=sys.stderr)
+        print(f"(more: --page-token {page['next_page_token']})", file=sys.stderr)
     return 0
 
 
@@ -251,6 +253,7 @@ def parser() -> argparse.ArgumentParser:
     lst = sub.add_parser("list", help="your jobs, newest first")
     lst.add_argument("--state")
     lst.add_argument("--limit", type=int, default=20)
+    lst.add_argument("--page-token", help="the token the previous page printed")
     lst.set_defaults(run=cmd_list)
     return p
 

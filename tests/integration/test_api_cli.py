@@ -58,6 +58,10 @@ def test_submit_status_list_get_notes_wait(cli: Any, clean_stack: Any, tmp_path:
     assert status["source"]["uri"].startswith(f"gs://{s.buckets.inbox}/{s.auth.api_upload_prefix}")
     listed = cli("list").stdout
     assert job_id in listed and via_gcs in listed
+    first = cli("list", "--limit", "1")
+    token = first.stderr.split("--page-token ", 1)[1].split(")")[0]
+    second = cli("list", "--limit", "1", "--page-token", token)
+    assert {first.stdout.split()[0], second.stdout.split()[0]} == {job_id, via_gcs}
 
     # A job whose results exist, made as the pipeline would leave it (the local pipeline's own
     # pace is not this test's business), for get / notes / wait.
@@ -97,3 +101,30 @@ def test_submit_status_list_get_notes_wait(cli: Any, clean_stack: Any, tmp_path:
     assert deleted["job_id"] == via_gcs
     failed = cli("status", "a-nope", ok=False)
     assert failed.returncode == 1 and "job_not_found" in failed.stderr
+
+
+def test_the_emulators_token_command_makes_a_token_the_local_api_accepts(clean_stack: Any) -> None:
+    import jwt
+    import requests
+
+    local = clean_stack.local
+    env = {
+        **os.environ,
+        "AUDIONOTES_LOCAL_DIR": str(local.state_dir),
+        "AUDIONOTES_LOCAL_PORT_BASE": str(local.ports.base),
+    }
+    token = subprocess.run(
+        [sys.executable, "-m", "emulators", "token", "--subject", "alice"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert jwt.decode(token, options={"verify_signature": False})["sub"] == "alice"
+    answer = requests.get(
+        f"{local.function_url('api')}/v1/jobs",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["jobs"] == []  # alice's jobs: none yet
