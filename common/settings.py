@@ -145,6 +145,9 @@ class Transcription(BaseModel):
     # A dispatch that claimed a job but has not recorded its execution after this long is
     # presumed dead, and a redelivery launches instead.
     launch_lease_s: int = Field(default=120, ge=10)
+    # Executions launched again for a job whose execution ended without finishing it, before
+    # the job fails with transcription_lost (Job.attempts counts them).
+    max_relaunches: int = Field(default=3, ge=0, le=20)
     # Batch lanes (common/batch_lanes.py): jobs on the batch tier no longer than this share
     # executions, so one model load serves many short files (0 turns lanes off).
     batch_short_max_s: float = Field(default=300.0, ge=0, le=3600)

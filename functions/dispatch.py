@@ -188,12 +188,14 @@ def _claim_waiting(job: Job, claim: str) -> Job | None:
 
 def _take_over(job: Job, seen: Job, claim: str) -> Job | None:
     """Replace the dead claim or execution we saw with our claim, unless someone did first."""
-    if job.state != JobState.DISPATCHED or (job.launch_claim, job.execution) != (
-        seen.launch_claim,
-        seen.execution,
-    ):
+    if job.state not in (JobState.DISPATCHED, JobState.TRANSCRIBING) or (
+        job.launch_claim,
+        job.execution,
+    ) != (seen.launch_claim, seen.execution):
         return None
-    return job.model_copy(update={"launch_claim": claim, "launch_claimed_at": utcnow()})
+    return job.model_copy(
+        update={"launch_claim": claim, "launch_claimed_at": utcnow(), "attempts": job.attempts + 1}
+    )
 
 
 def _settle_claim(job: Job, claim: str, execution: str | None) -> Job | None:
@@ -307,7 +309,11 @@ def _launch(
 
 
 def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
-    if job.state != JobState.DISPATCHED:
+    # A TRANSCRIBING job is checked too (the sweep asks): if its execution ended without
+    # finishing it (a task killed by its timeout, the execution cancelled or out of retries),
+    # nothing else would ever move it on.
+    resumable = job.state == JobState.TRANSCRIBING and job.execution is not None
+    if job.state != JobState.DISPATCHED and not resumable:
         log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
         return Outcome.NOT_NEEDED
     if is_waiting(job) and deps.lanes is not None and job.batch_lane and job.batch_plan:
@@ -321,7 +327,18 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     elif job.execution is not None and deps.launcher.is_alive(job.execution):
         log.info("execution %s is alive; not launching another", job.execution)
         return Outcome.ALREADY_RUNNING
-    # The launcher died, or the execution ended without moving the job on: launch again.
+    # The launcher died, or the execution ended without finishing the job: launch again (the
+    # new tasks skip the chunks already stored), a bounded number of times.
+    if job.attempts >= svc.settings.transcription.max_relaunches:
+        message = (
+            f"its transcription was launched {job.attempts + 1} times and never finished "
+            f"(last execution: {job.execution or 'none recorded'})"
+        )
+        svc.jobs.transition(
+            job.job_id, JobState.FAILED, error=JobError(code="transcription_lost", message=message)
+        )
+        log.error("job failed: %s", message, extra={"code": "transcription_lost"})
+        return Outcome.REJECTED
     try:
         plan = plan_job(job, svc.settings, deps.prober)
     except InvalidInput as exc:

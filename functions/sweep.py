@@ -6,14 +6,15 @@ and then dropped), the job would sit in its state forever. Cloud Scheduler calls
 every few minutes; it finds jobs that have been in a waiting state longer than
 ``older_than_s`` and publishes the message that state waits for:
 
-- QUEUED, DISPATCHED -> a transcription request (``dispatch`` launches, or finds the
-  execution alive and does nothing);
+- QUEUED, DISPATCHED, TRANSCRIBING -> a transcription request (``dispatch`` launches, or finds
+  the execution alive and does nothing; a TRANSCRIBING job whose execution ended without
+  finishing it, killed by its timeout or cancelled, is launched again, a bounded number of
+  times);
 - TRANSCRIBED, SUMMARIZING -> a transcript-ready message (``notes`` completes, or finds the
   notes already written and charges nothing).
 
 Every handler is idempotent, so a message that was only slow, not lost, costs a duplicate
-delivery and nothing else. TRANSCRIBING is not swept: its Cloud Run execution, not a message,
-moves it on (and marks it FAILED after its last retry).
+delivery and nothing else.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ log = get_logger(__name__)
 SWEPT_STATES = (
     JobState.QUEUED,
     JobState.DISPATCHED,
+    JobState.TRANSCRIBING,
     JobState.TRANSCRIBED,
     JobState.SUMMARIZING,
 )
@@ -107,7 +109,7 @@ def _republish(svc: Services, job: Job, report: SweepReport) -> None:
     s = svc.settings
     # Later stages continue the trace the job started in.
     trace = {"traceparent": job.traceparent} if job.traceparent else {}
-    if job.state in (JobState.QUEUED, JobState.DISPATCHED):
+    if job.state in (JobState.QUEUED, JobState.DISPATCHED, JobState.TRANSCRIBING):
         if job.state == JobState.QUEUED and job.request_message_id is None:
             publish_request(svc, job)  # never published (its creator died): record it too
         else:

@@ -21,6 +21,8 @@ Where each promise is tested:
   ``test_poison_request_is_dead_lettered_and_fails_the_job``.
 - The Pub/Sub emulator restarted mid-flow, no job lost:
   ``test_pubsub_restart_loses_no_job`` (the ``sweep`` function re-publishes lost messages).
+- An execution that ends without finishing its job (cancelled, or killed by its timeout after
+  its retries): ``test_a_job_whose_execution_died_is_relaunched_by_the_sweep``.
 - The notes provider down for a while: ``test_notes_provider_outage`` (what the chain does:
   retries through a short outage; through a long one the breaker opens and jobs complete
   with the extractive fallback, marked as such; once the provider is back, jobs use it).
@@ -60,7 +62,8 @@ from common.settings import Settings
 from common.transcription_plan import ChunkPlan
 from common.transcripts import Transcript, result_uri
 from functions.dead_letters import DELIVERY_COUNT, SOURCE_SUBSCRIPTION
-from tests.data.speech import make_speech, word_error_rate
+from functions.dispatch_launcher import CloudRunLauncher
+from tests.data.speech import make_speech, repeated, word_error_rate
 from tests.integration.helpers import Tap, wait_for
 from tests.integration.test_api import Client, upload
 from tests.integration.test_notes_chain import LocalLlm
@@ -281,6 +284,45 @@ def test_pubsub_restart_loses_no_job(clean_stack, settings, store, unique, short
         assert word_error_rate(SHORT_TEXT, transcript.text) <= 0.15, transcript.text
     finally:
         clean_stack.up()  # whatever happened: the emulator running, push configs restored
+
+
+def test_a_job_whose_execution_died_is_relaunched_by_the_sweep(
+    clean_stack, settings, store, unique, tmp_path
+):
+    """The execution is cancelled while its task transcribes (as Cloud Run's timeout or a
+    last failed retry would end it): the job rests in TRANSCRIBING with a dead execution. The
+    sweep asks dispatch about it, dispatch launches it again, the new task resumes, and the
+    job completes, its relaunch counted."""
+    speech = make_speech(tmp_path / "long.wav", repeated(3))  # ~95 s: several seconds of work
+    name = f"{unique}/cancelled.wav"
+    uri = f"{settings.inbox_uri}{name}"
+    subprocess.run(["gsutil", "-q", "cp", str(speech), uri], check=True)
+    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
+    generation = stat.stdout.split("Generation:")[1].split()[0]
+    job_id = upload_job_id(
+        settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
+    )
+    running = wait_for(
+        lambda: (j := store.get(job_id)).state is JobState.TRANSCRIBING and j.execution and j,
+        timeout_s=120,
+        what="the transcription to start",
+    )
+    launcher = CloudRunLauncher(settings)
+    launcher.cancel(running.execution)
+    wait_for(lambda: not launcher.is_alive(running.execution), what="the execution to end")
+    stuck = store.get(job_id)
+    assert stuck.state is JobState.TRANSCRIBING, "it finished before the cancel: audio too short"
+
+    report = json.loads(_post(clean_stack.local.function_url("sweep"), {"older_than_s": 0}))
+    assert job_id in report["requests"]
+
+    job = _final(store, job_id, timeout_s=240)
+    assert job.state is JobState.COMPLETED, job.error
+    assert job.attempts == 1 and job.execution != running.execution
+    transcript = Transcript.model_validate_json(
+        GcsBlobStore(settings.project).read_bytes(result_uri(settings, job_id, "transcript.json"))
+    )
+    assert word_error_rate(repeated(3), transcript.text) <= 0.15
 
 
 def _request_published(store: FirestoreJobStore, job_id: str) -> bool:

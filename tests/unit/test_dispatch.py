@@ -261,3 +261,27 @@ def test_a_job_that_moved_on_or_vanished_needs_nothing() -> None:
     assert handle_dispatch(_request(job), svc, deps) == Outcome.NOT_NEEDED
     assert handle_dispatch(TranscriptionRequested(job_id="nope"), svc, deps) == Outcome.NOT_NEEDED
     assert launcher.launches == []
+
+
+def test_a_transcribing_job_whose_execution_ended_is_launched_again_a_bounded_number_of_times() -> (
+    None
+):
+    job = new_job()
+    svc, deps, launcher, _ = _world(job, max_relaunches=2)
+    handle_dispatch(_request(job), svc, deps)
+    svc.jobs.transition(job.job_id, JobState.TRANSCRIBING)  # its task started, then was killed
+
+    # While its execution lives (Cloud Run may still retry the task), nothing is launched.
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
+    for relaunch in (1, 2):
+        launcher.alive.clear()  # killed by its timeout, out of retries, or cancelled
+        assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+        stored = svc.jobs.get(job.job_id)
+        assert (stored.state, stored.attempts) == (JobState.TRANSCRIBING, relaunch)
+        assert stored.execution is not None and stored.execution.endswith(f"-{relaunch}")
+    launcher.alive.clear()
+    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    failed = svc.jobs.get(job.job_id)
+    assert failed.state == JobState.FAILED and failed.error is not None
+    assert failed.error.code == "transcription_lost" and "3 times" in failed.error.message
+    assert len(launcher.launches) == 3

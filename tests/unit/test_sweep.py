@@ -75,7 +75,7 @@ def test_stale_jobs_get_their_message_again_and_fresh_ones_do_not() -> None:
     transcribed = _aged(new_job("transcribed"), 30, JobState.TRANSCRIBED)
     summarizing = _aged(new_job("summarizing"), 30, JobState.TRANSCRIBED, JobState.SUMMARIZING)
     fresh = _aged(new_job("fresh"), 1)
-    transcribing = _aged(new_job("transcribing"), 30, JobState.TRANSCRIBING)
+    transcribing = _aged(new_job("transcribing"), 30, JobState.DISPATCHED, JobState.TRANSCRIBING)
     completed = _aged(new_job("done"), 30, JobState.COMPLETED)
     failed = _aged(new_job("failed"), 30, JobState.FAILED)
     svc, publisher, s = _world(
@@ -92,13 +92,14 @@ def test_stale_jobs_get_their_message_again_and_fresh_ones_do_not() -> None:
 
     report = sweep(svc, SweepRequest(older_than_s=600))
 
-    assert sorted(report.requests) == ["dispatched", "never", "queued"]
+    assert sorted(report.requests) == ["dispatched", "never", "queued", "transcribing"]
     assert sorted(report.ready) == ["summarizing", "transcribed"]
     topics = {body["job_id"]: topic for topic, body, _ in publisher.published}
     assert topics == {
         "queued": s.topics.transcription_requests,
         "never": s.topics.transcription_requests,
         "dispatched": s.topics.transcription_requests,
+        "transcribing": s.topics.transcription_requests,
         "transcribed": s.topics.transcripts_ready,
         "summarizing": s.topics.transcripts_ready,
     }
