@@ -326,6 +326,8 @@ class NotesEngine:
                     allowed = False
                 elif isinstance(exc, BadOutput):
                     link.breaker.record_success()  # it answered: bad output is not an outage
+                    if exc.usage is not None:  # and billed for it
+                        self._charge(link, run, job_id, exc.usage, exc.model or link.provider.model)
                 if isinstance(exc, AuthFailed):
                     link.keys.retire(index)
                     continue
@@ -356,41 +358,45 @@ class NotesEngine:
                 self.sleep(delay)
                 continue
             link.breaker.record_success()
-            cost = cost_usd(completion.usage, link.price)
-            self.ledger.charge(
-                Charge(
-                    call_id=self.new_call_id(),
-                    job_id=job_id,
-                    provider=link.name,
-                    model=completion.model,
-                    usage=completion.usage,
-                    usd=cost,
-                )
-            )
-            # One line per billed call: the log-based metric llm_cost_usd sums cost_usd.
-            tokens = completion.usage.prompt_tokens + completion.usage.completion_tokens
-            log.info(
-                "llm call %s/%s: %d tokens, $%.6f",
-                link.name,
-                completion.model,
-                tokens,
-                cost,
-                extra=metrics.fields(
-                    metrics.LLM_USAGE,
-                    provider=link.name,
-                    model=completion.model,
-                    prompt_tokens=completion.usage.prompt_tokens,
-                    completion_tokens=completion.usage.completion_tokens,
-                    tokens=tokens,
-                    cost_usd=cost,
-                ),
-            )
+            self._charge(link, run, job_id, completion.usage, completion.model)
             run.attempts.append(Attempt(provider=link.name, outcome="ok", key=index))
-            run.calls += 1
-            run.usage = run.usage + completion.usage
-            run.cost_usd += cost
             run.model = completion.model
             return completion.parsed
+
+    def _charge(self, link: ProviderLink, run: _Run, job_id: str, usage: Usage, model: str) -> None:
+        """Every billed call, useful or not: the ledger, the job's run, and the log line."""
+        cost = cost_usd(usage, link.price)
+        self.ledger.charge(
+            Charge(
+                call_id=self.new_call_id(),
+                job_id=job_id,
+                provider=link.name,
+                model=model,
+                usage=usage,
+                usd=cost,
+            )
+        )
+        # One line per billed call: the log-based metric llm_cost_usd sums cost_usd.
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        log.info(
+            "llm call %s/%s: %d tokens, $%.6f",
+            link.name,
+            model,
+            tokens,
+            cost,
+            extra=metrics.fields(
+                metrics.LLM_USAGE,
+                provider=link.name,
+                model=model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                tokens=tokens,
+                cost_usd=cost,
+            ),
+        )
+        run.calls += 1
+        run.usage = run.usage + usage
+        run.cost_usd += cost
 
     # several short transcripts -----------------------------------------------------------
     def plan_batches(self, items: Sequence[tuple[str, str]]) -> list[list[int]]:

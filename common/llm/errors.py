@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from common.errors import AudionotesError
+
+if TYPE_CHECKING:
+    from common.notes import Usage
 
 
 class ProviderError(AudionotesError):
@@ -50,9 +55,16 @@ class Unreachable(ProviderError):
 
 
 class BadOutput(ProviderError):
-    """Invalid, truncated or refused output: the provider is up, the answer is unusable."""
+    """Invalid, truncated or refused output: the provider is up, the answer is unusable.
+
+    ``usage`` and ``model``: what the provider billed for it, when its answer says."""
 
     outcome = "bad_output"
+
+    def __init__(self, message: str, *, usage: Usage | None = None, model: str = "") -> None:
+        super().__init__(message)
+        self.usage = usage
+        self.model = model
 
 
 class BadRequest(ProviderError):

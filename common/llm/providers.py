@@ -88,7 +88,11 @@ class ChatProvider:
         except ProviderError:
             raise
         except openai.LengthFinishReasonError as exc:
-            raise BadOutput(f"output truncated at the token limit: {exc}") from exc
+            raise BadOutput(
+                "output truncated at the token limit",
+                usage=_usage(exc.completion.usage, messages, None),
+                model=exc.completion.model,
+            ) from exc
         except openai.ContentFilterFinishReasonError as exc:
             raise BadOutput(f"output stopped by the content filter: {exc}") from exc
         except ValidationError as exc:  # invalid JSON, or JSON not matching the schema
@@ -112,10 +116,15 @@ class ChatProvider:
             max_completion_tokens=self.max_output_tokens,
         )
         choice = response.choices[0]
+        billed = {"usage": _usage(response.usage, messages, choice.message.content)}
         if choice.message.refusal:
-            raise BadOutput(f"the model refused: {choice.message.refusal[:200]}")
+            raise BadOutput(
+                f"the model refused: {choice.message.refusal[:200]}", **billed, model=response.model
+            )
         if choice.message.parsed is None:
-            raise BadOutput("the model returned no parsable content")
+            raise BadOutput(
+                "the model returned no parsable content", **billed, model=response.model
+            )
         return Completion(
             parsed=choice.message.parsed,
             usage=_usage(response.usage, messages, choice.message.content),
@@ -133,12 +142,20 @@ class ChatProvider:
         )
         choice = response.choices[0]
         content = choice.message.content or ""
+        usage = _usage(response.usage, messages, content)
         if choice.finish_reason == "length":
-            raise BadOutput("output truncated at the token limit")
-        parsed = schema.model_validate_json(content)
-        return Completion(
-            parsed=parsed, usage=_usage(response.usage, messages, content), model=response.model
-        )
+            raise BadOutput(
+                "output truncated at the token limit", usage=usage, model=response.model
+            )
+        try:
+            parsed = schema.model_validate_json(content)
+        except ValidationError as exc:
+            raise BadOutput(
+                f"output does not match {schema.__name__}: {_short(exc)}",
+                usage=usage,
+                model=response.model,
+            ) from exc
+        return Completion(parsed=parsed, usage=usage, model=response.model)
 
 
 def _usage(reported: Any, messages: list[dict[str, Any]], content: str | None) -> Usage:

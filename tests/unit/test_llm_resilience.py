@@ -272,6 +272,20 @@ def test_auth_failure_rotates_to_the_next_key_for_good() -> None:
     assert provider.keys_used == ["revoked", "good", "good"]
 
 
+def test_billed_bad_output_is_charged_but_not_an_outage() -> None:
+    ledger = MemorySpendLedger()
+    truncated = BadOutput("truncated", usage=Usage(prompt_tokens=1000, completion_tokens=4000))
+    _, prov = engine(ScriptedProvider([truncated]), ledger=ledger).generate(
+        "j", [TEXT], NotesTemplate.MEETING
+    )
+    assert [a.outcome for a in prov.attempts] == ["bad_output", "ok"]
+    wasted = (1000 * 0.15 + 4000 * 0.60) / 1e6
+    answered = (1000 * 0.15 + 500 * 0.60) / 1e6
+    assert prov.calls == 2 and prov.cost_usd == pytest.approx(wasted + answered)
+    assert ledger.spent_usd() == pytest.approx(wasted + answered)
+    assert prov.usage.completion_tokens == 4500
+
+
 def test_a_retry_after_too_long_for_one_key_rotates_to_the_next() -> None:
     sleeps: list[float] = []
     provider = ScriptedProvider([RateLimited("429", retry_after=600.0)])
