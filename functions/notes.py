@@ -119,7 +119,8 @@ def handle_transcript_ready(
         if job.state not in (JobState.TRANSCRIBED, JobState.SUMMARIZING):
             raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
-        if _held_by_batch(job, svc) and _existing_notes(job, svc) is None:
+        notes_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
+        if _held_by_batch(job, svc) and svc.base.blobs.stat(notes_uri) is None:
             # Acknowledged, not retried: nacking until the batch is done could dead-letter the
             # message. The batch completes the job (and re-announces it for its webhook); if
             # the batch's delivery died, the sweep re-announces the job after the lease.
@@ -179,7 +180,12 @@ def _existing_notes(job: Job, svc: NotesServices) -> NotesDocument | None:
         data = svc.base.blobs.read_bytes(uri)
     except BlobNotFound:
         return None
-    return NotesDocument.model_validate_json(data)
+    try:
+        return NotesDocument.model_validate_json(data)
+    except ValidationError as exc:  # no retry can fix it: fail the job, saying what is wrong
+        raise InvalidInput(
+            f"{uri} is not a notes document: {exc.error_count()} error(s)", code="bad_notes"
+        ) from exc
 
 
 def _may_wait(job: Job, svc: NotesServices, delivery_attempt: int | None) -> bool:

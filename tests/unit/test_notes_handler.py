@@ -1,5 +1,5 @@
-"""How long ``notes`` lets a job wait for a model provider that is out, and what a delivery
-does with a job another delivery claimed into its batch (functions/notes.py)."""
+"""The notes handler with in-memory fakes (functions/notes.py): how long a job may wait for a
+model provider that is out, a job claimed into another's batch, a corrupt notes.json."""
 
 from __future__ import annotations
 
@@ -74,3 +74,23 @@ def test_a_job_in_another_jobs_batch_is_left_to_it_while_the_claim_is_fresh() ->
 
     assert outcome is NotesOutcome.BATCHED
     assert jobs.get(claimed.job_id) == claimed and blobs.objects == {}
+
+
+def test_a_corrupt_notes_file_fails_the_job_clearly_instead_of_retrying_for_ever() -> None:
+    from common.transcripts import result_uri
+
+    job = _summarizing()
+    jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
+    base = _svc().base
+    uri = result_uri(base.settings, job.job_id, "notes.json")
+    blobs.write_bytes(uri, b'{"not": "notes"}', content_type="application/json")
+    svc = NotesServices(
+        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        engine=cast(Any, None),
+        webhooks=None,
+    )
+
+    assert handle_transcript_ready(TranscriptReady(job_id=job.job_id), svc) is NotesOutcome.FAILED
+    failed = jobs.get(job.job_id)
+    assert failed.state is JobState.FAILED and failed.error is not None
+    assert failed.error.code == "bad_notes" and "notes.json" in failed.error.message
