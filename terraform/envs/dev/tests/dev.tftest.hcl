@@ -21,6 +21,13 @@ variables {
   job_image = "us-central1-docker.pkg.dev/x-proj1/audionotes/transcribe@sha256:0000000000000000000000000000000000000000000000000000000000000000"
 }
 
+# The API function's own URL, so that api_url is seen to be that function's (the mocks give
+# every function the same one).
+override_resource {
+  target = module.audionotes.module.functions.google_cloudfunctions2_function.this["api"]
+  values = { service_config = { uri = "https://api-abc123-uc.a.run.app", service = "api" } }
+}
+
 # Plan first: every for_each key must be known before anything exists (a real first apply).
 run "plan_has_known_keys" {
   command = plan
@@ -64,7 +71,7 @@ run "root" {
     error_message = "Both jobs and all six functions must be created."
   }
   assert {
-    condition     = output.api_url == "https://fn-abc123-uc.a.run.app" && output.inbox_uri == "gs://in-bkt/uploads/"
+    condition     = output.api_url == "https://api-abc123-uc.a.run.app" && output.inbox_uri == "gs://in-bkt/uploads/"
     error_message = "api_url must be the API function's URI, inbox_uri the inbox's uploads/ prefix."
   }
 }
