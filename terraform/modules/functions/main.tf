@@ -14,7 +14,7 @@ resource "google_storage_bucket_object" "source" {
 }
 
 resource "google_cloudfunctions2_function" "this" {
-  #checkov:skip=CKV_GCP_124:Ingress is per function: only the public API gets ALLOW_ALL (it authenticates every request with JWT); the others are ALLOW_INTERNAL_ONLY, asserted by envs/*/tests.
+  #checkov:skip=CKV_GCP_124:Ingress is per function: only the public API gets ALLOW_ALL (it authenticates every request with JWT); the others are ALLOW_INTERNAL_ONLY, asserted by modules/audionotes/tests.
   for_each = var.functions
 
   project     = var.project
