@@ -79,7 +79,7 @@ def build_deps(svc: Services) -> DispatchDeps:
 
 @lru_cache(maxsize=1)
 def dispatch_deps() -> DispatchDeps:
-    """The process's launcher and prober, built on first use (never at import)."""
+    """The process's launcher, prober and lane store, built on first use (never at import)."""
     return build_deps(services())
 
 
@@ -96,12 +96,16 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
             return _reject(job, exc, svc)
         lane = lane_for(job, plan, svc.settings, deps)
         if lane is not None:
-            job = svc.jobs.update(job.job_id, lambda j: _queue_in_lane(j, lane.key, plan))
+            queued = {"batch_lane": lane.key, "batch_plan": plan.model_dump_json()}
+            job = svc.jobs.update(job.job_id, lambda j: _dispatched(j, plan, **queued))
             if is_waiting(job):
                 return _offer(job, plan, lane, svc, deps)
             return _redelivered(job, svc, deps)
         claim = uuid.uuid4().hex
-        job = svc.jobs.update(job.job_id, lambda j: _claim_queued(j, claim, plan))
+        job = svc.jobs.update(
+            job.job_id,
+            lambda j: _dispatched(j, plan, launch_claim=claim, launch_claimed_at=utcnow()),
+        )
         if job.launch_claim == claim:
             return _launch(job, plan, claim, svc, deps)
     return _redelivered(job, svc, deps)
@@ -159,24 +163,14 @@ def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
 # Claims -------------------------------------------------------------------------------------
 
 
-def _claim_queued(job: Job, claim: str, plan: ChunkPlan) -> Job | None:
+def _dispatched(job: Job, plan: ChunkPlan, **fields: object) -> Job | None:
+    """QUEUED -> DISPATCHED with the probed duration and ``fields``: our launch claim, or the
+    batch lane the job waits in."""
     if job.state != JobState.QUEUED:
         return None
     dispatched, _ = advance(job, JobState.DISPATCHED)
     source = dispatched.source.model_copy(update={"duration_s": plan.duration_s})
-    return dispatched.model_copy(
-        update={"source": source, "launch_claim": claim, "launch_claimed_at": utcnow()}
-    )
-
-
-def _queue_in_lane(job: Job, key: str, plan: ChunkPlan) -> Job | None:
-    if job.state != JobState.QUEUED:
-        return None
-    dispatched, _ = advance(job, JobState.DISPATCHED)
-    source = dispatched.source.model_copy(update={"duration_s": plan.duration_s})
-    return dispatched.model_copy(
-        update={"source": source, "batch_lane": key, "batch_plan": plan.model_dump_json()}
-    )
+    return dispatched.model_copy(update={"source": source, **fields})
 
 
 def _claim_waiting(job: Job, claim: str) -> Job | None:
