@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+from common.jobs import upload_job_id
+from common.settings import Settings
 
 T = TypeVar("T")
 
@@ -23,6 +28,22 @@ def wait_for(check: Callable[[], T | None], *, timeout_s: float = 30, what: str 
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.2)
+
+
+def inbox_job_id(settings: Settings, name: str) -> str:
+    """The job id on_upload gives ``inbox_uri + name``, from its generation (gsutil stat)."""
+    uri = f"{settings.inbox_uri}{name}"
+    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
+    generation = stat.stdout.split("Generation:")[1].split()[0]
+    return upload_job_id(
+        settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
+    )
+
+
+def gsutil_upload(settings: Settings, path: Path, name: str) -> str:
+    """``gsutil cp path inbox_uri + name``, as a user would; the job id it becomes."""
+    subprocess.run(["gsutil", "-q", "cp", str(path), f"{settings.inbox_uri}{name}"], check=True)
+    return inbox_job_id(settings, name)
 
 
 class Tap:

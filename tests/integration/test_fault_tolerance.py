@@ -52,7 +52,7 @@ from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
 from common.auth import issue_hs256
 from common.blobs import GcsBlobStore
 from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobOptions, JobSource, JobState, upload_job_id
+from common.jobs import Job, JobOptions, JobSource, JobState
 from common.llm.breaker import BreakerPosition, FirestoreBreakerStore
 from common.llm.factory import OPENAI
 from common.messages import TranscriptionRequested, TranscriptReady
@@ -64,7 +64,7 @@ from common.transcripts import Transcript, result_uri
 from functions.dead_letters import DELIVERY_COUNT, SOURCE_SUBSCRIPTION
 from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import make_speech, repeated, word_error_rate
-from tests.integration.helpers import Tap, wait_for
+from tests.integration.helpers import Tap, gsutil_upload, wait_for
 from tests.integration.test_api import Client, upload
 from tests.integration.test_notes_chain import LocalLlm
 from tests.integration.test_notes_flow import real_transcript
@@ -245,14 +245,7 @@ def test_pubsub_restart_loses_no_job(clean_stack, settings, store, unique, short
         # Hold both messages in Pub/Sub: pull subscriptions keep them without delivering.
         for path in held:
             subscriber.modify_push_config(subscription=path, push_config={})
-        name = f"{unique}/restart.wav"
-        uri = f"{settings.inbox_uri}{name}"
-        subprocess.run(["gsutil", "-q", "cp", str(short_speech), uri], check=True)
-        stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
-        generation = stat.stdout.split("Generation:")[1].split()[0]
-        queued = upload_job_id(
-            settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
-        )
+        queued = gsutil_upload(settings, short_speech, f"{unique}/restart.wav")
         wait_for(
             lambda: _request_published(store, queued), timeout_s=60, what="the request published"
         )
@@ -294,14 +287,7 @@ def test_a_job_whose_execution_died_is_relaunched_by_the_sweep(
     sweep asks dispatch about it, dispatch launches it again, the new task resumes, and the
     job completes, its relaunch counted."""
     speech = make_speech(tmp_path / "long.wav", repeated(3))  # ~95 s: several seconds of work
-    name = f"{unique}/cancelled.wav"
-    uri = f"{settings.inbox_uri}{name}"
-    subprocess.run(["gsutil", "-q", "cp", str(speech), uri], check=True)
-    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
-    generation = stat.stdout.split("Generation:")[1].split()[0]
-    job_id = upload_job_id(
-        settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
-    )
+    job_id = gsutil_upload(settings, speech, f"{unique}/cancelled.wav")
     running = wait_for(
         lambda: (j := store.get(job_id)).state is JobState.TRANSCRIBING and j.execution and j,
         timeout_s=120,

@@ -3,19 +3,18 @@ dispatch, the transcribe job (faster-whisper tiny.en) and the notes function."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from common.blobs import GcsBlobStore
 from common.job_store import FirestoreJobStore
-from common.jobs import JobState, upload_job_id
+from common.jobs import JobState
 from common.notes import NotesDocument, render_markdown
 from common.notes_extractive import split_sentences
 from common.transcripts import Transcript, result_uri
 from tests.data.speech import make_speech
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import gsutil_upload, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,12 +28,7 @@ TEXT = (
 def test_upload_to_completed_with_both_notes_files(clean_stack, tmp_path: Path, unique: str):  # type: ignore[no-untyped-def]
     s = clean_stack.local.settings
     audio = make_speech(tmp_path / "meeting.wav", TEXT)
-    name = f"{unique}/meeting.wav"
-    uri = f"{s.inbox_uri}{name}"
-    subprocess.run(["gsutil", "-q", "cp", str(audio), uri], check=True)
-    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
-    generation = stat.stdout.split("Generation:")[1].split()[0]
-    job_id = upload_job_id(s.buckets.inbox, f"{s.buckets.inbox_prefix}{name}", generation)
+    job_id = gsutil_upload(s, audio, f"{unique}/meeting.wav")
     store = FirestoreJobStore(s.project, s.collections.jobs)
 
     def finished():  # type: ignore[no-untyped-def]

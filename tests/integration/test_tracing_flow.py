@@ -6,7 +6,6 @@ document names, parented hop by hop; the functions' log lines carry the same ids
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ import requests
 
 from common.auth import issue_hs256
 from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobState, upload_job_id
+from common.jobs import Job, JobState
 from tests.data.speech import make_speech
-from tests.integration.helpers import wait_for
+from tests.integration.helpers import gsutil_upload, wait_for
 from tests.integration.test_api import AudioServer, _secret
 from tests.integration.test_api import audio_server as audio_server  # the fixtures
 from tests.integration.test_api import speech_bytes as speech_bytes
@@ -71,12 +70,7 @@ def test_an_uploaded_job_is_one_trace_with_every_stage(
     s = clean_stack.local.settings
     spans_file = clean_stack.local.spans_file
     audio = make_speech(tmp_path / "meeting.wav", TEXT)
-    name = f"{unique}/meeting.wav"
-    uri = f"{s.inbox_uri}{name}"
-    subprocess.run(["gsutil", "-q", "cp", str(audio), uri], check=True)
-    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
-    generation = stat.stdout.split("Generation:")[1].split()[0]
-    job_id = upload_job_id(s.buckets.inbox, f"{s.buckets.inbox_prefix}{name}", generation)
+    job_id = gsutil_upload(s, audio, f"{unique}/meeting.wav")
     job = _finished(FirestoreJobStore(s.project, s.collections.jobs), job_id)
     assert job.state is JobState.COMPLETED, job.error
     assert job.traceparent is not None

@@ -16,14 +16,14 @@ from google.cloud import pubsub_v1, run_v2, storage  # type: ignore[attr-defined
 
 from common.blobs import GcsBlobStore
 from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobSource, JobState, upload_job_id
+from common.jobs import Job, JobSource, JobState
 from common.messages import TranscriptionRequested
 from common.settings import Settings
 from common.transcription_plan import ChunkPlan, work_prefix
 from common.transcripts import Transcript, result_uri
 from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import KNOWN_TEXT, make_speech, repeated, word_error_rate
-from tests.integration.helpers import Tap, wait_for
+from tests.integration.helpers import Tap, gsutil_upload, inbox_job_id, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,16 +60,6 @@ def short_speech(speech_dir: Path) -> Path:
 @pytest.fixture(scope="module")
 def long_speech(speech_dir: Path) -> Path:
     return make_speech(speech_dir / "long.wav", repeated(3))  # about 95 s
-
-
-def _upload(settings: Settings, path: Path, name: str) -> str:
-    uri = f"{settings.inbox_uri}{name}"
-    subprocess.run(["gsutil", "-q", "cp", str(path), uri], check=True)
-    stat = subprocess.run(["gsutil", "stat", uri], capture_output=True, text=True, check=True)
-    generation = stat.stdout.split("Generation:")[1].split()[0]
-    return upload_job_id(
-        settings.buckets.inbox, f"{settings.buckets.inbox_prefix}{name}", generation
-    )
 
 
 def _job_in(store: FirestoreJobStore, job_id: str, states: tuple[JobState, ...]) -> Job | None:
@@ -119,7 +109,7 @@ def _executions(settings: Settings, run_job: str) -> list[run_v2.Execution]:
 def test_upload_is_transcribed_with_known_text(
     clean_stack, settings, store, ready_tap, unique, short_speech
 ):
-    job_id = _upload(settings, short_speech, f"{unique}/meeting.wav")
+    job_id = gsutil_upload(settings, short_speech, f"{unique}/meeting.wav")
 
     job = _wait_done(store, job_id)
     assert job.execution is not None and "/jobs/transcribe-cpu/executions/" in job.execution
@@ -147,7 +137,7 @@ def test_redelivered_request_launches_no_second_execution(
     clean_stack, settings, store, unique, short_speech
 ):
     before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
-    job_id = _upload(settings, short_speech, f"{unique}/twice.wav")
+    job_id = gsutil_upload(settings, short_speech, f"{unique}/twice.wav")
     dispatched = wait_for(
         lambda: _job_in(store, job_id, (JobState.TRANSCRIBING, *DONE)), what="dispatch"
     )
@@ -165,9 +155,9 @@ def test_redelivered_request_launches_no_second_execution(
 def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
     clean_stack, settings, store, ready_tap, unique, short_speech
 ):
-    first_id = _upload(settings, short_speech, f"{unique}/first.wav")
+    first_id = gsutil_upload(settings, short_speech, f"{unique}/first.wav")
     first = _wait_done(store, first_id)
-    second_id = _upload(settings, short_speech, f"{unique}/copy-of-first.wav")
+    second_id = gsutil_upload(settings, short_speech, f"{unique}/copy-of-first.wav")
     second = _wait_done(store, second_id)
 
     assert second.source.sha256 == first.source.sha256
@@ -192,7 +182,7 @@ def test_corrupt_audio_fails_cleanly_without_retries(
     dead = Tap(settings.project, settings.topics.transcription_requests_dead_letter, f"dl-{unique}")
     try:
         before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
-        job_id = _upload(settings, corrupt, f"{unique}/corrupt.flac")
+        job_id = gsutil_upload(settings, corrupt, f"{unique}/corrupt.flac")
         job = wait_for(lambda: _job_in(store, job_id, (JobState.FAILED,)), what="the failure")
         assert job.error is not None and job.error.code == "undecodable_audio"
         assert "cannot be decoded" in job.error.message
@@ -279,7 +269,7 @@ def _worker_pids(job_id: str) -> list[int]:
 def test_killed_task_is_retried_and_the_job_completes(
     clean_stack, settings, store, ready_tap, unique, long_speech
 ):
-    job_id = _upload(settings, long_speech, f"{unique}/killed.wav")
+    job_id = gsutil_upload(settings, long_speech, f"{unique}/killed.wav")
     wait_for(lambda: _job_in(store, job_id, (JobState.TRANSCRIBING,)), what="transcription start")
     pids = wait_for(lambda: _worker_pids(job_id), what="the task process")
     for pid in pids:
@@ -310,14 +300,7 @@ def test_short_uploads_share_one_execution_and_one_model_load(
     before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
     prefix = f"{settings.inbox_uri}{unique}/"
     subprocess.run(["gsutil", "-q", "-m", "cp", *map(str, files), prefix], check=True)
-    ids = []
-    for path in files:
-        stat = subprocess.run(
-            ["gsutil", "stat", f"{prefix}{path.name}"], capture_output=True, text=True, check=True
-        )
-        generation = stat.stdout.split("Generation:")[1].split()[0]
-        name = f"{settings.buckets.inbox_prefix}{unique}/{path.name}"
-        ids.append(upload_job_id(settings.buckets.inbox, name, generation))
+    ids = [inbox_job_id(settings, f"{unique}/{path.name}") for path in files]
 
     jobs = [_wait_done(store, job_id) for job_id in ids]
 
