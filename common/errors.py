@@ -57,3 +57,9 @@ class Busy(AudionotesError):
     """Another worker is doing this very step right now: retry later, do not acknowledge."""
 
     code = "busy"
+
+
+class StoreUnavailable(AudionotesError):
+    """The database did not answer within the call's deadline: transient, retry later."""
+
+    code = "store_unavailable"

@@ -20,6 +20,7 @@ from google.cloud import firestore
 
 from common.batch_lanes import LANE_STATES
 from common.errors import InvalidInput, JobNotFound, StoreContention
+from common.firestore_calls import STORE_CALL, unavailable_as_domain_error
 from common.jobs import Job, JobError, JobState, advance, utcnow
 from common.logs import get_logger
 
@@ -101,14 +102,16 @@ class FirestoreJobStore:
         concurrent duplicates exactly one creates and the rest read the winner's job.
         """
         try:
-            self._ref(job.job_id).create(job.to_document())
+            with unavailable_as_domain_error(f"create job {job.job_id}"):
+                self._ref(job.job_id).create(job.to_document(), **STORE_CALL)
         except gexc.Conflict:  # AlreadyExists
             return self.get(job.job_id), False
         _log_state_change(None, job)
         return job, True
 
     def get(self, job_id: str) -> Job:
-        snap = self._ref(job_id).get()
+        with unavailable_as_domain_error(f"read job {job_id}"):
+            snap = self._ref(job_id).get(**STORE_CALL)
         if not snap.exists:
             raise JobNotFound(f"no job {job_id}")
         return Job.model_validate(snap.to_dict())
@@ -131,11 +134,14 @@ class FirestoreJobStore:
             query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
         query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
         if page_token:
-            cursor = self._ref(_decode_token(page_token)).get()
-            if not cursor.exists:
+            with unavailable_as_domain_error("list jobs"):
+                cursor = self._ref(_decode_token(page_token)).get(**STORE_CALL)
+            # Another owner's job id answers like a made-up one: a token cannot probe ids.
+            if not cursor.exists or (owner is not None and cursor.get("owner") != owner):
                 raise InvalidInput("page_token is stale or invalid", code="bad_page_token")
             query = query.start_after(cursor)
-        snaps = list(query.limit(limit + 1).stream())
+        with unavailable_as_domain_error("list jobs"):
+            snaps = list(query.limit(limit + 1).stream(**STORE_CALL))
         jobs = [Job.model_validate(s.to_dict()) for s in snaps[:limit]]
         more = len(snaps) > limit
         return Page(jobs=jobs, next_page_token=_encode_token(jobs[-1].job_id) if more else None)
@@ -152,7 +158,8 @@ class FirestoreJobStore:
             .order_by("created_at")
             .limit(limit)
         )
-        return [Job.model_validate(s.to_dict()) for s in query.stream()]
+        with unavailable_as_domain_error(f"list lane {lane}"):
+            return [Job.model_validate(s.to_dict()) for s in query.stream(**STORE_CALL)]
 
     def transition(
         self,
@@ -197,15 +204,17 @@ class FirestoreJobStore:
 
     def delete(self, job_id: str) -> bool:
         ref = self._ref(job_id)
-        existed = bool(ref.get().exists)
-        ref.delete()
+        with unavailable_as_domain_error(f"delete job {job_id}"):
+            existed = bool(ref.get(**STORE_CALL).exists)
+            ref.delete(**STORE_CALL)
         return existed
 
     def _mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
         """Apply ``change`` to the job as stored now; never over a concurrent change."""
         ref = self._ref(job_id)
         for attempt in range(WRITE_ATTEMPTS):
-            snap = ref.get()
+            with unavailable_as_domain_error(f"read job {job_id}"):
+                snap = ref.get(**STORE_CALL)
             if not snap.exists:
                 raise JobNotFound(f"no job {job_id}")
             before = Job.model_validate(snap.to_dict())
@@ -214,10 +223,12 @@ class FirestoreJobStore:
                 return before
             try:
                 # Every field of Job is in the document, so this replaces it whole.
-                ref.update(
-                    new.to_document(),
-                    option=self.client.write_option(last_update_time=snap.update_time),
-                )
+                with unavailable_as_domain_error(f"write job {job_id}"):
+                    ref.update(
+                        new.to_document(),
+                        option=self.client.write_option(last_update_time=snap.update_time),
+                        **STORE_CALL,
+                    )
             except gexc.FailedPrecondition:  # someone else wrote first: start over
                 time.sleep(random.uniform(0, min(0.2, 0.01 * 2**attempt)))
                 continue

@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,14 +65,29 @@ class NotesTemplate(StrEnum):
     DIARY = "diary"
 
 
+# Every job id this system mints (``upload_job_id``, ``api_job_id``). The API refuses any other
+# shape before it reaches Firestore, which reserves ids such as ``__x__``.
+JOB_ID_PATTERN = r"[auk]-[0-9a-f]{32}"
+
+# The option fields, defined once: the job model and the API's request model share them.
+ModelName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+LanguageCode = Annotated[
+    str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639-1/3 code; None = detect")
+]
+# Its scheme and host are checked by the SSRF guard (common/ssrf.py), with precise codes.
+WebhookUrl = Annotated[
+    str, Field(min_length=1, max_length=2048, description="https:// URL called when the job ends")
+]
+
+
 class JobOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     priority: Priority = Priority.NORMAL
-    model: str | None = Field(default=None, max_length=64)
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2,3}$")
+    model: ModelName | None = None
+    language: LanguageCode | None = None
     notes_template: NotesTemplate = NotesTemplate.MEETING
-    webhook_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    webhook_url: WebhookUrl | None = None
 
 
 class JobSource(BaseModel):

@@ -99,6 +99,9 @@ class Provenance(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
     fallback_reason: str | None = None
+    # True when these notes were made earlier for the same owner and content
+    # (common/notes_cache.py): what produced them is above, and this job paid nothing.
+    from_cache: bool = False
 
 
 class NotesDocument(BaseModel):

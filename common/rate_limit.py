@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from google.cloud import firestore
 
 from common.errors import AudionotesError
+from common.firestore_calls import STORE_CALL, unavailable_as_domain_error
 
 EXPIRE_AFTER = timedelta(hours=1)
 
@@ -96,7 +97,8 @@ class RateLimiter:
                 },
                 merge=True,
             )
-        results = count.commit()
+        with unavailable_as_domain_error("count a request"):
+            results = count.commit(**STORE_CALL)
         # One transform per write (the increment); its result is the count it produced.
         tickets = [int(result.transform_results[0].integer_value) for result in results]
         refused = next(
@@ -112,7 +114,8 @@ class RateLimiter:
         undo = self.client.batch()
         for ref in refs:
             undo.update(ref, {"count": firestore.Increment(-1)})
-        undo.commit()
+        with unavailable_as_domain_error("undo a count"):
+            undo.commit(**STORE_CALL)
         key, window = refused
         kind = key.split(":", 1)[0]
         window_end = (now // window.seconds + 1) * window.seconds

@@ -65,6 +65,9 @@ class Topics(BaseModel):
     # Where Cloud Storage notifications for the inbox go. On GCP Eventarc owns this path; the
     # local stack publishes fake-gcs-server's finalize events here for the Eventarc bridge.
     inbox_events: str = Field(default="inbox-events", pattern=_RESOURCE_ID)
+    # Events the local bridge could not deliver after max_delivery_attempts, kept for
+    # operators; the sweep turns their objects into jobs (functions/sweep.py).
+    inbox_events_dead_letter: str = Field(default="inbox-events-dead-letter", pattern=_RESOURCE_ID)
 
 
 class Subscriptions(BaseModel):
@@ -77,6 +80,7 @@ class Subscriptions(BaseModel):
         default="transcripts-ready-dead-letter", pattern=_RESOURCE_ID
     )
     inbox_events: str = Field(default="on-upload", pattern=_RESOURCE_ID)
+    inbox_events_dead_letter: str = Field(default="on-upload-dead-letter", pattern=_RESOURCE_ID)
 
 
 class Delivery(BaseModel):

@@ -16,6 +16,7 @@ stack only (``Limits.allowed_private_networks``).
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,40 @@ Resolver = Callable[[str, int], list[str]]
 MAX_REDIRECTS = 5
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+# The shape of a URL the service calls: scheme, a DNS name or an IP literal, a port, then
+# anything without whitespace. No credentials (refused first, with their own code). Written
+# for both Python and ECMAScript (JSON Schema): the OpenAPI document states the same pattern.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+# RFC 3986's IPv6address, the forms ipaddress accepts (no zone id).
+_IPV6 = "|".join(
+    [
+        rf"(?:{_H16}:){{6}}{_LS32}",
+        rf"::(?:{_H16}:){{5}}{_LS32}",
+        rf"(?:{_H16})?::(?:{_H16}:){{4}}{_LS32}",
+        *(
+            rf"(?:(?:{_H16}:){{0,{n}}}{_H16})?::{tail}"
+            for n, tail in (
+                (1, rf"(?:{_H16}:){{3}}{_LS32}"),
+                (2, rf"(?:{_H16}:){{2}}{_LS32}"),
+                (3, rf"{_H16}:{_LS32}"),
+                (4, _LS32),
+                (5, _H16),
+                (6, ""),
+            )
+        ),
+    ]
+)
+_HOST = rf"(?:(?:[A-Za-z0-9_-]{{1,63}}\.)*[A-Za-z0-9_-]{{1,63}}\.?|\[(?:{_IPV6})\])"
+_PORT = r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+
+
+def url_pattern(*, allow_http: bool) -> str:
+    scheme = "[hH][tT][tT][pP][sS]" + ("?" if allow_http else "")
+    return rf"{scheme}://{_HOST}{_PORT}(?:[/?#][^\s]*)?"
+
 
 # Named so that an error says *why* an address is refused; is_global catches the rest.
 _NAMED_RANGES: tuple[tuple[str, str], ...] = (
@@ -143,6 +178,10 @@ def _check(url: str, policy: UrlPolicy) -> CheckedUrl:
     host = (parts.hostname or "").rstrip(".")
     if not host:
         raise UrlNotAllowed(f"the URL has no host: {url!r}", code="url_host_missing")
+    if not re.fullmatch(url_pattern(allow_http=policy.allow_http), url):
+        raise UrlNotAllowed(
+            f"not a URL of the form scheme://host[:port][/path]: {url!r}", code="url_malformed"
+        )
     port = port or (443 if scheme == "https" else 80)
     addresses = _resolve(host, port, policy)
     for address in addresses:

@@ -41,6 +41,11 @@ class Transcript(BaseModel):
     options: dict[str, object] = Field(default_factory=dict)
 
     @property
+    def pieces(self) -> list[str]:
+        """The segments' texts that hold words (what notes are made from)."""
+        return [s.text for s in self.segments if s.text.strip()]
+
+    @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
 

@@ -25,8 +25,14 @@ def main(argv: list[str] | None = None) -> int:
     sweep = commands.add_parser(
         "sweep", help="call the sweep function as Cloud Scheduler does (re-publish lost messages)"
     )
+    # By hand, the sweep is run right after an outage: everything waiting then is stuck.
+    # (Cloud Scheduler's periodic call keeps the function's default of 900 s.)
     sweep.add_argument(
-        "--older-than-s", type=int, default=None, help="only jobs waiting longer than this"
+        "--older-than-s",
+        type=int,
+        default=0,
+        help="only jobs waiting longer than this (default 0: every waiting job; duplicates "
+        "are harmless, every handler is idempotent)",
     )
     token = commands.add_parser("token", help="print a bearer token for the local API")
     token.add_argument("--subject", required=True, help="the caller (the token's sub claim)")
@@ -82,11 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sweep(stack: Stack, older_than_s: int | None) -> object:
+def _sweep(stack: Stack, older_than_s: int) -> object:
     """POST to the local sweep function, the way Cloud Scheduler's HTTP target does."""
     import urllib.request
 
-    body = {} if older_than_s is None else {"older_than_s": older_than_s}
+    body = {"older_than_s": older_than_s}
     request = urllib.request.Request(
         stack.local.function_url("sweep"),
         data=json.dumps(body).encode(),

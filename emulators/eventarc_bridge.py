@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import quote
 
 _EVENT_TYPES = {
     "OBJECT_FINALIZE": "google.cloud.storage.object.v1.finalized",
@@ -38,10 +39,18 @@ def to_cloud_event(push: dict[str, Any]) -> tuple[dict[str, str], bytes]:
         "ce-id": str(message.get("messageId") or message.get("message_id")),
         "ce-type": event_type,
         "ce-source": f"//storage.googleapis.com/projects/_/buckets/{obj['bucket']}",
-        "ce-subject": f"objects/{obj['name']}",
+        "ce-subject": header_value(f"objects/{obj['name']}"),
         "ce-time": attributes.get("eventTime") or obj.get("updated", ""),
     }
     return headers, data
+
+
+def header_value(text: str) -> str:
+    """A CloudEvents attribute as an HTTP header (binary mode, as Eventarc sends it): space,
+    '"', '%' and everything outside printable ASCII percent-encoded as UTF-8."""
+    return "".join(
+        c if 0x21 <= ord(c) <= 0x7E and c not in '"%' else quote(c, safe="") for c in text
+    )
 
 
 def make_handler(target: str) -> type[BaseHTTPRequestHandler]:

@@ -284,7 +284,19 @@ class Stack:
                     None,
                     "dead_letters",
                 ),
-                (s.subscriptions.inbox_events, s.topics.inbox_events, None, "bridge"),
+                (
+                    s.subscriptions.inbox_events,
+                    s.topics.inbox_events,
+                    s.topics.inbox_events_dead_letter,
+                    "bridge",
+                ),
+                # Pull-only: what lands here is kept for whoever looks into it.
+                (
+                    s.subscriptions.inbox_events_dead_letter,
+                    s.topics.inbox_events_dead_letter,
+                    None,
+                    None,
+                ),
             ]
             # A subscription whose function does not exist yet is pull-only, so its messages
             # wait for it instead of bouncing into the dead-letter topic.

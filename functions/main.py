@@ -96,6 +96,21 @@ def api(request: flask.Request) -> flask.Response:
     return handle_api(request, _traced_api)
 
 
+def _json_http_errors() -> None:
+    """Requests the framework answers itself (a path its catch-all route does not match, such
+    as one with a newline) get the API's JSON error body, not Flask's HTML page."""
+    if not flask.has_app_context():  # imported outside functions-framework (tests, tools)
+        return
+    from werkzeug.exceptions import HTTPException
+
+    from functions.api.http import framework_error
+
+    flask.current_app.register_error_handler(HTTPException, framework_error)
+
+
+_json_http_errors()
+
+
 def _traced(svc: Services, function: str) -> Services:
     configure_tracing(svc.settings.tracing, function)  # once per process
     return svc

@@ -24,6 +24,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
+from common import notes_cache
 from common.errors import (
     AudionotesError,
     BlobNotFound,
@@ -39,7 +40,15 @@ from common.llm.factory import build_engine
 from common.llm.retry import Backoff
 from common.logs import bind, get_logger
 from common.messages import TranscriptReady
-from common.notes import NOTES_JSON, NOTES_MD, Notes, NotesDocument, Provenance, render_markdown
+from common.notes import (
+    NOTES_JSON,
+    NOTES_MD,
+    Notes,
+    NotesDocument,
+    Provenance,
+    Usage,
+    render_markdown,
+)
 from common.notes_webhook import WebhookReceipt, WebhookSender
 from common.ssrf import UrlPolicy
 from common.transcripts import Transcript, result_uri
@@ -157,7 +166,7 @@ def _finish(job_id: str, doc: NotesDocument, svc: NotesServices) -> Job | None:
     svc.base.blobs.write_bytes(
         md_uri, render_markdown(doc).encode(), content_type="text/markdown; charset=utf-8"
     )
-    outputs = {"notes_json": result_uri(s, job_id, NOTES_JSON), "notes_md": md_uri}
+    outputs = {NOTES_JSON: result_uri(s, job_id, NOTES_JSON), NOTES_MD: md_uri}
     try:
         done = svc.base.jobs.update(job_id, lambda j: _complete(j, outputs, doc.provenance))
     except InvalidTransition as exc:  # cancelled meanwhile: the notes stay, the job too
@@ -209,6 +218,10 @@ def _one_more_wait(job: Job) -> Job:
 
 def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False) -> NotesDocument:
     transcript, pieces = _load_transcript(job, svc)
+    cached = _cached_notes(job, pieces, svc)
+    if cached is not None:
+        log.info("notes from the owner's cache: no model call", extra={"event": "notes_cache_hit"})
+        return _write_notes(job, transcript, cached.notes, cached.provenance, svc)
     template = job.options.notes_template
     text = " ".join(pieces)
     partners = _claim_partners(job, svc) if _batchable(text, svc) else []
@@ -222,9 +235,10 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         except Exception:
             _release(partners, job, svc)
             raise
-        for partner, partner_transcript, _ in partners:
+        for partner, partner_transcript, partner_text in partners:
             notes, provenance = results[partner.job_id]
             doc = _write_notes(partner, partner_transcript, notes, provenance, svc)
+            _remember(partner, [partner_text], doc, svc)
             done = _finish(partner.job_id, doc, svc)
             if done is not None and done.options.webhook_url:
                 # Its webhook goes through the usual path (COMPLETED, retried by redelivery).
@@ -242,7 +256,34 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         notes, provenance = svc.engine.generate(
             job.job_id, pieces, template, wait_for_provider=wait_for_provider
         )
-    return _write_notes(job, transcript, notes, provenance, svc)
+    doc = _write_notes(job, transcript, notes, provenance, svc)
+    _remember(job, pieces, doc, svc)
+    return doc
+
+
+def _cached_notes(job: Job, pieces: list[str], svc: NotesServices) -> NotesDocument | None:
+    s = svc.base.settings
+    uri = notes_cache.cache_uri(s, job.owner, notes_cache.cache_key(pieces, job.options, s))
+    try:
+        cached = NotesDocument.model_validate_json(svc.base.blobs.read_bytes(uri))
+    except BlobNotFound:
+        return None
+    except ValidationError:  # an entry from an older layout: make the notes anew
+        return None
+    reused = cached.provenance.model_copy(
+        update={"from_cache": True, "calls": 0, "usage": Usage(), "cost_usd": 0.0, "attempts": []}
+    )
+    return cached.model_copy(update={"provenance": reused})
+
+
+def _remember(job: Job, pieces: list[str], doc: NotesDocument, svc: NotesServices) -> None:
+    """Notes a model made (not a fallback's) are kept for the owner's identical content."""
+    prov = doc.provenance
+    if prov.from_cache or prov.fallback_reason is not None or prov.provider == "extractive":
+        return
+    s = svc.base.settings
+    uri = notes_cache.cache_uri(s, job.owner, notes_cache.cache_key(pieces, job.options, s))
+    svc.base.blobs.write_bytes(uri, doc.model_dump_json().encode(), content_type="application/json")
 
 
 def _load_transcript(job: Job, svc: NotesServices) -> tuple[Transcript, list[str]]:
@@ -257,7 +298,7 @@ def _load_transcript(job: Job, svc: NotesServices) -> tuple[Transcript, list[str
             f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
             code="bad_transcript",
         ) from exc
-    pieces = [seg.text for seg in transcript.segments if seg.text.strip()]
+    pieces = transcript.pieces
     if not pieces:
         raise InvalidInput(
             f"{uri} has no speech ({len(transcript.segments)} segments, no text)",

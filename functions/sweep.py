@@ -13,23 +13,36 @@ every few minutes; it finds jobs that have been in a waiting state longer than
 - TRANSCRIBED, SUMMARIZING -> a transcript-ready message (``notes`` completes, or finds the
   notes already written and charges nothing).
 
+It also finds what an event lost upstream leaves: an inbox object that never became a job
+(its finalize event never arrived) is handled as the event would have been, and results whose
+job no longer exists (its document expired or was withdrawn first) are deleted. Both scans
+are bounded by ``max_objects`` per run.
+
 Every handler is idempotent, so a message that was only slow, not lost, costs a duplicate
 delivery and nothing else.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.jobs import Job, JobState, utcnow
+from common.blobs import BlobRef
+from common.errors import JobNotFound
+from common.jobs import Job, JobState, upload_job_id, utcnow
 from common.logs import bind, get_logger
 from common.messages import TranscriptionRequested, TranscriptReady
 from functions.bootstrap import Services
-from functions.uploads import publish_request
+from functions.uploads import (
+    StorageObject,
+    handle_upload,
+    is_placeholder_or_part,
+    publish_request,
+)
 
 log = get_logger(__name__)
 
@@ -54,6 +67,8 @@ class SweepRequest(BaseModel):
     older_than_s: int = Field(default=900, ge=0, le=7 * 24 * 3600)
     # At most this many messages per run; the next run continues.
     max_jobs: int = Field(default=1000, ge=1, le=10_000)
+    # Objects looked at per run in the inbox and in the results (0: skip those scans).
+    max_objects: int = Field(default=10_000, ge=0, le=100_000)
 
 
 @dataclass
@@ -61,9 +76,19 @@ class SweepReport:
     requests: list[str] = field(default_factory=list)
     ready: list[str] = field(default_factory=list)
     scanned: int = 0
+    # Inbox objects that had no job and were handled as their lost event would have been.
+    uploads: list[str] = field(default_factory=list)
+    # Jobs whose results outlived the job document, and were deleted.
+    orphaned_results: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return {"scanned": self.scanned, "requests": self.requests, "ready": self.ready}
+        return {
+            "scanned": self.scanned,
+            "requests": self.requests,
+            "ready": self.ready,
+            "uploads": self.uploads,
+            "orphaned_results": self.orphaned_results,
+        }
 
 
 def sweep(svc: Services, request: SweepRequest, *, now: datetime | None = None) -> SweepReport:
@@ -80,14 +105,72 @@ def sweep(svc: Services, request: SweepRequest, *, now: datetime | None = None) 
                 return report
             with bind(job_id=job.job_id):
                 _republish(svc, job, report)
+    if request.max_objects:
+        _lost_uploads(svc, request.max_objects, report)
+        _orphaned_results(svc, request.max_objects, report)
     log.info(
-        "sweep: %d job(s) scanned, %d request(s) and %d ready message(s) published",
+        "sweep: %d job(s) scanned, %d request(s) and %d ready message(s) published, "
+        "%d lost upload(s) queued, %d orphaned result folder(s) deleted",
         report.scanned,
         len(report.requests),
         len(report.ready),
+        len(report.uploads),
+        len(report.orphaned_results),
         extra={"event": "sweep"},
     )
     return report
+
+
+def _lost_uploads(svc: Services, limit: int, report: SweepReport) -> None:
+    """Inbox objects without a job: on_upload never saw them. Handled exactly as their event
+    would be (same job id, so an event still in flight and this agree on one job)."""
+    b = svc.settings.buckets
+    for uri in itertools.islice(svc.blobs.list(f"gs://{b.inbox}/{b.inbox_prefix}"), limit):
+        name = BlobRef.parse(uri).name
+        if is_placeholder_or_part(name):
+            continue
+        info = svc.blobs.stat(uri)
+        if info is None or _exists(svc, upload_job_id(b.inbox, name, info.generation)):
+            continue
+        obj = StorageObject(
+            bucket=b.inbox,
+            name=name,
+            generation=info.generation,
+            size=info.size,
+            contentType=info.content_type,
+            metadata=info.metadata,
+        )
+        outcome = handle_upload(obj, svc)
+        log.warning("inbox object %s had no job: %s", uri, outcome.value, extra={"event": "swept"})
+        report.uploads.append(upload_job_id(b.inbox, name, info.generation))
+
+
+def _orphaned_results(svc: Services, limit: int, report: SweepReport) -> None:
+    b = svc.settings.buckets
+    root = f"gs://{b.results}/{b.results_prefix}"
+    seen: set[str] = set()
+    for uri in itertools.islice(svc.blobs.list(root), limit):
+        job_id = uri[len(root) :].split("/", 1)[0]
+        if job_id in seen:
+            continue
+        seen.add(job_id)
+        if not _exists(svc, job_id):
+            deleted = svc.blobs.delete_prefix(f"{root}{job_id}/")
+            log.warning(
+                "results of job %s, which does not exist, deleted (%d objects)",
+                job_id,
+                deleted,
+                extra={"event": "swept"},
+            )
+            report.orphaned_results.append(job_id)
+
+
+def _exists(svc: Services, job_id: str) -> bool:
+    try:
+        svc.jobs.get(job_id)
+    except JobNotFound:
+        return False
+    return True
 
 
 def _jobs_in(svc: Services, state: JobState) -> Iterator[Job]:

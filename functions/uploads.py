@@ -22,7 +22,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.audio_sniff import HEAD_BYTES, sniff
-from common.blobs import BlobRef, BlobStore, GcsBlobStore
+from common.blobs import BlobRef, BlobStore, GcsBlobStore, check_object_name
 from common.errors import AudionotesError, BlobNotFound, Busy, InvalidInput
 from common.jobs import (
     Job,
@@ -223,6 +223,10 @@ def read_head(blobs: BlobStore, uri: str, size: int, *, generation: str | None =
 
 
 def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
+    try:
+        check_object_name(obj.name)
+    except InvalidInput as exc:
+        return JobError(code=exc.code, message=exc.message)
     limit = svc.settings.limits.max_upload_bytes
     if obj.size == 0:
         return JobError(code="empty_audio", message=f"{obj.name} is empty (0 bytes)")

@@ -11,18 +11,21 @@ from functools import lru_cache
 from common.auth import Verifier
 from common.rate_limit import RateLimiter, windows
 from common.ssrf import UrlPolicy
-from functions.api.service import Api
-from functions.bootstrap import services
+from functions.api.service import Api, Canceller
+from functions.bootstrap import Services, services
 from functions.dispatch_launcher import CloudRunLauncher
 
-__all__ = ["Api", "api_services"]
+__all__ = ["Api", "api_services", "build_api"]
 
 
 @lru_cache(maxsize=1)
 def api_services() -> Api:
     core = services()
-    s = core.settings
+    return build_api(core, canceller=CloudRunLauncher(core.settings))  # clients made on first use
 
+
+def build_api(core: Services, *, canceller: Canceller, policy: UrlPolicy | None = None) -> Api:
+    s = core.settings
     return Api(
         core=core,
         verifier=Verifier(s.auth),
@@ -31,6 +34,6 @@ def api_services() -> Api:
             s.collections.rate_limits,
             windows(s.auth.rate_per_minute, s.auth.rate_per_hour),
         ),
-        policy=UrlPolicy.from_settings(s),
-        canceller=CloudRunLauncher(s),  # its clients are made on first use
+        policy=policy or UrlPolicy.from_settings(s),
+        canceller=canceller,
     )

@@ -5,25 +5,26 @@ Status rules: 400 a request we cannot read (bad JSON, query or header); 401 no v
 403 a source the caller may not use; 404 no such job (or not the caller's) or route; 405 wrong
 method; 409 a result that is not ready; 413 too big (body or audio); 415 not JSON or not
 audio; 422 readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL);
-429 rate-limited (with Retry-After); 503 Pub/Sub did not confirm.
+429 rate-limited (with Retry-After); 503 Pub/Sub or Firestore did not answer (with
+Retry-After; nothing was created).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import flask
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from common.auth import Principal, Unauthenticated
 from common.errors import (
@@ -33,21 +34,22 @@ from common.errors import (
     InvalidTransition,
     JobNotFound,
     PublishFailed,
+    StoreUnavailable,
 )
-from common.jobs import JobOptions, JobState, utcnow
+from common.jobs import JOB_ID_PATTERN, JobOptions, JobState, utcnow
 from common.logs import get_logger
 from common.rate_limit import RateLimited
+from common.settings import Limits, Settings
 from common.tracing import stage
-from functions.api import schemas, service
-from functions.api.routes import BY_ENDPOINT, JOB_ID, url_map
+from functions.api import openapi, schemas, service
+from functions.api.routes import BY_ENDPOINT, PAGE_TOKEN_PATTERN, STATE_NAMES, url_map
 from functions.api.service import Api, Forbidden, NotReady, TooLarge, UnsupportedMedia
 
 log = get_logger(__name__)
 
-OPENAPI_FILE = Path(__file__).resolve().parent.parent / "openapi.json"
 _URLS = url_map()
-_JOB_ID = re.compile(f"^{JOB_ID}$")
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,400}$")
+_JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")
+_TOKEN = re.compile(f"^{PAGE_TOKEN_PATTERN}$")
 _BAD_REQUEST_CODES = {
     "bad_limit",
     "bad_page_token",
@@ -132,7 +134,7 @@ def _dispatch(
         api.limiter.hit([f"ip:{ip}"])
 
     if endpoint == "openapi":
-        return flask.Response(OPENAPI_FILE.read_bytes(), 200, mimetype="application/json")
+        return flask.Response(_openapi(api.core.settings), 200, mimetype="application/json")
     assert caller is not None
     job_id = args.get("job_id")
     if job_id is not None and not _JOB_ID.match(job_id):
@@ -142,7 +144,7 @@ def _dispatch(
         _no_query(request)
         body = read_body(request, schemas.CreateJob, api.core.settings.limits.max_body_bytes)
         submission = service.Submission(
-            audio_url=body.audio_url.strip(),
+            audio_url=body.audio_url,
             options=JobOptions(**body.model_dump(exclude={"audio_url"})),
         )
         key = request.headers.get("Idempotency-Key")
@@ -217,6 +219,17 @@ def _dispatch(
     raise AssertionError(f"route {endpoint} has no handler")  # pragma: no cover
 
 
+@functools.lru_cache(maxsize=4)
+def _openapi_for(limits_json: str, models: tuple[str, ...]) -> bytes:
+    return openapi.render(Limits.model_validate_json(limits_json), list(models)).encode()
+
+
+def _openapi(settings: Settings) -> bytes:
+    """The document as this deployment enforces it (functions/openapi.json for the defaults)."""
+    models = tuple(sorted(settings.transcription.models))
+    return _openapi_for(settings.limits.model_dump_json(), models)
+
+
 # --- parsing -----------------------------------------------------------------------------------
 
 
@@ -283,18 +296,19 @@ def _no_query(request: flask.Request) -> None:
 
 
 def _state(value: str | None) -> JobState | None:
-    if value is None or value == "":
+    if value is None:
         return None
-    try:
-        return JobState(value.upper())
-    except ValueError:
+    if value not in STATE_NAMES:
         states = ", ".join(s.value for s in JobState)
-        raise BadRequest(f"state must be one of {states}", code="bad_state") from None
+        raise BadRequest(
+            f"state must be one of {states} (or in lower case)", code="bad_state"
+        ) from None
+    return JobState(value.upper())
 
 
 def _page_token(value: str | None) -> str | None:
     """Only a token this API could have issued (base64url of a job id) reaches the store."""
-    if not value:
+    if value is None:
         return None
     try:
         job_id = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
@@ -306,7 +320,7 @@ def _page_token(value: str | None) -> str | None:
 
 
 def _limit(value: str | None) -> int:
-    if value is None or value == "":
+    if value is None:
         return 20
     if not value.isdigit() or not 1 <= int(value) <= 100:
         raise BadRequest("limit must be an integer from 1 to 100", code="bad_limit")
@@ -351,6 +365,14 @@ def _json(status: int, body: BaseModel) -> flask.Response:
     return response
 
 
+def framework_error(exc: HTTPException) -> flask.Response:
+    """An HTTP error raised outside ``handle`` (by functions-framework's routing)."""
+    status = exc.code or 500
+    if status == 404:
+        return _error(404, "not_found", f"no route for {flask.request.method} {flask.request.path}")
+    return _error(status, "bad_request" if status < 500 else "internal", exc.description or "")
+
+
 def _error(status: int, code: str, message: str) -> flask.Response:
     body = schemas.ErrorBody(error=schemas.ErrorDetail(code=code, message=message))
     return _json(status, body)
@@ -372,7 +394,7 @@ def status_of(exc: AudionotesError) -> int:
         return 415
     if isinstance(exc, RateLimited):
         return 429
-    if isinstance(exc, PublishFailed):
+    if isinstance(exc, PublishFailed | StoreUnavailable):
         return 503
     if isinstance(exc, InvalidInput):
         return 400 if isinstance(exc, BadRequest) or exc.code in _BAD_REQUEST_CODES else 422
@@ -391,7 +413,7 @@ def _domain_error(exc: AudionotesError) -> flask.Response:
         response.headers["WWW-Authenticate"] = challenge
     if isinstance(exc, RateLimited):
         response.headers["Retry-After"] = str(exc.retry_after_s)
-    if isinstance(exc, PublishFailed):
+    if isinstance(exc, PublishFailed | StoreUnavailable):
         response.headers["Retry-After"] = "5"
     return response
 

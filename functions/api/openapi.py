@@ -14,6 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from common.blobs import BUCKET_PATTERN, OBJECT_NAME_PATTERN
+from common.settings import Limits, Transcription
+from common.ssrf import url_pattern
 from functions.api import schemas
 from functions.api.routes import ROUTES, Route
 
@@ -30,7 +33,7 @@ _REASONS = {
     415: "The body is not JSON, or the audio is not audio",
     422: "Readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL)",
     429: "Rate limit reached; see Retry-After",
-    503: "The job could not be queued; retry (with the same Idempotency-Key)",
+    503: "Pub/Sub or Firestore did not answer; nothing was changed. Retry after Retry-After",
 }
 
 
@@ -85,7 +88,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "description": _REASONS[status],
             "content": {"application/json": {"schema": _ref(schemas.ErrorBody)}},
         }
-        if status == 429:
+        if status in (429, 503):
             entry["headers"] = {
                 "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait"}
             }
@@ -95,7 +98,9 @@ def _operation(route: Route) -> dict[str, Any]:
     return op
 
 
-def document() -> dict[str, Any]:
+def document(limits: Limits | None = None, models: list[str] | None = None) -> dict[str, Any]:
+    """The document for a deployment's limits and models; the committed file is the default
+    ``Limits`` and ``Transcription.models``."""
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
@@ -105,6 +110,7 @@ def document() -> dict[str, Any]:
         for name, sub in schema.pop("$defs", {}).items():
             components[name] = sub
         components[model.__name__] = schema
+    _state_limits(components, limits or Limits(), models or sorted(Transcription().models))
     return {
         "openapi": "3.1.0",
         "info": {
@@ -128,8 +134,24 @@ def document() -> dict[str, Any]:
     }
 
 
-def render() -> str:
-    return json.dumps(document(), indent=2) + "\n"
+def _state_limits(components: dict[str, Any], limits: Limits, models: list[str]) -> None:
+    """What depends on the deployment (which URL schemes it takes, how big an upload), and
+    the patterns the server checks with codes of their own (common/blobs.py, common/ssrf.py)."""
+    url = url_pattern(allow_http=limits.allow_http_urls)
+    create = components["CreateJob"]["properties"]
+    create["audio_url"]["pattern"] = f"^(gs://{BUCKET_PATTERN}/{OBJECT_NAME_PATTERN}|{url})$"
+    _nullable_string(create["webhook_url"])["pattern"] = f"^{url}$"
+    _nullable_string(create["model"])["enum"] = models
+    size = components["CreateUpload"]["properties"]["size_bytes"]
+    _nullable_string(size, kind="integer")["maximum"] = limits.max_upload_bytes
+
+
+def _nullable_string(prop: dict[str, Any], kind: str = "string") -> dict[str, Any]:
+    return next(s for s in prop["anyOf"] if s.get("type") == kind)
+
+
+def render(limits: Limits | None = None, models: list[str] | None = None) -> str:
+    return json.dumps(document(limits, models), indent=2) + "\n"
 
 
 if __name__ == "__main__":

@@ -7,9 +7,15 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from werkzeug.routing import Map, Rule
 
+from common.jobs import JOB_ID_PATTERN, JobState
 from functions.api import schemas
 
-JOB_ID = r"[A-Za-z0-9_-]{1,128}"
+# A page token is base64url (unpadded) of a job id of the caller's (see FirestoreJobStore.list).
+PAGE_TOKEN_PATTERN = r"[A-Za-z0-9_-]{46}"
+# A state as the query names it: JobState's values, or the same in lower case.
+STATE_NAMES = (*(s.value for s in JobState), *(s.value.lower() for s in JobState))
+# Visible ASCII: what an HTTP header carries unchanged through every proxy.
+IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,11 @@ class Route:
         return self.path.replace("{job_id}", "<job_id>")
 
 
-_JOB_ID_PARAM = Param("job_id", "path", "The job's id", {"type": "string"}, required=True)
-_AUTH_ERRORS = (401, 403, 429)  # 403: a subject reserved for gsutil uploads
+_JOB_ID_PARAM = Param(
+    "job_id", "path", "The job's id", {"type": "string", "pattern": f"^{JOB_ID_PATTERN}$"}, True
+)
+# 403: a subject reserved for gsutil uploads; 503: the rate limiter's store is out.
+_AUTH_ERRORS = (401, 403, 429, 503)
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -63,7 +72,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         {"application/json": "The OpenAPI 3.1 document"},
         auth=False,
-        errors=(429,),
+        errors=(429, 503),
     ),
     Route(
         "create_job",
@@ -78,10 +87,10 @@ ROUTES: tuple[Route, ...] = (
                 "Idempotency-Key",
                 "header",
                 "Retrying with the same key returns the same job and publishes nothing twice",
-                {"type": "string", "minLength": 1, "maxLength": 255},
+                {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
             ),
         ),
-        errors=(400, *_AUTH_ERRORS, 413, 415, 422, 503),
+        errors=(400, *_AUTH_ERRORS, 413, 415, 422),
     ),
     Route(
         "list_jobs",
@@ -95,7 +104,7 @@ ROUTES: tuple[Route, ...] = (
                 "state",
                 "query",
                 "Only jobs in this state",
-                {"type": "string", "enum": [s.value for s in schemas.JobState]},
+                {"type": "string", "enum": list(STATE_NAMES)},
             ),
             Param(
                 "limit",
@@ -104,7 +113,10 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
             ),
             Param(
-                "page_token", "query", "next_page_token of the previous page", {"type": "string"}
+                "page_token",
+                "query",
+                "next_page_token of the previous page (valid only for the same caller)",
+                {"type": "string", "pattern": f"^{PAGE_TOKEN_PATTERN}$"},
             ),
         ),
         errors=(400, *_AUTH_ERRORS),
@@ -117,7 +129,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         schemas.JobView,
         params=(_JOB_ID_PARAM,),
-        errors=(*_AUTH_ERRORS, 404),
+        errors=(400, *_AUTH_ERRORS, 404),
     ),
     Route(
         "delete_job",
@@ -127,7 +139,7 @@ ROUTES: tuple[Route, ...] = (
         200,
         schemas.JobDeleted,
         params=(_JOB_ID_PARAM,),
-        errors=(*_AUTH_ERRORS, 404),
+        errors=(400, *_AUTH_ERRORS, 404),
     ),
     Route(
         "get_transcript",

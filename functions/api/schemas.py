@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from common.jobs import Job, JobState, NotesTemplate, Priority
+from common.jobs import (
+    Job,
+    JobState,
+    LanguageCode,
+    ModelName,
+    NotesTemplate,
+    Priority,
+    WebhookUrl,
+)
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _integral(value: object) -> object:
+    """JSON Schema's integer includes 7860.0; strict parsing would refuse it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# One name, no folders, no control characters, and something left once it is made safe.
+FILENAME_PATTERN = r"^[^/\\\x00-\x1f\x7f]*[A-Za-z0-9][^/\\\x00-\x1f\x7f]*$"
 
 
 class CreateJob(BaseModel):
@@ -20,17 +39,15 @@ class CreateJob(BaseModel):
     audio_url: str = Field(
         min_length=1,
         max_length=2048,
-        description="gs://bucket/object (your own uploads, see POST /v1/uploads) or https://",
+        description="gs://bucket/object (your own uploads, see POST /v1/uploads) or https://; "
+        "object names with '.', '..' or empty segments, or their percent-encoded forms, are "
+        "refused",
     )
     priority: Priority = Priority.NORMAL
-    language: str | None = Field(
-        default=None, pattern=r"^[a-z]{2,3}$", description="ISO 639-1/3 code; None = detect"
-    )
-    model: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    language: LanguageCode | None = None
+    model: ModelName | None = None
     notes_template: NotesTemplate = NotesTemplate.MEETING
-    webhook_url: str | None = Field(
-        default=None, max_length=2048, description="https:// URL called when the job ends"
-    )
+    webhook_url: WebhookUrl | None = None
 
 
 class CreateUpload(BaseModel):
@@ -38,13 +55,19 @@ class CreateUpload(BaseModel):
 
     model_config = _STRICT
 
-    filename: str = Field(min_length=1, max_length=200)
+    filename: str = Field(
+        min_length=1,
+        max_length=200,
+        description="A file name (no folders); characters outside A-Z a-z 0-9 . _ - become _",
+        json_schema_extra={"pattern": FILENAME_PATTERN},  # checked with code bad_filename
+    )
     content_type: str = Field(
         default="application/octet-stream",
         max_length=100,
         pattern=r"^((audio|video)/[A-Za-z0-9.+-]+|application/octet-stream|application/ogg)$",
     )
-    size_bytes: int | None = Field(default=None, ge=0)
+    # Its maximum is the deployment's (see openapi.document), checked with audio_too_large.
+    size_bytes: Annotated[int, Field(ge=1), BeforeValidator(_integral)] | None = None
 
 
 class ErrorDetail(BaseModel):

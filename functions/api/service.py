@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 
 import requests
 from google.api_core import exceptions as gexc
+from pydantic import ValidationError
 
+from common import notes_cache
 from common.audio_sniff import HEAD_BYTES, sniff
 from common.auth import Principal, Verifier, subject_folder
 from common.blobs import BlobRef
@@ -27,6 +29,7 @@ from common.errors import (
     InvalidInput,
     InvalidTransition,
     JobNotFound,
+    PublishFailed,
 )
 from common.job_store import Page
 from common.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
@@ -34,13 +37,15 @@ from common.logs import bind, current_traceparent, get_logger
 from common.rate_limit import RateLimiter
 from common.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
 from common.transcription_plan import resolve_model
-from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, result_uri
+from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, Transcript, result_uri
+from functions.api.routes import IDEMPOTENCY_KEY_PATTERN
+from functions.api.schemas import FILENAME_PATTERN
 from functions.bootstrap import Services
 from functions.uploads import ensure_published, read_head
 
 log = get_logger(__name__)
 
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+_IDEMPOTENCY_KEY = re.compile(f"^{IDEMPOTENCY_KEY_PATTERN}$")
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 TRANSCRIPT_READY = (JobState.TRANSCRIBED, JobState.SUMMARIZING, JobState.COMPLETED)
@@ -140,7 +145,21 @@ def _ensure_published(api: Api, job: Job, *, created: bool) -> Job:
             return api.core.jobs.get(job.job_id)
     except Busy:
         pass  # the request that created it is publishing it right now
+    except PublishFailed:
+        if created:
+            _withdraw(api, job)
+        raise
     return job
+
+
+def _withdraw(api: Api, job: Job) -> None:
+    """The caller is told 503 and will retry: leave no job behind that the sweep would run
+    (and bill) a second time. Nothing else knows the job yet: it was never published."""
+    try:
+        api.core.jobs.delete(job.job_id)
+        log.warning("publish failed; job %s withdrawn", job.job_id, extra={"code": "withdrawn"})
+    except Exception:  # the store is out too: the sweep will publish it later
+        log.exception("publish failed and job %s could not be withdrawn", job.job_id)
 
 
 def resolve_source(api: Api, caller: Principal, audio_url: str) -> JobSource:
@@ -181,12 +200,18 @@ def _gcs_source(api: Api, caller: Principal, uri: str) -> JobSource:
         raise Forbidden(f"the service cannot read {uri}", code="source_forbidden") from exc
     if info is None:
         raise InvalidInput(f"{uri} does not exist", code="source_not_found")
-    _check_size(api, info.size, uri)
     try:
-        head = read_head(api.core.blobs, uri, HEAD_BYTES, generation=info.generation)
-    except BlobNotFound as exc:
-        raise InvalidInput(f"{uri} does not exist", code="source_not_found") from exc
-    _check_audio(head, uri)
+        _check_size(api, info.size, uri)
+        try:
+            head = read_head(api.core.blobs, uri, HEAD_BYTES, generation=info.generation)
+        except BlobNotFound as exc:
+            raise InvalidInput(f"{uri} does not exist", code="source_not_found") from exc
+        _check_audio(head, uri)
+    except InvalidInput:
+        if ref.bucket == s.buckets.inbox:
+            # A refused upload of the caller's own is of no further use: do not keep it.
+            api.core.blobs.delete(uri)
+        raise
     return JobSource(
         uri=uri, bytes=info.size, content_type=info.content_type, generation=info.generation
     )
@@ -335,7 +360,8 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
         if job.state == JobState.CANCELLED and job.execution and not job.batch_lane:
             api.canceller.cancel(job.execution)
         s = api.core.settings
-        deleted = api.core.blobs.delete_prefix(
+        deleted = _forget_notes(api, job)
+        deleted += api.core.blobs.delete_prefix(
             f"gs://{s.buckets.results}/{s.buckets.results_prefix}{job_id}/"
         )
         if job.source.uri.startswith(f"gs://{s.buckets.inbox}/"):
@@ -356,6 +382,18 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
     return Deletion(job=job, cancelled=cancelled, deleted_objects=deleted)
 
 
+def _forget_notes(api: Api, job: Job) -> int:
+    """The owner's notes cache holds this job's notes too (common/notes_cache.py)."""
+    s = api.core.settings
+    try:
+        data = api.core.blobs.read_bytes(result_uri(s, job.job_id, "transcript.json"))
+        transcript = Transcript.model_validate_json(data)
+    except (BlobNotFound, ValidationError):
+        return 0
+    key = notes_cache.cache_key(transcript.pieces, job.options, s)
+    return int(api.core.blobs.delete(notes_cache.cache_uri(s, job.owner, key)))
+
+
 # --- uploads -----------------------------------------------------------------------------------
 
 
@@ -372,9 +410,13 @@ def create_upload(
 ) -> Ticket:
     if size is not None:
         _check_size(api, size, filename)
-    safe = _FILENAME_UNSAFE.sub("_", filename.rsplit("/", 1)[-1]).strip("._")[:120]
-    if not safe:
-        raise InvalidInput(f"filename {filename!r} has no usable characters", code="bad_filename")
+    safe = _FILENAME_UNSAFE.sub("_", filename).strip("._")[:120]
+    if not re.match(FILENAME_PATTERN, filename):
+        raise InvalidInput(
+            f"filename {filename!r} must be one name (no '/' or '\\', no control characters) "
+            "with at least one letter or digit",
+            code="bad_filename",
+        )
     s = api.core.settings
     uri = f"gs://{s.buckets.inbox}/{upload_folder(api, caller.subject)}{uuid.uuid4().hex}/{safe}"
     expires = timedelta(seconds=s.limits.upload_url_ttl_s)

@@ -26,14 +26,13 @@ import pytest
 import requests
 
 from common.auth import issue_hs256
-from common.blobs import GcsBlobStore
+from common.blobs import BlobRef, GcsBlobStore
 from common.job_store import FirestoreJobStore
 from common.jobs import Job, JobSource, JobState, api_job_id
-from common.rate_limit import RateLimiter, windows
 from common.settings import Settings, get_settings
 from common.ssrf import UrlPolicy
 from common.transcripts import result_uri
-from functions.api import Api
+from functions.api import build_api
 from functions.api.http import handle
 from functions.api.openapi import render
 from functions.bootstrap import build
@@ -219,17 +218,10 @@ def _resolver(host: str, port: int) -> list[str]:
 def in_process(clean_stack: Any, tokens: dict[str, str]) -> Client:
     settings = production_like(get_settings())
     assert settings.limits.allow_http_urls is False
-    core = build(settings)
-    api = Api(
-        core=core,
-        verifier=__import__("common.auth", fromlist=["Verifier"]).Verifier(settings.auth),
-        limiter=RateLimiter(
-            settings.project,
-            settings.collections.rate_limits,
-            windows(settings.auth.rate_per_minute, settings.auth.rate_per_hour),
-        ),
-        policy=UrlPolicy.from_settings(settings, resolver=_resolver),
+    api = build_api(
+        build(settings),
         canceller=_NoExecutions(),
+        policy=UrlPolicy.from_settings(settings, resolver=_resolver),
     )
     app = flask.Flask("api-in-process")
 
@@ -303,13 +295,24 @@ def error_code(response: requests.Response) -> str:
 # --- the happy paths ----------------------------------------------------------------------------
 
 
-def test_healthz_and_openapi_document(remote: Client) -> None:
+def test_healthz_and_openapi_document(remote: Client, clean_stack: Any) -> None:
     health = remote.call("GET", "/healthz", token="")
     assert (health.status_code, health.json()) == (200, {"status": "ok"})
     served = remote.call("GET", "/openapi.json", token="")
     assert served.status_code == 200
-    assert served.json() == OPENAPI
-    assert served.text == render()  # the file in the repo is what the code generates
+    # The document states what this deployment enforces (the local stack takes http URLs);
+    # the file in the repo is the same document for the default settings.
+    s = clean_stack.local.settings
+    assert served.text == render(s.limits, sorted(s.transcription.models))
+    assert (
+        served.json() != OPENAPI and render() == (REPO / "functions" / "openapi.json").read_text()
+    )
+    url = served.json()["components"]["schemas"]["CreateJob"]["properties"]["audio_url"]
+    assert "[hH][tT][tT][pP][sS]?://" in url["pattern"]
+    assert (
+        "[hH][tT][tT][pP][sS]?://"
+        not in OPENAPI["components"]["schemas"]["CreateJob"]["properties"]["audio_url"]["pattern"]
+    )
 
 
 def test_submit_upload_get_list_and_idempotent_resubmission(
@@ -858,12 +861,66 @@ BAD_INPUTS: list[Bad] = [
         400,
         "bad_format",
         method="GET",
-        path="/v1/jobs/a-0000/transcript?format=pdf",
+        path=f"/v1/jobs/a-{0:032d}/transcript?format=pdf",
     ),
     Bad(
-        "bad notes format", 400, "bad_format", method="GET", path="/v1/jobs/a-0000/notes?format=srt"
+        "bad notes format",
+        400,
+        "bad_format",
+        method="GET",
+        path=f"/v1/jobs/a-{0:032d}/notes?format=srt",
     ),
     Bad("no such route", 404, "not_found", method="GET", path="/v2/jobs"),
+    # From the outside test of the whole stack (issue 10)
+    Bad("empty webhook url", 422, "invalid_value", body={A: "gs://b/a.wav", "webhook_url": ""}),
+    Bad(
+        "webhook url with a space",
+        422,
+        "url_malformed",
+        body={A: "gs://b/a.wav", "webhook_url": "https://exa mple.com/hook"},
+    ),
+    Bad("reserved job id", 404, "job_not_found", method="GET", path="/v1/jobs/__main__"),
+    Bad(
+        "reserved job id, transcript",
+        404,
+        "job_not_found",
+        method="GET",
+        path="/v1/jobs/__main__/transcript",
+    ),
+    Bad("reserved job id, notes", 404, "job_not_found", method="GET", path="/v1/jobs/__x__/notes"),
+    Bad("reserved job id, delete", 404, "job_not_found", method="DELETE", path="/v1/jobs/__x__"),
+    Bad(
+        "reserved job id as page token",
+        400,
+        "bad_page_token",
+        method="GET",
+        path="/v1/jobs?page_token=X19tYWluX18",
+    ),
+    Bad("empty state", 400, "bad_state", method="GET", path="/v1/jobs?state="),
+    Bad("empty limit", 400, "bad_limit", method="GET", path="/v1/jobs?limit="),
+    Bad("empty page token", 400, "bad_page_token", method="GET", path="/v1/jobs?page_token="),
+    Bad(
+        "control character in the path",
+        404,
+        "not_found",
+        method="GET",
+        path="/v1/jobs/%0a",
+        where="remote",  # functions-framework's own routing answers it
+    ),
+    Bad(
+        "gs, out of bob's folder with ..",
+        422,
+        "bad_object_name",
+        body={A: "{bob_folder}../../uploads/secret/x.wav"},
+    ),
+    Bad("gs, own folder with ..", 422, "bad_object_name", body={A: "{own_folder}../escape.wav"}),
+    Bad(
+        "gs, encoded ..",
+        422,
+        "bad_object_name",
+        body={A: "{own_folder}%2e%2e/%2e%2e/uploads/x.wav"},
+    ),
+    Bad("gs, empty segment", 422, "bad_object_name", body={A: "{own_folder}/x.wav"}),
     Bad("wrong method", 405, "method_not_allowed", method="PUT", path="/v1/jobs", body={}),
     Bad(
         "upload too large",
@@ -971,7 +1028,11 @@ def test_bad_inputs_get_precise_errors_and_leave_nothing_behind(
 
     assert store.list(limit=100).jobs == []
     assert tap.drain() == []
-    assert _objects(blobs, s) == before
+    # The caller's own uploads that were refused (not audio, empty) are deleted, nothing else.
+    refused = {
+        f"{s.buckets.inbox}/{BlobRef.parse(own + n).name}" for n in ("notes.txt", "empty.wav")
+    }
+    assert _objects(blobs, s) == before - refused
 
 
 def test_wrong_method_and_unknown_route_on_every_documented_path(remote: Client) -> None:

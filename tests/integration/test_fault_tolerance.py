@@ -263,7 +263,11 @@ def test_pubsub_restart_loses_no_job(clean_stack, settings, store, unique, short
 
         assert store.get(queued).state is JobState.QUEUED  # its message is gone
         assert store.get(transcribed).state is JobState.TRANSCRIBED
-        report = json.loads(_post(clean_stack.local.function_url("sweep"), {"older_than_s": 0}))
+        # The README's runbook, as written: `python -m emulators sweep` right after the outage.
+        swept = subprocess.run(
+            [sys.executable, "-m", "emulators", "sweep"], capture_output=True, text=True, check=True
+        )
+        report = json.loads(swept.stdout)
         assert report["requests"] == [queued] and report["ready"] == [transcribed]
 
         for job_id in (queued, transcribed):

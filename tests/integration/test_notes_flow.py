@@ -108,8 +108,8 @@ def test_transcript_ready_makes_both_notes_files_and_completes_the_job(
     assert job.state is JobState.COMPLETED, job.error
     assert JobState.SUMMARIZING in job.state_times
     assert job.outputs == {
-        "notes_json": result_uri(h.s, job_id, "notes.json"),
-        "notes_md": result_uri(h.s, job_id, "notes.md"),
+        "notes.json": result_uri(h.s, job_id, "notes.json"),
+        "notes.md": result_uri(h.s, job_id, "notes.md"),
     }
     doc = h.notes(job_id)
     assert (doc.provenance.provider, doc.provenance.model) == ("openai", "local-extractive")
@@ -259,7 +259,7 @@ def test_short_transcripts_of_one_owner_share_one_request(h: Harness, unique: st
     for job, doc in zip(jobs, docs, strict=True):
         assert job.state is JobState.COMPLETED and job.cost_usd > 0
         assert doc.provenance.provider == "openai" and doc.notes.summary
-        assert job.outputs["notes_md"].endswith("notes.md")
+        assert job.outputs["notes.md"].endswith("notes.md")
     assert [j.notes_batch for j in jobs[1:]] == [ids[0], ids[0]]
     assert h.jobs.get(stranger).state is JobState.TRANSCRIBED
 

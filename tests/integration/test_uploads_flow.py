@@ -151,3 +151,34 @@ def test_env_reaches_gsutil_through_boto_config(clean_stack):
     boto = Path(exports["BOTO_CONFIG"]).read_text()
     assert f"gs_json_port = {clean_stack.local.ports.gcs_https}" in boto
     assert exports["AUDIONOTES_INBOX"].strip("'") == clean_stack.local.settings.inbox_uri
+
+
+def test_an_upload_named_outside_latin1_becomes_its_job(clean_stack, speech, unique):
+    """The bridge percent-encodes the CloudEvent subject as Eventarc does (it crashed on the
+    header, and Pub/Sub redelivered the event for ever)."""
+    s = clean_stack.local.settings
+    name = f"{s.buckets.inbox_prefix}{unique}/☃ réunion.wav"
+    _gsutil("cp", str(speech), f"gs://{s.buckets.inbox}/{name}")
+    generation = _gsutil("stat", f"gs://{s.buckets.inbox}/{name}").stdout
+    generation = generation.split("Generation:")[1].split()[0]
+    store = FirestoreJobStore(s.project, s.collections.jobs)
+    job = wait_for(
+        lambda: _maybe_get(store, upload_job_id(s.buckets.inbox, name, generation)),
+        what="the job",
+    )
+    assert job.source.uri == f"gs://{s.buckets.inbox}/{name}"
+    assert job.state != JobState.FAILED, job.error
+
+
+def test_the_upload_subscription_dead_letters_what_it_cannot_deliver(clean_stack):
+    from google.cloud import pubsub_v1  # type: ignore[attr-defined]
+
+    s = clean_stack.local.settings
+    subscriber = pubsub_v1.SubscriberClient()
+    sub = subscriber.get_subscription(
+        subscription=subscriber.subscription_path(s.project, s.subscriptions.inbox_events)
+    )
+    assert sub.dead_letter_policy.dead_letter_topic.endswith(
+        f"/topics/{s.topics.inbox_events_dead_letter}"
+    )
+    assert sub.dead_letter_policy.max_delivery_attempts == s.delivery.max_delivery_attempts

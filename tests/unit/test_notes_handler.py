@@ -94,3 +94,79 @@ def test_a_corrupt_notes_file_fails_the_job_clearly_instead_of_retrying_for_ever
     failed = jobs.get(job.job_id)
     assert failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.code == "bad_notes" and "notes.json" in failed.error.message
+
+
+class CountingEngine:
+    """Notes made from the text, and a count of what was paid for."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, job_id: str, pieces: list[str], template: Any, **_: object) -> Any:
+        from common.notes import Notes, Provenance, Usage
+
+        self.calls += 1
+        notes = Notes(
+            title="t",
+            summary=" ".join(pieces),
+            key_points=pieces,
+            action_items=[],
+            decisions=[],
+            open_questions=[],
+            topics=[],
+            people=[],
+            diary_entry="d",
+        )
+        usage = Usage(prompt_tokens=100, completion_tokens=50)
+        return notes, Provenance(provider="openai", model="m", calls=1, usage=usage, cost_usd=0.01)
+
+
+def _transcribed(job_id: str, owner: str, text: str, blobs: MemoryBlobStore) -> Job:
+    from common.transcripts import Segment, Transcript, result_uri
+
+    job = new_job(job_id).model_copy(update={"owner": owner, "state": JobState.TRANSCRIBED})
+    transcript = Transcript(
+        job_id=job_id,
+        language="en",
+        duration_s=3,
+        model="tiny.en",
+        segments=[Segment(start=0, end=3, text=text)],
+    )
+    uri = result_uri(settings(), job_id, "transcript.json")
+    blobs.write_bytes(uri, transcript.model_dump_json().encode(), content_type="x")
+    return job
+
+
+def test_the_same_owners_identical_transcript_reuses_its_notes_and_pays_nothing() -> None:
+    blobs = MemoryBlobStore()
+    first = _transcribed("a-1", "alice", "Ship the release on Friday.", blobs)
+    again = _transcribed("a-2", "alice", "Ship the release on Friday.", blobs)
+    other_owner = _transcribed("b-1", "bob", "Ship the release on Friday.", blobs)
+    other_text = _transcribed("a-3", "alice", "Something else entirely.", blobs)
+    jobs, engine = MemoryJobStore(first, again, other_owner, other_text), CountingEngine()
+    base = _svc(batch_max_items=1).base  # one request per job, to count them
+    svc = NotesServices(
+        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        engine=cast(Any, engine),
+        webhooks=None,
+    )
+
+    for job in (first, again, other_owner, other_text):
+        outcome = handle_transcript_ready(TranscriptReady(job_id=job.job_id), svc)
+        assert outcome is NotesOutcome.COMPLETED
+
+    assert engine.calls == 3  # alice's repeat was not paid for; bob's and new text were
+    assert jobs.get("a-1").cost_usd == 0.01 and jobs.get("b-1").cost_usd == 0.01
+    reused = jobs.get("a-2")
+    assert reused.cost_usd == 0.0 and reused.usage["llm_calls"] == 0
+    from common.notes import NotesDocument
+    from common.transcripts import result_uri
+
+    doc = NotesDocument.model_validate_json(
+        blobs.read_bytes(result_uri(base.settings, "a-2", "notes.json"))
+    )
+    assert doc.job_id == "a-2" and doc.provenance.from_cache
+    assert doc.notes.summary == "Ship the release on Friday."
+    # The cache holds no other owner's entry under alice's folder, and the reverse.
+    cached = [u for u in blobs.objects if "/notes/" in u]
+    assert len(cached) == 3

@@ -140,3 +140,50 @@ def test_trace_context_travels_with_the_message() -> None:
     sweep(svc, SweepRequest(older_than_s=60))
     [(_, _, attributes)] = publisher.published
     assert attributes["traceparent"] == traceparent
+
+
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00" + b"\x00" * 64
+
+
+def test_an_inbox_object_whose_event_was_lost_becomes_its_job() -> None:
+    from common.jobs import upload_job_id
+
+    svc, publisher, s = _world()
+    blobs = cast(MemoryBlobStore, svc.blobs)
+    lost = f"gs://{s.buckets.inbox}/{s.buckets.inbox_prefix}lost.wav"
+    blobs.write_bytes(lost, WAV, content_type="audio/wav")
+    blobs.write_bytes(
+        f"gs://{s.buckets.inbox}/{s.buckets.inbox_prefix}folder/", b"", content_type="x"
+    )
+
+    report = sweep(svc, SweepRequest(older_than_s=0))
+
+    job_id = upload_job_id(s.buckets.inbox, f"{s.buckets.inbox_prefix}lost.wav", "1")
+    assert report.uploads == [job_id]
+    assert svc.jobs.get(job_id).state == JobState.QUEUED
+    assert [body["job_id"] for _, body, _ in publisher.published] == [job_id]
+    # The next run finds its job: the object is not handled twice.
+    assert sweep(svc, SweepRequest(older_than_s=0)).uploads == []
+    assert list(cast(MemoryJobStore, svc.jobs).jobs) == [job_id]
+
+
+def test_results_whose_job_is_gone_are_deleted_and_others_kept() -> None:
+    kept = _aged(new_job("kept"), 30, JobState.COMPLETED)
+    svc, _, s = _world(kept)
+    blobs = cast(MemoryBlobStore, svc.blobs)
+    root = f"gs://{s.buckets.results}/{s.buckets.results_prefix}"
+    for job_id in ("kept", "gone"):
+        for name in ("transcript.json", "notes.json"):
+            blobs.write_bytes(f"{root}{job_id}/{name}", b"{}", content_type="application/json")
+
+    report = sweep(svc, SweepRequest(older_than_s=0))
+
+    assert report.orphaned_results == ["gone"]
+    assert sorted(blobs.objects) == [f"{root}kept/notes.json", f"{root}kept/transcript.json"]
+
+
+def test_the_object_scans_can_be_turned_off() -> None:
+    svc, _, s = _world()
+    lost = f"gs://{s.buckets.inbox}/{s.buckets.inbox_prefix}lost.wav"
+    cast(MemoryBlobStore, svc.blobs).write_bytes(lost, WAV, content_type="audio/wav")
+    assert sweep(svc, SweepRequest(older_than_s=0, max_objects=0)).uploads == []

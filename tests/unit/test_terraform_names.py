@@ -36,7 +36,10 @@ ENV_VAR = re.compile(rf"\b{ENV_PREFIX}[A-Z0-9_]+")
 
 # On GCP, Eventarc owns the path from the inbox bucket to on_upload (its own notification,
 # topic and subscription); these settings name the local stack's stand-ins (emulators/).
-EVENTARC_OWNED = {"topics": {"inbox_events"}, "subscriptions": {"inbox_events"}}
+EVENTARC_OWNED = {
+    "topics": {"inbox_events", "inbox_events_dead_letter"},
+    "subscriptions": {"inbox_events", "inbox_events_dead_letter"},
+}
 
 
 def _settings() -> Settings:
