@@ -2,8 +2,10 @@
 
 The dispatcher passes the plan to the Cloud Run execution as one environment variable, so the
 tasks of an execution can never disagree about chunk boundaries, model or language. Task ``i``
-decodes ``window(i)`` (its chunk plus ``overlap_s`` either side); the merge keeps each word on
-the side of ``boundary(i)`` where its middle lies.
+owns the audio between two cuts: each cut is found by VAD in ``cut_region(k)`` around the
+nominal ``boundary(k)``, from the bytes alone, so neighbouring tasks pick the same one without
+talking. A task decodes ``cut_window(i, ...)`` (its cuts plus ``overlap_s`` either side); the
+merge keeps each word on the side of the recorded cut where its middle lies.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ TRACEPARENT_ENV = "TRACEPARENT"  # W3C trace context, so the tasks' logs join th
 # A last chunk shorter than this is folded into the one before it: a few seconds of tail are
 # not worth a task and a model load of their own.
 MIN_TAIL_S = 30.0
+# How far from a nominal boundary a cut may move to find silence: half a minute either side
+# holds many pauses in speech. Capped at a quarter of a chunk, so neighbouring regions never
+# overlap and a chunk keeps at least half its nominal length.
+CUT_SEARCH_S = 30.0
 
 
 def resolve_model(model: str | None, language: str | None, settings: Settings) -> str:
@@ -55,6 +61,9 @@ class ChunkPlan(BaseModel):
     chunk_seconds: float = Field(gt=0)
     overlap_s: float = Field(ge=0)
     chunk_count: int = Field(ge=1)
+    # Half-width of the region searched for a silent cut around each boundary (0: cut at the
+    # nominal boundary, as before).
+    cut_search_s: float = Field(default=CUT_SEARCH_S, ge=0)
 
     @classmethod
     def for_job(
@@ -66,6 +75,7 @@ class ChunkPlan(BaseModel):
         duration_s: float,
         chunk_seconds: float,
         overlap_s: float,
+        cut_search_s: float = CUT_SEARCH_S,
     ) -> ChunkPlan:
         count = max(1, math.ceil(duration_s / chunk_seconds))
         if count > 1 and duration_s - (count - 1) * chunk_seconds < MIN_TAIL_S:
@@ -78,6 +88,7 @@ class ChunkPlan(BaseModel):
             chunk_seconds=chunk_seconds,
             overlap_s=overlap_s,
             chunk_count=count,
+            cut_search_s=cut_search_s,
         )
 
     def boundary(self, index: int) -> float:
@@ -85,14 +96,35 @@ class ChunkPlan(BaseModel):
         return index * self.chunk_seconds
 
     def window(self, index: int) -> tuple[float, float | None]:
-        """The seconds task ``index`` decodes: ``(start, end)``, end None meaning the end of
-        the file (so a duration that was only estimated loses nothing)."""
+        """Task ``index``'s nominal window: ``(start, end)``, end None meaning the end of the
+        file (so a duration that was only estimated loses nothing); ``cut_window`` moves it to
+        the cuts actually found."""
         if not 0 <= index < self.chunk_count:
             raise ValueError(f"chunk {index} is outside 0..{self.chunk_count - 1}")
         start = max(0.0, self.boundary(index) - self.overlap_s)
         if index == self.chunk_count - 1:
             return start, None
         return start, self.boundary(index + 1) + self.overlap_s
+
+    def cut_region(self, k: int) -> tuple[float, float]:
+        """The seconds searched for the cut between chunks ``k - 1`` and ``k``: the same for
+        both neighbours, so they decode the same samples and pick the same cut."""
+        if not 0 < k < self.chunk_count:
+            raise ValueError(f"boundary {k} is outside 1..{self.chunk_count - 1}")
+        radius = min(self.cut_search_s, self.chunk_seconds / 4)
+        nominal = self.boundary(k)
+        return max(0.0, nominal - radius), min(nominal + radius, max(self.duration_s, nominal))
+
+    def cut_window(
+        self, index: int, start_cut: float | None, end_cut: float | None
+    ) -> tuple[float, float | None]:
+        """``window(index)`` around the cuts found (None: the nominal boundary)."""
+        start, end = self.window(index)
+        if index > 0 and start_cut is not None:
+            start = max(0.0, start_cut - self.overlap_s)
+        if end is not None and end_cut is not None:
+            end = end_cut + self.overlap_s
+        return start, end
 
     @property
     def key(self) -> str:

@@ -1,10 +1,11 @@
 """Chunk results -> one transcript: timestamps already on the file's timeline, and each word
 kept once where neighbouring chunks overlap.
 
-Chunk ``i`` owns ``[boundary(i), boundary(i + 1))``. A word belongs to the chunk that owns its
-middle; a segment keeps the words it owns (and is dropped if it owns none). Overlap gives
-every word near a boundary full context in at least one chunk, and this rule keeps exactly
-one copy of it.
+Chunk ``i`` owns ``[cut(i), cut(i + 1))``, where ``cut(i)`` is the start cut chunk ``i``
+recorded (a pause found by VAD, see ``cuts.py``; ``boundary(i)`` for results that predate it).
+Each cut is read from one side only, the later chunk, so even neighbours that disagreed could
+leave neither a gap nor a duplicate. A word belongs to the chunk that owns its middle; a segment
+keeps the words it owns (and is dropped if it owns none).
 """
 
 from __future__ import annotations
@@ -14,8 +15,21 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from common.logs import get_logger
 from common.transcription_plan import ChunkPlan
 from common.transcripts import Segment, Transcript
+from run_jobs.transcribe.coverage import within
+
+log = get_logger(__name__)
+
+# Counters each chunk reports in its options; the transcript carries their sums.
+_SUMMED = (
+    "decode_windows",
+    "redecoded_windows",
+    "redecoded_kept",
+    "redecoded_s",
+    "non_speech_dropped",
+)
 
 
 class ChunkResult(BaseModel):
@@ -29,6 +43,10 @@ class ChunkResult(BaseModel):
     language_probability: float | None = None
     segments: list[Segment]
     options: dict[str, Any] = Field(default_factory=dict)
+    # The cuts this chunk was decoded around (None: the file's start or end, or a result
+    # written before cuts existed, which falls back to the plan's nominal boundary).
+    cut_start_s: float | None = None
+    cut_end_s: float | None = None
 
 
 def shift(segments: list[Segment], offset_s: float) -> list[Segment]:
@@ -52,12 +70,18 @@ def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
     if indexes != list(range(plan.chunk_count)):
         raise ValueError(f"merge needs chunks 0..{plan.chunk_count - 1}, got {indexes}")
     ordered = sorted(chunks, key=lambda c: c.index)
+    cuts = [-math.inf, *(_start_cut(plan, c) for c in ordered[1:]), math.inf]
     segments: list[Segment] = []
     for chunk in ordered:
-        low = plan.boundary(chunk.index) if chunk.index > 0 else -math.inf
-        last = chunk.index == plan.chunk_count - 1
-        high = math.inf if last else plan.boundary(chunk.index + 1)
-        segments += [s for s in (_owned(seg, low, high) for seg in chunk.segments) if s]
+        low, high = cuts[chunk.index], cuts[chunk.index + 1]
+        if chunk.cut_end_s is not None and chunk.cut_end_s != high:
+            log.warning(
+                "chunk %d ended at %.3f s, its neighbour began at %.3f s; using the latter",
+                chunk.index,
+                chunk.cut_end_s,
+                high,
+            )
+        segments += within(chunk.segments, low, high)
     language = _language(ordered)
     first = next(c for c in ordered if c.language == language)
     return Transcript(
@@ -72,27 +96,19 @@ def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
             "chunk_seconds": plan.chunk_seconds,
             "chunk_overlap_s": plan.overlap_s,
             "chunk_count": plan.chunk_count,
+            "chunk_cuts_s": [round(c, 3) for c in cuts[1:-1]],
+            **_sums(ordered),
         },
     )
 
 
-def _owned(seg: Segment, low: float, high: float) -> Segment | None:
-    if not seg.words:
-        middle = (seg.start + seg.end) / 2
-        return seg if low <= middle < high else None
-    words = [w for w in seg.words if low <= (w.start + w.end) / 2 < high]
-    if not words:
-        return None
-    if len(words) == len(seg.words):
-        return seg
-    return seg.model_copy(
-        update={
-            "start": words[0].start,
-            "end": words[-1].end,
-            "text": "".join(w.word for w in words),
-            "words": words,
-        }
-    )
+def _start_cut(plan: ChunkPlan, chunk: ChunkResult) -> float:
+    return chunk.cut_start_s if chunk.cut_start_s is not None else plan.boundary(chunk.index)
+
+
+def _sums(chunks: list[ChunkResult]) -> dict[str, float]:
+    present = [k for k in _SUMMED if any(k in c.options for c in chunks)]
+    return {k: round(sum(c.options.get(k, 0) for c in chunks), 3) for k in present}
 
 
 def _language(chunks: list[ChunkResult]) -> str:

@@ -30,6 +30,7 @@ from common.settings import Settings
 from common.transcription_plan import ChunkPlan, work_prefix
 from common.transcripts import Transcript
 from run_jobs.transcribe.audio_cache import AudioCache
+from run_jobs.transcribe.cuts import task_cuts
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import model_path
 from run_jobs.transcribe.results import (
@@ -119,11 +120,10 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
     cached = read_cached(cached_at, w.blobs)
     if cached is not None:
         log.info("cache hit %s: no model run", cached_at, extra={"event": "cache_hit"})
+        # Another owner's audio may have filled the cache: nothing of that job (not even its
+        # id) goes into this one.
         reused = cached.model_copy(
-            update={
-                "job_id": plan.job_id,
-                "options": {**cached.options, "cached_from": cached.job_id},
-            }
+            update={"job_id": plan.job_id, "options": {**cached.options, "content_cache": True}}
         )
         _finish(reused, w, plan, usage={"transcribe_cache_hits": 1.0}, cache_hit=True)
         return TaskOutcome.CACHE_HIT
@@ -156,7 +156,9 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
 
 def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> ChunkResult:
     plan = env.plan
-    start, end = plan.window(env.index)
+    # Cut where the audio is silent: the neighbouring task finds the same cut (cuts.py).
+    cut_start, cut_end = task_cuts(path, plan, env.index)
+    start, end = plan.cut_window(env.index, cut_start, cut_end)
     samples = decode_window(path, start, end)
     transcriber = Transcriber(
         model_path(plan.model, w.settings, w.blobs),
@@ -202,6 +204,8 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> Chunk
         language_probability=result.language_probability,
         segments=shift(result.segments, start),
         options=result.options,
+        cut_start_s=cut_start,
+        cut_end_s=cut_end,
     )
 
 

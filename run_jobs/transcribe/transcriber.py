@@ -4,6 +4,11 @@ The model is loaded once per process and shared by every chunk and job the proce
 (``model_loads()`` counts the loads, for the logs and the benchmark). CPU runs int8, GPU runs
 float16; ``BatchedInferencePipeline`` is used where it is faster (on GPU by default), and a
 GPU out-of-memory error halves its batch until it fits, then falls back to sequential.
+
+Batched decoding has no fallbacks and now and then drops runs of sentences (sequential decoding
+skips one at times too), so with VAD on we find the speech ourselves, give the batched pipeline
+its ≤30 s windows, and decode again, sequentially and alone, any window whose speech the words
+leave uncovered (``coverage.py``); ``redecoded_windows`` and ``redecoded_s`` say how much.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from common.audio import SAMPLE_RATE
 from common.logs import get_logger
 from common.settings import Settings
 from common.transcripts import Segment, Word
+from run_jobs.transcribe import coverage
+from run_jobs.transcribe.coverage import DecodeWindow
+from run_jobs.transcribe.speech_filter import drop_non_speech
 
 log = get_logger(__name__)
 
@@ -138,11 +146,21 @@ class Transcriber:
             "vad_filter": options.vad,
             "word_timestamps": options.word_timestamps,
         }
+        # The speech, found once: it makes the batched windows and checks either decoder.
+        windows = coverage.group_windows(coverage.speech_spans(samples)) if options.vad else None
+        if windows == []:  # no speech: nothing to decode
+            used = {**_used(options, None), **_redecode_stats(0, 0, 0, 0.0)}
+            return Transcribed(language or "en", None, [], used)
         if options.batched:
             from faster_whisper import BatchedInferencePipeline
 
             pipeline = BatchedInferencePipeline(self.model)
-            segments, info = pipeline.transcribe(samples, batch_size=options.batch_size, **common)
+            extra: dict[str, Any] = {}
+            if windows:  # the pipeline decodes exactly these windows
+                extra = {"clip_timestamps": [{"start": w.start, "end": w.end} for w in windows]}
+            segments, info = pipeline.transcribe(
+                samples, batch_size=options.batch_size, **common, **extra
+            )
         else:
             segments, info = self.model.transcribe(samples, **common)
         out: list[Segment] = []
@@ -150,27 +168,102 @@ class Transcriber:
             out.append(_segment(seg))
             if duration > 0:
                 on_progress(min(seg.end / duration, 1.0))
+        used = _used(options, info.vad_options)
+        if windows is not None:
+            out, redone = self._redecode_dropped(samples, windows, out, info.language, options)
+            used.update(redone)
+        # Whisper's no-speech rule on every path (the batched pipeline skips it): noise ends
+        # like silence, with no words.
+        out, dropped = drop_non_speech(out)
+        used["non_speech_dropped"] = len(dropped)
+        for d in dropped:
+            log.info(
+                "dropped %.1f-%.1f s %r: %s",
+                d.start,
+                d.end,
+                d.text,
+                d.reason,
+                extra={"event": "non_speech"},
+            )
         return Transcribed(
             language=info.language,
             language_probability=info.language_probability,
             segments=out,
-            options={**asdict(options), "vad_options": _plain(info.vad_options)},
+            options=used,
         )
 
+    def _redecode_dropped(
+        self,
+        samples: np.ndarray,
+        windows: list[DecodeWindow],
+        segments: list[Segment],
+        language: str,
+        options: WhisperOptions,
+    ) -> tuple[list[Segment], dict[str, Any]]:
+        """Decode again, sequentially (with its fallbacks) and alone, each window whose words
+        leave its speech uncovered; the new words replace the window's if they cover more."""
+        out = segments
+        redone, kept, redone_s = 0, 0, 0.0
+        for window in windows:
+            before = coverage.coverage(window, out)
+            if not before.dropped:
+                continue
+            piece = samples[round(window.start * SAMPLE_RATE) : round(window.end * SAMPLE_RATE)]
+            again, _ = self.model.transcribe(
+                piece,
+                language=language,
+                beam_size=options.beam_size,
+                vad_filter=True,
+                word_timestamps=options.word_timestamps,
+            )
+            shifted = [_segment(s, offset=window.start) for s in again]
+            fresh = coverage.within(shifted, window.start, window.end + coverage.WORD_SLACK_S)
+            after = coverage.coverage(window, fresh)
+            better = after.covered_s > before.covered_s
+            if better:
+                out = coverage.replace(out, window, fresh)
+            redone, kept, redone_s = redone + 1, kept + better, redone_s + window.end - window.start
+            log.info(
+                "window %.1f-%.1f s: words covered %.1f of %.1f s of speech; decoded again: %.1f",
+                window.start,
+                window.end,
+                before.covered_s,
+                window.speech_s,
+                after.covered_s,
+                extra={"event": "redecoded"},
+            )
+        return out, _redecode_stats(len(windows), redone, kept, redone_s)
 
-def _segment(seg: Any) -> Segment:
+
+def _redecode_stats(windows: int, redone: int, kept: int, redone_s: float) -> dict[str, Any]:
+    return {
+        "decode_windows": windows,
+        "redecoded_windows": redone,
+        "redecoded_kept": kept,  # re-decodes whose words replaced the batched ones
+        "redecoded_s": round(redone_s, 3),
+    }
+
+
+def _used(options: WhisperOptions, vad_options: Any) -> dict[str, Any]:
+    """The options to record; batched windows come from our VAD call, not the pipeline's."""
+    if options.batched and options.vad:
+        vad_options = coverage.vad_options()
+    return {**asdict(options), "vad_options": _plain(vad_options)}
+
+
+def _segment(seg: Any, offset: float = 0.0) -> Segment:
     words = [
         Word(
-            start=max(w.start, 0.0),
-            end=max(w.end, 0.0),
+            start=max(w.start + offset, 0.0),
+            end=max(w.end + offset, 0.0),
             word=w.word,
             probability=w.probability,
         )
         for w in seg.words or []
     ]
     return Segment(
-        start=max(seg.start, 0.0),
-        end=max(seg.end, 0.0),
+        start=max(seg.start + offset, 0.0),
+        end=max(seg.end + offset, 0.0),
         text=seg.text,
         words=words,
         avg_logprob=seg.avg_logprob,

@@ -78,11 +78,14 @@ def _wait_done(store: FirestoreJobStore, job_id: str, timeout_s: float = 240) ->
     )
 
 
-def _transcript(settings: Settings, job_id: str) -> Transcript:
-    blobs = GcsBlobStore(settings.project)
-    return Transcript.model_validate_json(
-        blobs.read_bytes(result_uri(settings, job_id, "transcript.json"))
+def _transcript_bytes(settings: Settings, job_id: str) -> bytes:
+    return GcsBlobStore(settings.project).read_bytes(
+        result_uri(settings, job_id, "transcript.json")
     )
+
+
+def _transcript(settings: Settings, job_id: str) -> Transcript:
+    return Transcript.model_validate_json(_transcript_bytes(settings, job_id))
 
 
 def _ready_for(tap: Tap, job_id: str) -> int:
@@ -167,7 +170,8 @@ def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
     assert '"event": "model_loaded"' in first_log
     assert '"event": "model_loaded"' not in second_log and '"event": "cache_hit"' in second_log
     a, b = _transcript(settings, first_id), _transcript(settings, second_id)
-    assert b.job_id == second_id and b.options["cached_from"] == first_id
+    assert b.job_id == second_id and b.options["content_cache"] is True
+    assert first_id not in _transcript_bytes(settings, second_id).decode()
     assert [s.text for s in b.segments] == [s.text for s in a.segments]
     assert _ready_for(ready_tap, second_id) == 1
 
