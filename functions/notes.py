@@ -235,10 +235,10 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         except Exception:
             _release(partners, job, svc)
             raise
-        for partner, partner_transcript, partner_text in partners:
+        for partner, partner_transcript, _ in partners:
             notes, provenance = results[partner.job_id]
             doc = _write_notes(partner, partner_transcript, notes, provenance, svc)
-            _remember(partner, [partner_text], doc, svc)
+            _remember(partner, partner_transcript.pieces, doc, svc)
             done = _finish(partner.job_id, doc, svc)
             if done is not None and done.options.webhook_url:
                 # Its webhook goes through the usual path (COMPLETED, retried by redelivery).

@@ -120,6 +120,11 @@ class CountingEngine:
         usage = Usage(prompt_tokens=100, completion_tokens=50)
         return notes, Provenance(provider="openai", model="m", calls=1, usage=usage, cost_usd=0.01)
 
+    def generate_batch(self, items: list[tuple[str, str]], template: Any, **_: object) -> Any:
+        made = {job_id: self.generate(job_id, [text], template) for job_id, text in items}
+        self.calls -= len(items) - 1  # one request for all of them
+        return made
+
 
 def _transcribed(job_id: str, owner: str, text: str, blobs: MemoryBlobStore) -> Job:
     from common.transcripts import Segment, Transcript, result_uri
@@ -170,3 +175,30 @@ def test_the_same_owners_identical_transcript_reuses_its_notes_and_pays_nothing(
     # The cache holds no other owner's entry under alice's folder, and the reverse.
     cached = [u for u in blobs.objects if "/notes/" in u]
     assert len(cached) == 3
+
+
+def test_notes_made_in_a_batch_are_kept_where_a_repeat_and_delete_look_for_them() -> None:
+    from common import notes_cache
+    from common.transcripts import Transcript, result_uri
+
+    blobs = MemoryBlobStore()
+    first = _transcribed("a-1", "alice", "Ship the release on Friday.", blobs)
+    partner = _transcribed("a-2", "alice", "Call the supplier tomorrow.", blobs)
+    jobs, engine = MemoryJobStore(first, partner), CountingEngine()
+    base = _svc().base
+    svc = NotesServices(
+        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        engine=cast(Any, engine),
+        webhooks=None,
+    )
+
+    assert handle_transcript_ready(TranscriptReady(job_id="a-1"), svc) is NotesOutcome.COMPLETED
+    assert engine.calls == 1 and jobs.get("a-2").state is JobState.COMPLETED  # one request
+
+    s = base.settings
+    for job in (first, partner):  # the key DELETE computes from the stored transcript
+        transcript = Transcript.model_validate_json(
+            blobs.read_bytes(result_uri(s, job.job_id, "transcript.json"))
+        )
+        key = notes_cache.cache_key(transcript.pieces, job.options, s)
+        assert blobs.stat(notes_cache.cache_uri(s, "alice", key)) is not None, job.job_id
