@@ -61,7 +61,8 @@ class Publisher:
         return self._client
 
     def topic_path(self, topic: str) -> str:
-        return self.client.topic_path(self.project, topic)
+        path: str = self.client.topic_path(self.project, topic)
+        return path
 
     def publish(self, topic: str, message: BaseModel | dict[str, Any], **attributes: str) -> str:
         """Publish JSON and wait for the server's message id; raises ``PublishFailed``."""

@@ -28,6 +28,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3 import connection as u3conn
 from urllib3 import connectionpool as u3pool
+from urllib3.util import connection as u3util
 
 from common.errors import InvalidInput
 from common.settings import Settings
@@ -276,7 +277,7 @@ def _connect(conn: u3conn.HTTPConnection, policy: UrlPolicy) -> Any:
     last: OSError | None = None
     for address in addresses:
         try:
-            return u3conn.connection.create_connection(
+            return u3util.create_connection(
                 (address, conn.port),
                 conn.timeout,
                 source_address=conn.source_address,

@@ -153,7 +153,9 @@ class CloudRunEmulator:
             self.jobs = json.loads(self.jobs_file.read_text())
 
     # Jobs ----------------------------------------------------------------------------------
-    def create_job(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def create_job(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         job_id = (query.get("jobId") or [""])[0]
         if not re.fullmatch(r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?", job_id):
             raise ApiError(400, f"invalid jobId {job_id!r}")
@@ -170,7 +172,9 @@ class CloudRunEmulator:
             self.jobs_file.write_text(json.dumps(self.jobs, indent=1))
         return self._operation(m, done=True, response={"@type": _JOB_TYPE, **job})
 
-    def get_job(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def get_job(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         return self._job(m)
 
     def _job(self, m: dict[str, str]) -> dict[str, Any]:
@@ -184,7 +188,9 @@ class CloudRunEmulator:
             )
         return job
 
-    def run_job(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def run_job(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         job = self._job(m)
         template = job.get("template", {})
         task_template = template.get("template", {})
@@ -221,16 +227,22 @@ class CloudRunEmulator:
         return self._operation(m, done=False, metadata=execution, name=name)
 
     # Executions ----------------------------------------------------------------------------
-    def get_ex(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def get_ex(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         return self._execution(m).to_json()
 
-    def list_executions(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def list_executions(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         job = self._job(m)
         with self.lock:
             items = [e.to_json() for n, e in self.executions.items() if n.startswith(job["name"])]
         return {"executions": sorted(items, key=lambda e: e["createTime"], reverse=True)}
 
-    def cancel(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def cancel(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         execution = self._execution(m)
         with self.lock:
             execution.cancelled = True
@@ -250,7 +262,9 @@ class CloudRunEmulator:
         return execution
 
     # Operations ----------------------------------------------------------------------------
-    def get_operation(self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]):
+    def get_operation(
+        self, m: dict[str, str], query: dict[str, list[str]], body: dict[str, Any]
+    ) -> dict[str, Any]:
         name = f"projects/{m['project']}/locations/{m['location']}/operations/{m['op']}"
         execution_name = self.operations.get(name)
         if execution_name is None:

@@ -19,13 +19,17 @@ TEST_PORT_BASE = os.environ.get("AUDIONOTES_TEST_PORT_BASE", "28000")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test sees the environment as it was, and a fresh cached Settings."""
+def _isolated_environment() -> Iterator[None]:
+    """Each test sees the environment as it was, and a fresh cached Settings: whatever a test
+    sets in os.environ (directly, not only through monkeypatch) is undone after it."""
     from common.settings import get_settings
 
+    saved = dict(os.environ)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ class Backoff:
         many instances; a server's Retry-After is a floor, never shortened by the jitter.
         """
         ceiling = min(self.max_s, self.base_s * (2 ** max(attempt - 1, 0)))
-        wait = rand() * ceiling
+        wait: float = rand() * ceiling
         if retry_after is not None:
             wait = max(wait, retry_after)
         return wait
