@@ -135,7 +135,6 @@ class BlobStore(Protocol):
         self, uri: str, data: bytes, *, content_type: str, if_generation_match: int | None = None
     ) -> str: ...
     def download_to(self, uri: str, path: Path) -> BlobInfo: ...
-    def upload_from(self, path: Path, uri: str, *, content_type: str) -> str: ...
     def stat(self, uri: str) -> BlobInfo | None: ...
     def list(self, prefix_uri: str) -> Iterator[str]: ...
     def delete(self, uri: str) -> bool: ...
@@ -193,11 +192,6 @@ class GcsBlobStore:
         except gexc.NotFound as exc:
             raise BlobNotFound(f"{uri} does not exist") from exc
         return _info(blob)
-
-    def upload_from(self, path: Path, uri: str, *, content_type: str) -> str:
-        blob = self._blob(uri)
-        blob.upload_from_filename(str(path), content_type=content_type)
-        return str(blob.generation)
 
     def stat(self, uri: str) -> BlobInfo | None:
         ref = BlobRef.parse(uri)

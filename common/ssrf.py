@@ -84,19 +84,11 @@ _NAMED_RANGES: tuple[tuple[str, str], ...] = (
 
 
 class UrlNotAllowed(InvalidInput):
-    """A URL the guard refuses. ``code`` says which rule: see ``CODES``."""
+    """A URL the guard refuses; ``code`` says which rule (url_scheme_not_allowed,
+    url_userinfo_not_allowed, url_host_missing, url_malformed, url_unresolvable,
+    url_address_not_allowed, url_too_many_redirects)."""
 
     code = "url_not_allowed"
-
-
-CODES = {
-    "url_scheme_not_allowed": "the scheme is not https (or http where allowed)",
-    "url_userinfo_not_allowed": "user:password@ in a URL",
-    "url_host_missing": "no host",
-    "url_unresolvable": "the host does not resolve",
-    "url_address_not_allowed": "the host is or resolves to a non-public address",
-    "url_too_many_redirects": "more than MAX_REDIRECTS redirects",
-}
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,6 @@ class KeyRing:
         self._resting_until: dict[int, float] = {}
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def pick(self) -> tuple[int, str] | None:
         """The key to use now, or None when every key is retired or resting."""
         now = self._clock()
@@ -55,8 +52,3 @@ class KeyRing:
         with self._lock:
             self._dead.add(index)
             self._current = (index + 1) % len(self._keys)
-
-    @property
-    def usable(self) -> int:
-        with self._lock:
-            return len(self._keys) - len(self._dead)

@@ -15,7 +15,6 @@ import base64
 import binascii
 import functools
 import ipaddress
-import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -416,7 +415,3 @@ def _domain_error(exc: AudionotesError) -> flask.Response:
     if isinstance(exc, PublishFailed | StoreUnavailable):
         response.headers["Retry-After"] = "5"
     return response
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=False) + "\n"

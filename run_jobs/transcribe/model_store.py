@@ -25,7 +25,6 @@ from common.settings import Settings, get_settings
 
 log = get_logger(__name__)
 
-MODEL_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
 _COMPLETE = ".complete"
 
 

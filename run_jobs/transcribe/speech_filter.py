@@ -17,6 +17,22 @@ from common.transcripts import Segment
 NO_SPEECH_THRESHOLD = 0.6
 LOGPROB_THRESHOLD = -1.0
 _WORD = re.compile(r"\w")
+# What Whisper says over noise, music and silence (it learnt them from subtitles): dropped
+# when the decoder itself thought no one was speaking. On sox's white noise tiny.en says
+# " You" at log-probability -0.97, just inside Whisper's own rule.
+PHANTOMS = frozenset(
+    {
+        "you",
+        "thank you",
+        "thanks",
+        "thanks for watching",
+        "thank you for watching",
+        "bye",
+        "so",
+        "okay",
+        "subtitles by the amara org community",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +40,7 @@ class Dropped:
     start: float
     end: float
     text: str
-    reason: str  # "no_speech" | "no_words"
+    reason: str  # "no_speech" | "no_words" | "phantom"
 
 
 def drop_non_speech(segments: list[Segment]) -> tuple[list[Segment], list[Dropped]]:
@@ -49,4 +65,10 @@ def _reason(seg: Segment) -> str | None:
         and seg.avg_logprob < LOGPROB_THRESHOLD
     ):
         return "no_speech"
+    if (
+        seg.no_speech_prob is not None
+        and seg.no_speech_prob > NO_SPEECH_THRESHOLD
+        and " ".join(re.findall(r"\w+", seg.text.lower())) in PHANTOMS
+    ):
+        return "phantom"
     return None

@@ -20,6 +20,15 @@ def test_the_batched_paths_you_on_white_noise_is_dropped() -> None:
     assert kept == [] and [d.reason for d in dropped] == ["no_speech"]
 
 
+def test_what_whisper_says_over_noise_is_dropped_when_it_heard_no_speaker() -> None:
+    # The sequential path on sox's white noise: just inside Whisper's own rule.
+    kept, dropped = drop_non_speech([_seg(" You", -0.97, 0.95), _seg(" Thank you.", -0.5, 0.8)])
+    assert kept == [] and {d.reason for d in dropped} == {"phantom"}
+    # The same words said by someone are kept.
+    said = [_seg(" Thank you.", -0.3, 0.05)]
+    assert drop_non_speech(said) == (said, [])
+
+
 def test_punctuation_alone_is_not_speech() -> None:
     kept, dropped = drop_non_speech([_seg(" .", -0.68, 0.95), _seg(" ...", -0.2, 0.1)])
     assert kept == [] and {d.reason for d in dropped} == {"no_words"}

@@ -132,9 +132,6 @@ class MemoryBlobStore:
         assert info is not None
         return info
 
-    def upload_from(self, path: Path, uri: str, *, content_type: str) -> str:
-        return self.write_bytes(uri, path.read_bytes(), content_type=content_type)
-
     def stat(self, uri: str) -> BlobInfo | None:
         if uri not in self.objects:
             return None
