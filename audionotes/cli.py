@@ -26,6 +26,9 @@ from urllib.parse import urlencode
 
 import requests
 
+from common.jobs import JobState, NotesTemplate, Priority
+from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
+
 FINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
 
@@ -214,10 +217,12 @@ def parser() -> argparse.ArgumentParser:
 
     submit = sub.add_parser("submit", help="submit a local file, gs:// or https:// URL")
     submit.add_argument("source")
-    submit.add_argument("--priority", choices=["low", "normal", "high"], default="normal")
+    submit.add_argument(
+        "--priority", choices=[p.value for p in Priority], default=Priority.NORMAL.value
+    )
     submit.add_argument("--language")
     submit.add_argument("--model")
-    submit.add_argument("--notes-template", choices=["meeting", "lecture", "interview", "diary"])
+    submit.add_argument("--notes-template", choices=[t.value for t in NotesTemplate])
     submit.add_argument("--webhook-url")
     submit.add_argument("--idempotency-key")
     submit.add_argument("--via", choices=["signed-url", "gcs"], default="signed-url")
@@ -240,18 +245,18 @@ def parser() -> argparse.ArgumentParser:
 
     get = sub.add_parser("get", help="the transcript")
     get.add_argument("job_id")
-    get.add_argument("--format", choices=["json", "txt", "srt", "vtt"], default="txt")
+    get.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="txt")
     get.add_argument("-o", "--output")
     get.set_defaults(run=cmd_get)
 
     notes = sub.add_parser("notes", help="the notes")
     notes.add_argument("job_id")
-    notes.add_argument("--format", choices=["json", "md"], default="md")
+    notes.add_argument("--format", choices=NOTES_FORMATS, default="md")
     notes.add_argument("-o", "--output")
     notes.set_defaults(run=cmd_notes)
 
     lst = sub.add_parser("list", help="your jobs, newest first")
-    lst.add_argument("--state")
+    lst.add_argument("--state", type=str.upper, choices=[s.value for s in JobState])
     lst.add_argument("--limit", type=int, default=20)
     lst.add_argument("--page-token", help="the token the previous page printed")
     lst.set_defaults(run=cmd_list)
