@@ -116,7 +116,7 @@ def _transcribed_job(settings: Settings, store: FirestoreJobStore, job_id: str) 
     store.create(
         Job.new(
             job_id=job_id,
-            owner="tests",
+            owner=f"tests-{job_id}",  # its own caller: no notes shared through the cache
             source=JobSource(uri=f"gs://{settings.buckets.inbox}/uploads/{job_id}.wav"),
             retention_days=1,
         )
