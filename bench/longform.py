@@ -34,7 +34,7 @@ import wave
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -274,29 +274,11 @@ def _model(folder: Path) -> Any:
 
 def _project(audio: Path, plan: Any, settings: Any) -> Any:
     """Every task of the plan through ``run_task`` (the last one merges), in-memory stores."""
-    from common.jobs import JobState
-    from common.queues import Publisher
     from common.transcripts import Transcript
-    from run_jobs.transcribe.audio_cache import AudioCache
-    from run_jobs.transcribe.task import TaskEnv, Worker, run_task
-    from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job
+    from run_jobs.transcribe.task import TaskEnv, run_task
+    from tests.unit.test_transcribe_fakes import memory_worker
 
-    class NullPublisher:
-        def publish(self, topic: str, message: Any, **attributes: str) -> str:
-            return "1"
-
-    job = new_job(job_id="bench", uri="gs://bench-inbox/uploads/long.wav")
-    jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
-    jobs.transition(job.job_id, JobState.DISPATCHED)
-    blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    with tempfile.TemporaryDirectory() as cache:
-        worker = Worker(
-            settings=settings,
-            jobs=jobs,
-            blobs=blobs,
-            publisher=cast(Publisher, NullPublisher()),
-            audio=AudioCache(Path(cache), settings, blobs),
-        )
+    with memory_worker(settings, audio, job_id="bench") as (worker, blobs, _):
         for i in range(plan.chunk_count):
             run_task(TaskEnv(plan=plan, index=i, attempt=0, execution="bench"), worker)
     uri = next(u for u in blobs.objects if u.endswith("/transcript.json"))

@@ -24,7 +24,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -93,31 +93,13 @@ def run_variant(variant: str, audio: Path, model: str, beam: int, batch: int) ->
 
 def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
     from common.audio import probe
-    from common.jobs import JobState
-    from common.queues import Publisher
     from common.transcription_plan import ChunkPlan
     from common.transcripts import Transcript
     from run_jobs.transcribe import transcriber
-    from run_jobs.transcribe.audio_cache import AudioCache
-    from run_jobs.transcribe.task import TaskEnv, Worker, run_task
-    from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job
+    from run_jobs.transcribe.task import TaskEnv, run_task
+    from tests.unit.test_transcribe_fakes import memory_worker
 
-    class NullPublisher:
-        def publish(self, topic: str, message: Any, **attributes: str) -> str:
-            return "1"
-
-    job = new_job(uri="gs://bench-inbox/uploads/speech.wav")
-    jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
-    jobs.transition(job.job_id, JobState.DISPATCHED)
-    blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    with tempfile.TemporaryDirectory() as cache:
-        worker = Worker(
-            settings=settings,
-            jobs=jobs,
-            blobs=blobs,
-            publisher=cast(Publisher, NullPublisher()),
-            audio=AudioCache(Path(cache), settings, blobs),
-        )
+    with memory_worker(settings, audio) as (worker, blobs, job):
         plan = ChunkPlan.for_job(
             job_id=job.job_id,
             model=model,

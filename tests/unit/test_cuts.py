@@ -9,18 +9,7 @@ from common.transcription_plan import ChunkPlan
 from common.transcripts import Segment, Word
 from run_jobs.transcribe.cuts import FRAME_S, pick_cut
 from run_jobs.transcribe.merge import ChunkResult, merge
-
-
-def _plan(duration: float, chunk: float = 30.0, overlap: float = 2.0, **kw: float) -> ChunkPlan:
-    return ChunkPlan.for_job(
-        job_id="j",
-        model="tiny.en",
-        language=None,
-        duration_s=duration,
-        chunk_seconds=chunk,
-        overlap_s=overlap,
-        **kw,
-    )
+from tests.unit.test_transcribe import _plan
 
 
 def _probs(seconds: float, *silences: tuple[float, float], level: float = 0.9) -> np.ndarray:

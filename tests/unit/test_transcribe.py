@@ -32,7 +32,7 @@ from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, ne
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _plan(duration: float, chunk: float = 30.0, overlap: float = 2.0) -> ChunkPlan:
+def _plan(duration: float, chunk: float = 30.0, overlap: float = 2.0, **kw: float) -> ChunkPlan:
     return ChunkPlan.for_job(
         job_id="j",
         model="tiny.en",
@@ -40,6 +40,7 @@ def _plan(duration: float, chunk: float = 30.0, overlap: float = 2.0) -> ChunkPl
         duration_s=duration,
         chunk_seconds=chunk,
         overlap_s=overlap,
+        **kw,
     )
 
 

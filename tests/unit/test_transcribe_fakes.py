@@ -3,8 +3,11 @@ unit tests (the integration tests use the real emulators)."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import cast
 
 from google.api_core import exceptions as gexc
 
@@ -13,7 +16,10 @@ from common.blobs import BlobInfo, BlobRef
 from common.errors import BlobNotFound, JobNotFound
 from common.job_store import Page, Transition
 from common.jobs import Job, JobError, JobSource, JobState, advance
+from common.queues import Publisher
 from common.settings import Settings
+from run_jobs.transcribe.audio_cache import AudioCache
+from run_jobs.transcribe.task import Worker
 
 
 def settings(**transcription: object) -> Settings:
@@ -154,3 +160,32 @@ class MemoryBlobStore:
 
     def signed_url(self, uri: str, **_: object) -> str:
         raise NotImplementedError
+
+
+class NullPublisher:
+    def publish(self, topic: str, message: object, **attributes: str) -> str:
+        return "1"
+
+
+@contextlib.contextmanager
+def memory_worker(
+    settings: Settings, audio: Path, job_id: str = "j-1"
+) -> Iterator[tuple[Worker, MemoryBlobStore, Job]]:
+    """A transcribe Worker on in-memory stores, with ``audio`` as a DISPATCHED job's upload
+    (the benchmarks run the real task path on it)."""
+    job = new_job(job_id=job_id, uri=f"gs://bench-inbox/uploads/{audio.name}")
+    jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
+    jobs.transition(job.job_id, JobState.DISPATCHED)
+    blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
+    with tempfile.TemporaryDirectory() as cache:
+        yield (
+            Worker(
+                settings=settings,
+                jobs=jobs,
+                blobs=blobs,
+                publisher=cast(Publisher, NullPublisher()),
+                audio=AudioCache(Path(cache), settings, blobs),
+            ),
+            blobs,
+            job,
+        )
