@@ -157,5 +157,11 @@ def test_a_job_made_through_the_api_continues_the_callers_trace(
         x["parent_span_id"] == root_span_id for x in trace if x["name"] == "dispatch"
     )
     tasks = [x for x in trace if x["name"] == "transcribe.task"]
-    assert tasks and all(x["parent_span_id"] in dispatches for x in tasks)
+    # A task is the child of the dispatch that launched its execution; a short job that a
+    # batch lane already open took on (launched for another job) hangs from its own root.
+    assert tasks and all(
+        x["parent_span_id"] in dispatches
+        or (x["attributes"].get("lane") and x["parent_span_id"] == root_span_id)
+        for x in tasks
+    )
     assert {"transcribe.merge", "notes", "llm.call"} <= {x["name"] for x in trace}
