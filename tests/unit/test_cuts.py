@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from common.transcription_plan import ChunkPlan
-from common.transcripts import Segment, Word
+from common.transcripts import Segment
 from run_jobs.transcribe.cuts import FRAME_S, pick_cut
 from run_jobs.transcribe.merge import ChunkResult, merge
-from tests.unit.test_transcribe import _plan
+from tests.unit.test_transcribe import _plan, _seg
 
 
 def _probs(seconds: float, *silences: tuple[float, float], level: float = 0.9) -> np.ndarray:
@@ -65,15 +65,6 @@ def test_plan_cut_regions_and_windows() -> None:
     assert plan.cut_window(0, None, None) == plan.window(0)
     assert plan.key != _plan(3600.0, chunk=1200.0, cut_search_s=0.0).key
     assert ChunkPlan.from_env(plan.to_env()) == plan
-
-
-def _seg(*words: tuple[float, float, str]) -> Segment:
-    return Segment(
-        start=words[0][0],
-        end=words[-1][1],
-        text="".join(w[2] for w in words),
-        words=[Word(start=s, end=e, word=w, probability=0.9) for s, e, w in words],
-    )
 
 
 def _chunk(plan: ChunkPlan, index: int, cuts: tuple[float | None, float | None], *segs: Segment):
