@@ -41,6 +41,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 terraform-check:
 	@if [ -x terraform/check ]; then terraform/check; else echo "terraform/check: not present"; fi

@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 import requests
 
-from common.jobs import JobState, NotesTemplate, Priority
-from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
+from common.domain.jobs import JobState, NotesTemplate, Priority
+from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -93,8 +93,8 @@ def _upload_gcs(path: Path, token: str) -> str:
     import jwt
     from google.cloud import storage  # type: ignore[attr-defined]
 
-    from common.auth import subject_folder
-    from common.settings import get_settings
+    from common.config.settings import get_settings
+    from common.domain.owners import subject_folder
 
     settings = get_settings()
     subject = jwt.decode(token, options={"verify_signature": False})["sub"]

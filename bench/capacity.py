@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from common.settings import Limits, Transcription  # noqa: E402
-from common.transcription_plan import ChunkPlan  # noqa: E402
+from common.config.settings import Limits, Transcription  # noqa: E402
+from common.domain.transcription_plan import ChunkPlan  # noqa: E402
 
 # --- defaults, each labelled ----------------------------------------------------------------
 # Design target (DESIGN.md): 10,000 audio hours per hour, average file 1 h / 100 MB.

@@ -98,7 +98,7 @@ def speech_files(
 ) -> list[tuple[Path, float]]:
     """``count`` short files of distinct text (each ~15-25 s with 4 sentences), or one file
     ``count`` times."""
-    from common.audio import probe
+    from common.audio.decode import probe
 
     folder.mkdir(parents=True, exist_ok=True)
     files = []
@@ -119,9 +119,9 @@ def percentile(values: list[float], q: float) -> float:
 
 class Bench:
     def __init__(self, stack: Any, run_id: str) -> None:
-        from common.auth import issue_hs256
-        from common.blobs import GcsBlobStore
-        from common.job_store import FirestoreJobStore
+        from common.edge.auth import issue_hs256
+        from common.gcp.gcs import GcsBlobStore
+        from common.gcp.job_store import FirestoreJobStore
 
         self.stack = stack
         self.local = stack.local
@@ -148,7 +148,7 @@ class Bench:
         return sub
 
     def _gsutil(self, sub: Submission) -> None:
-        from common.jobs import upload_job_id
+        from common.domain.jobs import upload_job_id
 
         s = self.settings
         name = f"{s.buckets.inbox_prefix}load-{self.run_id}/{sub.index:03d}.wav"
@@ -194,7 +194,7 @@ class Bench:
         sub.job_id = created.json()["job_id"]
 
     def follow(self, subs: list[Submission], deadline: float) -> None:
-        from common.errors import JobNotFound
+        from common.domain.errors import JobNotFound
 
         pending = [s for s in subs if s.job_id]
         while pending and time.time() < deadline:

@@ -176,8 +176,8 @@ def longest_silent_speech(sentences: list[Sentence], words: list[tuple[float, fl
 
 
 def run(variant: str, audio: Path, args: argparse.Namespace, duration: float) -> dict[str, Any]:
-    from common.settings import Settings
-    from common.transcription_plan import ChunkPlan
+    from common.config.settings import Settings
+    from common.domain.transcription_plan import ChunkPlan
     from run_jobs.transcribe.model_store import model_path
 
     batched = variant in ("project-batched", "bare-batched", "old-batched")
@@ -231,7 +231,7 @@ def _old_batched(folder: Path, audio: Path, plan: Any, args: argparse.Namespace)
     """HEAD's default path: nominal windows, the bare pipeline, ownership by boundary."""
     from faster_whisper import BatchedInferencePipeline
 
-    from common.audio import decode_window
+    from common.audio.decode import decode_window
     from run_jobs.transcribe.merge import ChunkResult, merge, shift
     from run_jobs.transcribe.transcriber import _segment
 
@@ -274,7 +274,7 @@ def _model(folder: Path) -> Any:
 
 def _project(audio: Path, plan: Any, settings: Any) -> Any:
     """Every task of the plan through ``run_task`` (the last one merges), in-memory stores."""
-    from common.transcripts import Transcript
+    from common.domain.transcripts import Transcript
     from run_jobs.transcribe.task import TaskEnv, run_task
     from tests.unit.test_transcribe_fakes import memory_worker
 
@@ -300,7 +300,7 @@ def main() -> None:
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
 
-    from common.audio import probe
+    from common.audio.decode import probe
 
     nominal = [
         k * args.chunk_seconds for k in range(1, int(args.minutes * 60 // args.chunk_seconds))

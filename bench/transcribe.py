@@ -37,7 +37,7 @@ VARIANTS = ("bare-sequential", "bare-batched", "worker", "worker-batched")
 def _speech(folder: Path, minutes: float) -> tuple[Path, str]:
     path = folder / f"speech-{minutes:g}min.wav"
     one = make_speech(folder / "one.wav")
-    from common.audio import probe
+    from common.audio.decode import probe
 
     reps = max(1, round(minutes * 60 / probe(one).duration_s))
     text = " ".join([KNOWN_TEXT] * reps)
@@ -48,7 +48,7 @@ def _speech(folder: Path, minutes: float) -> tuple[Path, str]:
 
 def run_variant(variant: str, audio: Path, model: str, beam: int, batch: int) -> dict[str, Any]:
     """In this process: one measured transcription; prints a JSON line."""
-    from common.settings import Settings
+    from common.config.settings import Settings
     from run_jobs.transcribe.model_store import model_path
 
     settings = Settings(
@@ -92,9 +92,9 @@ def run_variant(variant: str, audio: Path, model: str, beam: int, batch: int) ->
 
 
 def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
-    from common.audio import probe
-    from common.transcription_plan import ChunkPlan
-    from common.transcripts import Transcript
+    from common.audio.decode import probe
+    from common.domain.transcription_plan import ChunkPlan
+    from common.domain.transcripts import Transcript
     from run_jobs.transcribe import transcriber
     from run_jobs.transcribe.task import TaskEnv, run_task
     from tests.unit.test_transcribe_fakes import memory_worker
@@ -155,7 +155,7 @@ def main() -> None:
     )
     for minutes in args.minutes:
         audio, text = _speech(args.workdir, minutes)
-        from common.audio import probe
+        from common.audio.decode import probe
 
         duration = probe(audio).duration_s
         best: dict[str, dict[str, Any]] = {}

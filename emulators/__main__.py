@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return demo()
         elif args.command == "token":
-            from common.auth import issue_hs256
+            from common.edge.auth import issue_hs256
 
             settings = stack.local.settings
             assert settings.auth.jwt_secret is not None

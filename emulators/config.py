@@ -1,7 +1,7 @@
 """Where the local stack lives: ports, folders and the environment it hands to processes.
 
 The local deployment is configured exactly like a GCP one, through ``AUDIONOTES_*`` variables
-(common.settings) plus the client libraries' own ``*_EMULATOR_HOST`` variables.
+(common.config.settings) plus the client libraries' own ``*_EMULATOR_HOST`` variables.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from common.settings import Settings
+from common.config.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common.blobs import GcsBlobStore
-from common.errors import JobNotFound
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobState, upload_job_id
-from common.settings import Settings
-from common.transcripts import result_uri
+from common.config.settings import Settings
+from common.domain.errors import JobNotFound
+from common.domain.jobs import Job, JobState, upload_job_id
+from common.domain.transcripts import result_uri
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
 from emulators.config import LocalStack, defined_functions
 from emulators.stack import Stack
 

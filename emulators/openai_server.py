@@ -1,7 +1,7 @@
 """An OpenAI-compatible chat completions server for the local stack, with scripted faults.
 
 ``POST /v1/chat/completions`` answers from the transcript it is sent, through the extractive
-engine (``common.notes_extractive``, the same code as the chain's last fallback), and reports
+engine (``common.notes.extractive``, the same code as the chain's last fallback), and reports
 the model as ``local-extractive`` so that nobody mistakes its notes for a model's. It honours
 ``response_format`` (``json_schema``: the answer is checked against the schema sent;
 ``json_object``) and returns ``usage`` estimated at four characters a token.
@@ -30,11 +30,11 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from common.jobs import NotesTemplate
-from common.llm.chunking import estimate_tokens
-from common.llm.prompts import Task, parse_request
-from common.notes import Notes, NotesBatch, NotesBatchItem
-from common.notes_extractive import extract_notes, merge_notes
+from common.domain.jobs import NotesTemplate
+from common.domain.notes import Notes, NotesBatch, NotesBatchItem
+from common.notes.chunking import estimate_tokens
+from common.notes.extractive import extract_notes, merge_notes
+from common.notes.prompts import Task, parse_request
 
 MODEL_NAME = "local-extractive"
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from common.blobs import BlobStore, GcsBlobStore, IamSigner, KeySigner, Signer
-from common.job_store import FirestoreJobStore, JobStore
-from common.logs import configure_logging
-from common.queues import Publisher
-from common.settings import Settings, get_settings
+from common.config.settings import Settings, get_settings
+from common.domain.ports import BlobStore, JobStore
+from common.gcp.gcs import GcsBlobStore, IamSigner, KeySigner, Signer
+from common.gcp.job_store import FirestoreJobStore
+from common.gcp.pubsub import Publisher
+from common.obs.logs import configure_logging
 
 
 @dataclass(frozen=True)

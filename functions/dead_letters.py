@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from common.errors import InvalidInput, JobNotFound
-from common.jobs import Job, JobError, JobState, advance
-from common.logs import get_logger
-from common.messages import TranscriptReady, decode_push
-from common.settings import Settings
+from common.config.settings import Settings
+from common.domain.errors import InvalidInput, JobNotFound
+from common.domain.jobs import Job, JobError, JobState, advance
+from common.domain.messages import TranscriptReady, decode_push
+from common.obs.logs import get_logger
 from functions.bootstrap import Services
 from functions.dispatch_launcher import Launcher
 

@@ -12,7 +12,7 @@ A redelivery finds either a claim (younger than ``launch_lease_s``: retry later;
 holder died, take it over) or an execution (alive: nothing to do; finished or gone while the
 job is still DISPATCHED: launch again).
 
-Short jobs on the batch tier go through a batch lane instead (``common/batch_lanes.py``): they
+Short jobs on the batch tier go through a batch lane instead (``common/domain/lanes.py``): they
 wait in the lane's queue and are handed to the execution draining it, which loads the model
 once for all of them; only when no open lane will take a job does its dispatch launch one.
 """
@@ -27,11 +27,12 @@ from functools import lru_cache
 
 from opentelemetry import trace
 
-from common.batch_lanes import (
-    FirestoreLaneStore,
+from common.config.settings import Settings, Tier
+from common.domain.errors import Busy, InvalidInput, JobNotFound
+from common.domain.jobs import Job, JobError, JobState, Priority, advance, utcnow
+from common.domain.lanes import (
     Lane,
     LaneEnv,
-    LaneStore,
     accepts,
     handed_off,
     is_waiting,
@@ -40,12 +41,11 @@ from common.batch_lanes import (
     launched,
     opened,
 )
-from common.errors import Busy, InvalidInput, JobNotFound
-from common.jobs import Job, JobError, JobState, Priority, advance, utcnow
-from common.logs import current_traceparent, get_logger
-from common.messages import TranscriptionRequested
-from common.settings import Settings, Tier
-from common.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
+from common.domain.messages import TranscriptionRequested
+from common.domain.ports import LaneStore
+from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
+from common.gcp.lane_store import FirestoreLaneStore
+from common.obs.logs import current_traceparent, get_logger
 from functions.bootstrap import Services, services
 from functions.dispatch_launcher import CloudRunLauncher, Launcher
 from functions.dispatch_source import Prober, SourceProber

@@ -16,7 +16,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import run_v2
 from google.protobuf import duration_pb2
 
-from common.settings import Settings
+from common.config.settings import Settings
 
 
 class Launcher(Protocol):

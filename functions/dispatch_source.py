@@ -15,11 +15,12 @@ from typing import Protocol
 from google.api_core import exceptions as gexc
 from google.cloud import storage  # type: ignore[attr-defined]
 
-from common.audio import AudioInfo, probe
-from common.audio_fetch import fetch_audio
-from common.blobs import BlobRef, BlobStore
-from common.errors import InvalidInput
-from common.settings import Settings
+from common.audio.decode import AudioInfo, probe
+from common.config.settings import Settings
+from common.domain.blobs import BlobRef
+from common.domain.errors import InvalidInput
+from common.domain.ports import BlobStore
+from common.edge.fetch import fetch_audio
 
 # Ranged reads of this size: a WAV or MP3 header and first frame fit in one.
 _READ_CHUNK = 256 * 1024

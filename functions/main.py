@@ -17,10 +17,10 @@ import functions_framework
 from cloudevents.http.event import CloudEvent
 from pydantic import ValidationError
 
-from common.errors import InvalidInput, JobNotFound
-from common.logs import get_logger
-from common.messages import TranscriptionRequested, TranscriptReady, decode_push
-from common.tracing import configure_tracing, is_traceparent, stage
+from common.domain.errors import InvalidInput, JobNotFound
+from common.domain.messages import TranscriptionRequested, TranscriptReady, decode_push
+from common.obs.logs import get_logger
+from common.obs.tracing import configure_tracing, is_traceparent, stage
 from functions.bootstrap import Services, services
 
 if TYPE_CHECKING:

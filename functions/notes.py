@@ -24,23 +24,16 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from pydantic import ValidationError
 
-from common import notes_cache
-from common.errors import (
+from common.domain.errors import (
     AudionotesError,
     BlobNotFound,
     InvalidInput,
     InvalidTransition,
     JobNotFound,
 )
-from common.jobs import Job, JobError, JobState, advance, utcnow
-from common.llm.chain import NotesEngine
-from common.llm.chunking import estimate_tokens
-from common.llm.errors import ProvidersDown
-from common.llm.factory import build_engine
-from common.llm.retry import Backoff
-from common.logs import bind, get_logger
-from common.messages import TranscriptReady
-from common.notes import (
+from common.domain.jobs import Job, JobError, JobState, advance, utcnow
+from common.domain.messages import TranscriptReady
+from common.domain.notes import (
     NOTES_JSON,
     NOTES_MD,
     Notes,
@@ -49,9 +42,16 @@ from common.notes import (
     Usage,
     render_markdown,
 )
-from common.notes_webhook import WebhookReceipt, WebhookSender
-from common.ssrf import UrlPolicy
-from common.transcripts import Transcript, result_uri
+from common.domain.retry import Backoff
+from common.domain.transcripts import Transcript, result_uri
+from common.edge.ssrf import UrlPolicy
+from common.edge.webhooks import WebhookReceipt, WebhookSender
+from common.gcp.notes_engine import build_engine
+from common.notes import cache as notes_cache
+from common.notes.chain import NotesEngine
+from common.notes.chunking import estimate_tokens
+from common.notes.errors import ProvidersDown
+from common.obs.logs import bind, get_logger
 from functions.bootstrap import Services, services
 
 log = get_logger(__name__)

@@ -31,11 +31,11 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.blobs import BlobRef
-from common.errors import JobNotFound
-from common.jobs import Job, JobState, upload_job_id, utcnow
-from common.logs import bind, get_logger
-from common.messages import TranscriptionRequested, TranscriptReady
+from common.domain.blobs import BlobRef
+from common.domain.errors import JobNotFound
+from common.domain.jobs import Job, JobState, upload_job_id, utcnow
+from common.domain.messages import TranscriptionRequested, TranscriptReady
+from common.obs.logs import bind, get_logger
 from functions.bootstrap import Services
 from functions.uploads import (
     StorageObject,

@@ -21,10 +21,10 @@ from google.api_core import exceptions as gexc
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from common.audio_sniff import HEAD_BYTES, sniff
-from common.blobs import BlobRef, BlobStore, GcsBlobStore, check_object_name
-from common.errors import AudionotesError, BlobNotFound, Busy, InvalidInput
-from common.jobs import (
+from common.config.settings import Settings
+from common.domain.blobs import BlobRef, check_object_name
+from common.domain.errors import AudionotesError, BlobNotFound, Busy, InvalidInput
+from common.domain.jobs import (
     Job,
     JobError,
     JobOptions,
@@ -34,11 +34,13 @@ from common.jobs import (
     upload_job_id,
     utcnow,
 )
-from common.logs import bind, current_traceparent, get_logger
-from common.messages import TranscriptionRequested
-from common.settings import Settings
-from common.ssrf import UrlPolicy, check_with_policy
-from common.transcription_plan import resolve_model
+from common.domain.messages import TranscriptionRequested
+from common.domain.ports import BlobStore
+from common.domain.transcription_plan import resolve_model
+from common.edge.sniff import HEAD_BYTES, sniff
+from common.edge.ssrf import UrlPolicy, check_with_policy
+from common.gcp.gcs import GcsBlobStore
+from common.obs.logs import bind, current_traceparent, get_logger
 from functions.bootstrap import Services
 
 log = get_logger(__name__)
@@ -255,7 +257,7 @@ def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
 
 
 def _find(svc: Services, job_id: str) -> Job | None:
-    from common.errors import JobNotFound
+    from common.domain.errors import JobNotFound
 
     try:
         return svc.jobs.get(job_id)

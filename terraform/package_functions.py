@@ -14,7 +14,7 @@ Python runtime builds from the root of the source:
   (cloud_event or http).
 * ``requirements.txt`` lists ``[project.dependencies]`` of pyproject.toml except what only the
   transcribe worker needs (faster-whisper), plus what the functions import that pyproject.toml
-  gets only through faster-whisper (PyAV and NumPy: ``common/audio.py``, with which dispatch
+  gets only through faster-whisper (PyAV and NumPy: ``common/audio/decode.py``, with which dispatch
   probes the audio): the buildpack installs from it.
 
 An include list rather than an exclude list: nothing reaches the archive by accident (.env
@@ -39,7 +39,7 @@ PACKAGES = ("common", "functions")
 SUFFIXES = {".py", ".json", ".md", ".txt", ".jinja", ".j2", ".yaml", ".yml"}
 ENTRY_POINTS = ("on_upload", "api", "dispatch", "notes", "dead_letters", "sweep")
 WORKER_ONLY = {"faster-whisper"}
-# Imported by common/audio.py (functions.dispatch_source -> every function, through
+# Imported by common/audio/decode.py (functions.dispatch_source -> every function, through
 # functions/main.py) but in pyproject.toml only as faster-whisper's dependencies; the bounds
 # are faster-whisper's own (av>=11) and those the repository is tested with.
 WORKER_TRANSITIVE = ("av>=11,<19", "numpy>=1.26,<3")

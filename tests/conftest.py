@@ -22,7 +22,7 @@ TEST_PORT_BASE = os.environ.get("AUDIONOTES_TEST_PORT_BASE", "28000")
 def _isolated_environment() -> Iterator[None]:
     """Each test sees the environment as it was, and a fresh cached Settings: whatever a test
     sets in os.environ (directly, not only through monkeypatch) is undone after it."""
-    from common.settings import get_settings
+    from common.config.settings import get_settings
 
     saved = dict(os.environ)
     get_settings.cache_clear()

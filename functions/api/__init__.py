@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from common.auth import Verifier
-from common.rate_limit import RateLimiter, windows
-from common.ssrf import UrlPolicy
+from common.edge.auth import Verifier
+from common.edge.ssrf import UrlPolicy
+from common.gcp.rate_limit import RateLimiter, windows
 from functions.api.service import Api, Canceller
 from functions.bootstrap import Services, services
 from functions.dispatch_launcher import CloudRunLauncher

@@ -25,21 +25,21 @@ from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from common.auth import Principal, Unauthenticated
-from common.errors import (
+from common.config.settings import Limits, Settings
+from common.domain.errors import (
     AudionotesError,
     BlobNotFound,
     InvalidInput,
     InvalidTransition,
     JobNotFound,
     PublishFailed,
+    RateLimited,
     StoreUnavailable,
 )
-from common.jobs import JOB_ID_PATTERN, JobOptions, JobState, utcnow
-from common.logs import get_logger
-from common.rate_limit import RateLimited
-from common.settings import Limits, Settings
-from common.tracing import stage
+from common.domain.jobs import JOB_ID_PATTERN, JobOptions, JobState, utcnow
+from common.edge.auth import Principal, Unauthenticated
+from common.obs.logs import get_logger
+from common.obs.tracing import stage
 from functions.api import openapi, schemas, service
 from functions.api.routes import BY_ENDPOINT, PAGE_TOKEN_PATTERN, STATE_NAMES, url_map
 from functions.api.service import Api, Forbidden, NotReady, TooLarge, UnsupportedMedia

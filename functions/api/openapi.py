@@ -14,9 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from common.blobs import BUCKET_PATTERN, OBJECT_NAME_PATTERN
-from common.settings import Limits, Transcription
-from common.ssrf import url_pattern
+from common.config.settings import Limits, Transcription
+from common.domain.blobs import BUCKET_PATTERN, OBJECT_NAME_PATTERN
+from common.edge.ssrf import url_pattern
 from functions.api import schemas
 from functions.api.routes import ROUTES, Route
 
@@ -136,7 +136,8 @@ def document(limits: Limits | None = None, models: list[str] | None = None) -> d
 
 def _state_limits(components: dict[str, Any], limits: Limits, models: list[str]) -> None:
     """What depends on the deployment (which URL schemes it takes, how big an upload), and
-    the patterns the server checks with codes of their own (common/blobs.py, common/ssrf.py)."""
+    the patterns the server checks with codes of their own (common/domain/blobs.py,
+    common/edge/ssrf.py)."""
     url = url_pattern(allow_http=limits.allow_http_urls)
     create = components["CreateJob"]["properties"]
     create["audio_url"]["pattern"] = f"^(gs://{BUCKET_PATTERN}/{OBJECT_NAME_PATTERN}|{url})$"

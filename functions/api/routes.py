@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 from werkzeug.routing import Map, Rule
 
-from common.jobs import JOB_ID_PATTERN, JobState
+from common.domain.jobs import JOB_ID_PATTERN, JobState
 from functions.api import schemas
 
 # A page token is base64url (unpadded) of a job id of the caller's (see FirestoreJobStore.list).

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from common.jobs import (
+from common.domain.jobs import (
     Job,
     JobState,
     LanguageCode,

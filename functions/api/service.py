@@ -18,11 +18,8 @@ import requests
 from google.api_core import exceptions as gexc
 from pydantic import ValidationError
 
-from common import notes_cache
-from common.audio_sniff import HEAD_BYTES, sniff
-from common.auth import Principal, Verifier, subject_folder
-from common.blobs import BlobRef
-from common.errors import (
+from common.domain.blobs import BlobRef
+from common.domain.errors import (
     AudionotesError,
     BlobNotFound,
     Busy,
@@ -31,13 +28,17 @@ from common.errors import (
     JobNotFound,
     PublishFailed,
 )
-from common.job_store import Page
-from common.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
-from common.logs import bind, current_traceparent, get_logger
-from common.rate_limit import RateLimiter
-from common.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
-from common.transcription_plan import resolve_model
-from common.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, Transcript, result_uri
+from common.domain.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
+from common.domain.owners import subject_folder
+from common.domain.ports import Page
+from common.domain.transcription_plan import resolve_model
+from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, Transcript, result_uri
+from common.edge.auth import Principal, Verifier
+from common.edge.sniff import HEAD_BYTES, sniff
+from common.edge.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
+from common.gcp.rate_limit import RateLimiter
+from common.notes import cache as notes_cache
+from common.obs.logs import bind, current_traceparent, get_logger
 from functions.api.routes import IDEMPOTENCY_KEY_PATTERN
 from functions.api.schemas import FILENAME_PATTERN
 from functions.bootstrap import Services
@@ -383,7 +384,7 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
 
 
 def _forget_notes(api: Api, job: Job) -> int:
-    """The owner's notes cache holds this job's notes too (common/notes_cache.py)."""
+    """The owner's notes cache holds this job's notes too (common/notes/cache.py)."""
     s = api.core.settings
     try:
         data = api.core.blobs.read_bytes(result_uri(s, job.job_id, "transcript.json"))

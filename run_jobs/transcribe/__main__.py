@@ -15,15 +15,16 @@ from pathlib import Path
 from opentelemetry.trace import StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from common.batch_lanes import FirestoreLaneStore, LaneEnv
-from common.blobs import GcsBlobStore
-from common.errors import JobNotFound
-from common.job_store import FirestoreJobStore
-from common.logs import configure_logging, get_logger
-from common.queues import Publisher
-from common.settings import get_settings
-from common.tracing import configure_tracing, is_traceparent, stage
-from common.transcription_plan import TRACEPARENT_ENV
+from common.config.settings import get_settings
+from common.domain.errors import JobNotFound
+from common.domain.lanes import LaneEnv
+from common.domain.transcription_plan import TRACEPARENT_ENV
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
+from common.gcp.lane_store import FirestoreLaneStore
+from common.gcp.pubsub import Publisher
+from common.obs.logs import configure_logging, get_logger
+from common.obs.tracing import configure_tracing, is_traceparent, stage
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.lane import drain, execution_name
 from run_jobs.transcribe.task import TaskEnv, Worker, fail_for_good, run_task

@@ -12,9 +12,9 @@ import json
 import os
 from pathlib import Path
 
-from common.audio_fetch import FetchedAudio, fetch_audio
-from common.blobs import BlobStore
-from common.settings import Settings
+from common.config.settings import Settings
+from common.domain.ports import BlobStore
+from common.edge.fetch import FetchedAudio, fetch_audio
 
 
 class AudioCache:

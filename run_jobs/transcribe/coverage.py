@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from common.audio import SAMPLE_RATE
-from common.transcripts import Segment
+from common.audio.decode import SAMPLE_RATE
+from common.domain.transcripts import Segment
 
 WINDOW_S = 30.0  # Whisper's input length
 # The pipeline's own VAD settings for batching (faster-whisper 1.2: split speech at 30 s,

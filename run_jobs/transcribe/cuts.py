@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from common.audio import SAMPLE_RATE, Source, decode_window
-from common.transcription_plan import ChunkPlan
+from common.audio.decode import SAMPLE_RATE, Source, decode_window
+from common.domain.transcription_plan import ChunkPlan
 
 FRAME = 512  # samples per Silero VAD frame at 16 kHz
 FRAME_S = FRAME / SAMPLE_RATE

@@ -1,5 +1,5 @@
 """Draining a batch lane: after its first job, a lane execution takes the lane's waiting jobs
-one at a time with the model it has loaded (the protocol is in ``common/batch_lanes.py``).
+one at a time with the model it has loaded (the protocol is in ``common/domain/lanes.py``).
 
 Resumable like a single task: a job this execution claimed and did not finish (the task
 crashed) is taken up first by the retried task, and every job runs through ``run_task``, which
@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from common.batch_lanes import Lane, LaneEnv, LaneStore, claimed_by, closed, is_waiting, registered
-from common.jobs import Job, utcnow
-from common.logs import get_logger
-from common.transcription_plan import ChunkPlan
+from common.domain.jobs import Job, utcnow
+from common.domain.lanes import Lane, LaneEnv, claimed_by, closed, is_waiting, registered
+from common.domain.ports import LaneStore
+from common.domain.transcription_plan import ChunkPlan
+from common.obs.logs import get_logger
 from run_jobs.transcribe.task import TaskEnv, Worker
 
 log = get_logger(__name__)

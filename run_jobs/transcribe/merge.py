@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from common.logs import get_logger
-from common.transcription_plan import ChunkPlan
-from common.transcripts import Segment, Transcript
+from common.domain.transcription_plan import ChunkPlan
+from common.domain.transcripts import Segment, Transcript
+from common.obs.logs import get_logger
 from run_jobs.transcribe.coverage import within
 
 log = get_logger(__name__)

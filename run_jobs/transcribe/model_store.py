@@ -18,10 +18,10 @@ import os
 import shutil
 from pathlib import Path
 
-from common.blobs import BlobStore
-from common.errors import InvalidInput
-from common.logs import get_logger
-from common.settings import Settings, get_settings
+from common.config.settings import Settings, get_settings
+from common.domain.errors import InvalidInput
+from common.domain.ports import BlobStore
+from common.obs.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.transcripts import Segment, Transcript
+from common.domain.transcripts import Segment, Transcript
 
 
 def to_txt(transcript: Transcript) -> str:

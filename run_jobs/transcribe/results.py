@@ -16,13 +16,13 @@ from typing import Literal
 
 from google.api_core import exceptions as gexc
 
-from common.blobs import BlobStore
-from common.logs import get_logger
-from common.messages import TranscriptReady
-from common.queues import Publisher
-from common.settings import Settings
-from common.transcription_plan import cache_prefix
-from common.transcripts import Transcript, result_uri
+from common.config.settings import Settings
+from common.domain.messages import TranscriptReady
+from common.domain.ports import BlobStore
+from common.domain.transcription_plan import cache_prefix
+from common.domain.transcripts import Transcript, result_uri
+from common.gcp.pubsub import Publisher
+from common.obs.logs import get_logger
 from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 
 log = get_logger(__name__)

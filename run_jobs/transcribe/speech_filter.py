@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from common.transcripts import Segment
+from common.domain.transcripts import Segment
 
 # Whisper's defaults (transcribe.py: no_speech_threshold, logprob_threshold).
 NO_SPEECH_THRESHOLD = 0.6

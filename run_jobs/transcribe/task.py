@@ -18,17 +18,16 @@ from pathlib import Path
 
 from opentelemetry import trace
 
-from common import metrics
-from common.audio import decode_window
-from common.blobs import BlobStore
-from common.errors import InvalidInput, InvalidTransition, JobNotFound
-from common.job_store import JobStore
-from common.jobs import PIPELINE, Job, JobError, JobState
-from common.logs import bind, get_logger
-from common.queues import Publisher
-from common.settings import Settings
-from common.transcription_plan import ChunkPlan, work_prefix
-from common.transcripts import Transcript
+from common.audio.decode import decode_window
+from common.config.settings import Settings
+from common.domain.errors import InvalidInput, InvalidTransition, JobNotFound
+from common.domain.jobs import PIPELINE, Job, JobError, JobState
+from common.domain.ports import BlobStore, JobStore
+from common.domain.transcription_plan import ChunkPlan, work_prefix
+from common.domain.transcripts import Transcript
+from common.gcp.pubsub import Publisher
+from common.obs import metrics
+from common.obs.logs import bind, get_logger
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.cuts import task_cuts
 from run_jobs.transcribe.merge import ChunkResult, merge, shift

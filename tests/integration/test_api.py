@@ -25,13 +25,14 @@ import jwt
 import pytest
 import requests
 
-from common.auth import issue_hs256
-from common.blobs import BlobRef, GcsBlobStore
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobSource, JobState, api_job_id
-from common.settings import Settings, get_settings
-from common.ssrf import UrlPolicy
-from common.transcripts import result_uri
+from common.config.settings import Settings, get_settings
+from common.domain.blobs import BlobRef
+from common.domain.jobs import Job, JobSource, JobState, api_job_id
+from common.domain.transcripts import result_uri
+from common.edge.auth import issue_hs256
+from common.edge.ssrf import UrlPolicy
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
 from functions.api import build_api
 from functions.api.http import handle
 from functions.api.openapi import render
@@ -977,7 +978,7 @@ def test_bad_inputs_get_precise_errors_and_leave_nothing_behind(
 ) -> None:
     client: Client = request.getfixturevalue(target)
     s = clean_stack.local.settings
-    from common.auth import subject_folder
+    from common.domain.owners import subject_folder
 
     def folder(subject: str) -> str:
         return f"gs://{s.buckets.inbox}/{s.auth.api_upload_prefix}{subject_folder(subject)}/"

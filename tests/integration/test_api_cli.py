@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from common.auth import issue_hs256
-from common.blobs import GcsBlobStore
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobError, JobSource, JobState, api_job_id
-from common.transcripts import result_uri
+from common.domain.jobs import Job, JobError, JobSource, JobState, api_job_id
+from common.domain.transcripts import result_uri
+from common.edge.auth import issue_hs256
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
 
 pytestmark = pytest.mark.integration
 

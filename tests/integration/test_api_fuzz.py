@@ -27,8 +27,8 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import CHECKS
 from schemathesis.config._checks import NegativeDataRejectionConfig
 
-from common.auth import issue_hs256
-from common.ssrf import url_pattern
+from common.edge.auth import issue_hs256
+from common.edge.ssrf import url_pattern
 
 # Enough to find what the outside test found (it needed a few hundred requests per
 # operation); small enough for `make test` on two cores.
@@ -71,7 +71,7 @@ def speech_bytes_for_fuzz(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 # Any URL the service would resolve has this shape; the service refuses every other string
-# (url_malformed) before it looks up any name (common/ssrf.py).
+# (url_malformed) before it looks up any name (common/edge/ssrf.py).
 CALLABLE = re.compile(url_pattern(allow_http=True))
 
 

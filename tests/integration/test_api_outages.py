@@ -18,9 +18,9 @@ import flask
 import pytest
 import requests
 
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobSource, api_job_id
-from common.settings import get_settings
+from common.config.settings import get_settings
+from common.domain.jobs import Job, JobSource, api_job_id
+from common.gcp.job_store import FirestoreJobStore
 from functions.api import build_api
 from functions.api.http import handle
 from functions.bootstrap import build

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from common.auth import issue_hs256
+from common.edge.auth import issue_hs256
 from tests.integration.helpers import wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 
-from common.blobs import GcsBlobStore, KeySigner
-from common.errors import BlobNotFound
+from common.domain.errors import BlobNotFound
+from common.gcp.gcs import GcsBlobStore, KeySigner
 
 
 @pytest.fixture

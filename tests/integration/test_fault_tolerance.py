@@ -49,18 +49,19 @@ import pytest
 import requests
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
 
-from common.auth import issue_hs256
-from common.blobs import GcsBlobStore
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobOptions, JobSource, JobState
-from common.llm.breaker import BreakerPosition, FirestoreBreakerStore
-from common.llm.factory import OPENAI
-from common.messages import TranscriptionRequested, TranscriptReady
-from common.notes import NotesDocument
-from common.queues import Publisher
-from common.settings import Settings
-from common.transcription_plan import ChunkPlan
-from common.transcripts import Transcript, result_uri
+from common.config.settings import Settings
+from common.domain.jobs import Job, JobOptions, JobSource, JobState
+from common.domain.messages import TranscriptionRequested, TranscriptReady
+from common.domain.notes import NotesDocument
+from common.domain.transcription_plan import ChunkPlan
+from common.domain.transcripts import Transcript, result_uri
+from common.edge.auth import issue_hs256
+from common.gcp.breaker_store import FirestoreBreakerStore
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
+from common.gcp.notes_engine import OPENAI
+from common.gcp.pubsub import Publisher
+from common.notes.breaker import BreakerPosition
 from functions.dead_letters import DELIVERY_COUNT, SOURCE_SUBSCRIPTION
 from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import make_speech, repeated, word_error_rate

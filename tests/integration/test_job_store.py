@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from common.errors import InvalidInput, InvalidTransition, JobNotFound
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobError, JobSource, JobState
+from common.domain.errors import InvalidInput, InvalidTransition, JobNotFound
+from common.domain.jobs import Job, JobError, JobSource, JobState
+from common.gcp.job_store import FirestoreJobStore
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_missing_job_is_not_found(store):
 def test_each_state_entered_is_logged_for_the_metrics(store, unique, caplog):
     """terraform/modules/monitoring counts event=job_state lines and sums their duration_s."""
     job_id = f"j-{unique}"
-    with caplog.at_level("INFO", logger="common.job_store"):
+    with caplog.at_level("INFO", logger="common.gcp.job_store"):
         store.create(_job(job_id))
         store.transition(job_id, JobState.DISPATCHED)
         store.transition(job_id, JobState.DISPATCHED)  # a no-op logs nothing

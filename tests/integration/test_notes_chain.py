@@ -13,17 +13,19 @@ from typing import Any
 import pytest
 from google.cloud import firestore
 
-from common.jobs import NotesTemplate
-from common.llm.breaker import BreakerPosition, FirestoreBreakerStore
-from common.llm.chain import NotesEngine, RetryPolicy
-from common.llm.chunking import chunk_texts
-from common.llm.factory import build_links
-from common.llm.ledger import Charge, FirestoreSpendLedger
-from common.llm.retry import Backoff
-from common.notes import Usage
-from common.notes_extractive import extract_notes
-from common.settings import Settings
-from common.transcripts import Transcript
+from common.config.settings import Settings
+from common.domain.jobs import NotesTemplate
+from common.domain.notes import Usage
+from common.domain.retry import Backoff
+from common.domain.transcripts import Transcript
+from common.gcp.breaker_store import FirestoreBreakerStore
+from common.gcp.ledger_store import FirestoreSpendLedger
+from common.gcp.notes_engine import build_links
+from common.notes.breaker import BreakerPosition
+from common.notes.chain import NotesEngine, RetryPolicy
+from common.notes.chunking import chunk_texts
+from common.notes.extractive import extract_notes
+from common.notes.ledger import Charge
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.integration

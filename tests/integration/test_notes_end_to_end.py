@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from common.blobs import GcsBlobStore
-from common.job_store import FirestoreJobStore
-from common.jobs import JobState
-from common.notes import NotesDocument, render_markdown
-from common.notes_extractive import split_sentences
-from common.transcripts import Transcript, result_uri
+from common.domain.jobs import JobState
+from common.domain.notes import NotesDocument, render_markdown
+from common.domain.transcripts import Transcript, result_uri
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
+from common.notes.extractive import split_sentences
 from tests.data.speech import make_speech
 from tests.integration.helpers import gsutil_upload, wait_for
 
@@ -72,7 +72,7 @@ def test_identical_audio_is_paid_once_per_owner_and_nothing_crosses_owners(  # t
 
     import requests
 
-    from common.auth import issue_hs256
+    from common.edge.auth import issue_hs256
 
     s = clean_stack.local.settings
     audio = make_speech(tmp_path / "meeting.wav", TEXT)

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
-from common.blobs import GcsBlobStore
-from common.errors import InvalidInput
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobOptions, JobSource, JobState, NotesTemplate
-from common.messages import TranscriptReady
-from common.notes import NotesDocument, render_markdown
-from common.notes_webhook import WebhookReceipt
-from common.queues import Publisher
-from common.settings import Settings
-from common.ssrf import UrlPolicy, check_with_policy
-from common.transcripts import Transcript, result_uri
+from common.config.settings import Settings
+from common.domain.errors import InvalidInput
+from common.domain.jobs import Job, JobOptions, JobSource, JobState, NotesTemplate
+from common.domain.messages import TranscriptReady
+from common.domain.notes import NotesDocument, render_markdown
+from common.domain.transcripts import Transcript, result_uri
+from common.edge.ssrf import UrlPolicy, check_with_policy
+from common.edge.webhooks import WebhookReceipt
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
+from common.gcp.pubsub import Publisher
 from tests.conftest import DATA
 from tests.integration.helpers import wait_for
 from tests.integration.test_notes_chain import LocalLlm

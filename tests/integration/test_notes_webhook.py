@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from common.notes_webhook import WebhookFailed, WebhookSender, verify
-from common.ssrf import UrlPolicy
+from common.edge.ssrf import UrlPolicy
+from common.edge.webhooks import WebhookFailed, WebhookSender, verify
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from google.cloud import firestore
 
-from common.rate_limit import RateLimited, RateLimiter, Window
+from common.domain.errors import RateLimited
+from common.gcp.rate_limit import RateLimiter, Window
 
 
 def test_a_burst_admits_exactly_the_limit(clean_stack, unique):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """One trace per job across processes: a real gsutil upload goes through on_upload, dispatch,
 the transcribe task and notes (each its own process), and every span they export (the local
-stack's JSON lines file, common.tracing.JsonLinesExporter) is in the one trace the job's
+stack's JSON lines file, common.obs.tracing.JsonLinesExporter) is in the one trace the job's
 document names, parented hop by hop; the functions' log lines carry the same ids."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from common.auth import issue_hs256
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobState
+from common.domain.jobs import Job, JobState
+from common.edge.auth import issue_hs256
+from common.gcp.job_store import FirestoreJobStore
 from tests.data.speech import make_speech
 from tests.integration.helpers import gsutil_upload, wait_for
 from tests.integration.test_api import AudioServer, _secret

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from google.cloud import pubsub_v1, run_v2, storage  # type: ignore[attr-defined]
 
-from common.blobs import GcsBlobStore
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobSource, JobState
-from common.messages import TranscriptionRequested
-from common.settings import Settings
-from common.transcription_plan import ChunkPlan, work_prefix
-from common.transcripts import Transcript, result_uri
+from common.config.settings import Settings
+from common.domain.jobs import Job, JobSource, JobState
+from common.domain.messages import TranscriptionRequested
+from common.domain.transcription_plan import ChunkPlan, work_prefix
+from common.domain.transcripts import Transcript, result_uri
+from common.gcp.gcs import GcsBlobStore
+from common.gcp.job_store import FirestoreJobStore
 from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import KNOWN_TEXT, make_speech, repeated, word_error_rate
 from tests.integration.helpers import Tap, gsutil_upload, inbox_job_id, wait_for
@@ -297,7 +297,7 @@ def test_short_uploads_share_one_execution_and_one_model_load(
     clean_stack, settings, store, ready_tap, unique, speech_dir
 ):
     """Four short files uploaded together (gsutil -m): one batch-lane execution transcribes all
-    of them with one model load (the batch tier, common/batch_lanes.py)."""
+    of them with one model load (the batch tier, common/domain/lanes.py)."""
     sentences = [f"{s.strip()}." for s in KNOWN_TEXT.split(".") if s.strip()]
     texts = [" ".join(sentences[i : i + 2]) for i in range(0, 8, 2) if sentences[i:]]
     files = [make_speech(speech_dir / f"short-{i}.wav", text) for i, text in enumerate(texts)]

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from common.job_store import FirestoreJobStore
-from common.jobs import JobState, upload_job_id
+from common.domain.jobs import JobState, upload_job_id
+from common.gcp.job_store import FirestoreJobStore
 from tests.integration.helpers import Tap, wait_for
 
 
@@ -134,7 +134,7 @@ def test_empty_upload_fails_with_a_clear_error_and_no_message(clean_stack, tap, 
 
 
 def _maybe_get(store: FirestoreJobStore, job_id: str):  # type: ignore[no-untyped-def]
-    from common.errors import JobNotFound
+    from common.domain.errors import JobNotFound
 
     try:
         return store.get(job_id)

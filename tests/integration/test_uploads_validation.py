@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from common.job_store import FirestoreJobStore
-from common.jobs import Job, JobState, upload_job_id
+from common.domain.jobs import Job, JobState, upload_job_id
+from common.gcp.job_store import FirestoreJobStore
 from tests.integration.helpers import Tap, wait_for
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from common.audio_sniff import sniff
+from common.edge.sniff import sniff
 from functions.api.openapi import render
 from functions.api.routes import ROUTES, url_map
 from functions.uploads import is_placeholder_or_part, options_from_metadata

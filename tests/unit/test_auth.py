@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from common.auth import Unauthenticated, Verifier, issue_hs256
-from common.settings import Auth
+from common.config.settings import Auth
+from common.edge.auth import Unauthenticated, Verifier, issue_hs256
 
 SECRET = "s3cret-for-tests-only-" + "x" * 24
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

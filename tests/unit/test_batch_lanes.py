@@ -9,7 +9,8 @@ from typing import cast
 
 import pytest
 
-from common.batch_lanes import (
+from common.domain.jobs import Job, JobState, Priority, utcnow
+from common.domain.lanes import (
     LANE_ENV,
     Lane,
     LaneEnv,
@@ -20,9 +21,8 @@ from common.batch_lanes import (
     opened,
     registered,
 )
-from common.jobs import Job, JobState, Priority, utcnow
-from common.queues import Publisher
-from common.transcription_plan import PLAN_ENV, ChunkPlan
+from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
+from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
 from run_jobs.transcribe.lane import DrainReport, drain

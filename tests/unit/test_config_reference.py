@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from common.config_reference import END, START, env_vars, render_into
+from common.config.reference import END, START, env_vars, render_into
 from tests.conftest import REPO_ROOT
 
 
@@ -11,7 +11,7 @@ def test_readme_configuration_table_is_current() -> None:
     assert START in readme and END in readme
     assert render_into(readme) == readme, (
         "README.md's configuration table is stale: run "
-        "`.venv/bin/python -m common.config_reference README.md`"
+        "`.venv/bin/python -m common.config.reference README.md`"
     )
 
 

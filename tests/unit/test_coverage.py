@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.transcripts import Segment, Word
+from common.domain.transcripts import Segment, Word
 from run_jobs.transcribe.coverage import DecodeWindow, coverage, group_windows, replace
 
 

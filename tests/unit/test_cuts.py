@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.transcription_plan import ChunkPlan
-from common.transcripts import Segment
+from common.domain.transcription_plan import ChunkPlan
+from common.domain.transcripts import Segment
 from run_jobs.transcribe.cuts import FRAME_S, pick_cut
 from run_jobs.transcribe.merge import ChunkResult, merge
 from tests.unit.test_transcribe import _plan, _seg

@@ -9,8 +9,8 @@ from typing import Any, cast
 
 import pytest
 
-from common.jobs import Job, JobState
-from common.queues import Publisher
+from common.domain.jobs import Job, JobState
+from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dead_letters import (
     DELIVERY_COUNT,

@@ -11,12 +11,12 @@ from typing import Any, cast
 
 import pytest
 
-from common.audio import AudioInfo
-from common.errors import Busy, InvalidInput
-from common.jobs import Job, JobState, utcnow
-from common.messages import TranscriptionRequested, decode_push
-from common.queues import Publisher
-from common.transcription_plan import PLAN_ENV, ChunkPlan
+from common.audio.decode import AudioInfo
+from common.domain.errors import Busy, InvalidInput
+from common.domain.jobs import Job, JobState, utcnow
+from common.domain.messages import TranscriptionRequested, decode_push
+from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
+from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import (
     DispatchDeps,

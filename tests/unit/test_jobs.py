@@ -5,8 +5,8 @@ from itertools import product
 
 import pytest
 
-from common.errors import InvalidTransition
-from common.jobs import (
+from common.domain.errors import InvalidTransition
+from common.domain.jobs import (
     FINAL_STATES,
     PIPELINE,
     Job,

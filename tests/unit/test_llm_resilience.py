@@ -8,16 +8,15 @@ from typing import Any
 
 import pytest
 
-from common.jobs import NotesTemplate
-from common.llm.breaker import (
-    BreakerConfig,
-    BreakerPosition,
-    CircuitBreaker,
-    MemoryBreakerStore,
-)
-from common.llm.chain import NotesEngine, ProviderLink, RetryPolicy
-from common.llm.chunking import chunk_texts, estimate_tokens
-from common.llm.errors import (
+from common.config.settings import ModelPrice
+from common.domain.jobs import NotesTemplate
+from common.domain.notes import Usage
+from common.domain.retry import Backoff, parse_retry_after
+from common.edge.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+from common.notes.breaker import BreakerConfig, BreakerPosition, CircuitBreaker, MemoryBreakerStore
+from common.notes.chain import NotesEngine, ProviderLink, RetryPolicy
+from common.notes.chunking import chunk_texts, estimate_tokens
+from common.notes.errors import (
     AuthFailed,
     BadOutput,
     ProviderError,
@@ -25,16 +24,12 @@ from common.llm.errors import (
     RateLimited,
     ServerError,
 )
-from common.llm.keys import KeyRing
-from common.llm.ledger import Charge, MemorySpendLedger
-from common.llm.pricing import cost_usd, price_for
-from common.llm.prompts import Task, map_messages, parse_request
-from common.llm.providers import ChatProvider, Completion, RequestStyle
-from common.llm.retry import Backoff, parse_retry_after
-from common.notes import Usage
-from common.notes_extractive import extract_notes
-from common.notes_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
-from common.settings import ModelPrice
+from common.notes.extractive import extract_notes
+from common.notes.keys import KeyRing
+from common.notes.ledger import Charge, MemorySpendLedger
+from common.notes.pricing import cost_usd, price_for
+from common.notes.prompts import Task, map_messages, parse_request
+from common.notes.providers import ChatProvider, Completion, RequestStyle
 from emulators.openai_server import answer
 
 PRICES = {"gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60)}
@@ -372,7 +367,7 @@ def test_batches_group_only_short_transcripts_and_split_the_cost() -> None:
 
 
 def test_empty_transcript_is_bad_input() -> None:
-    from common.errors import InvalidInput
+    from common.domain.errors import InvalidInput
 
     with pytest.raises(InvalidInput) as err:
         engine(ScriptedProvider([])).generate("j", ["  "], NotesTemplate.MEETING)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from common.logs import JsonFormatter, bind, current_traceparent, new_traceparent
+from common.obs.logs import JsonFormatter, bind, current_traceparent, new_traceparent
 
 
 def _record(msg: str, **extra: object) -> logging.LogRecord:

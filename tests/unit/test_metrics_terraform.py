@@ -1,5 +1,5 @@
 """The logging contract: every event and jsonPayload field that the Terraform log-based
-metrics and alerts (terraform/modules/monitoring) read is one the code emits (common.metrics),
+metrics and alerts (terraform/modules/monitoring) read is one the code emits (common.obs.metrics),
 and the code's metric lines really carry the registry's fields."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any, cast
 import hcl2
 import pytest
 
-from common import metrics
-from common.job_store import _log_state_change
-from common.jobs import JobError, JobState, NotesTemplate, advance
-from common.queues import Publisher
-from common.transcription_plan import ChunkPlan
+from common.domain.jobs import JobError, JobState, NotesTemplate, advance
+from common.domain.transcription_plan import ChunkPlan
+from common.gcp.job_store import _log_state_change
+from common.gcp.pubsub import Publisher
+from common.obs import metrics
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
 from tests.data.speech import make_speech

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from common.jobs import NotesTemplate
-from common.notes import Notes, NotesDocument, Provenance, render_markdown
-from common.notes_extractive import extract_notes, keyphrases, merge_notes, split_sentences
-from common.transcripts import Transcript
+from common.domain.jobs import NotesTemplate
+from common.domain.notes import Notes, NotesDocument, Provenance, render_markdown
+from common.domain.transcripts import Transcript
+from common.notes.extractive import extract_notes, keyphrases, merge_notes, split_sentences
 from tests.conftest import DATA
 
 

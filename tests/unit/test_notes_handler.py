@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from common.jobs import Job, JobState, utcnow
-from common.messages import TranscriptReady
+from common.domain.jobs import Job, JobState, utcnow
+from common.domain.messages import TranscriptReady
 from functions.bootstrap import Services
 from functions.notes import NotesOutcome, NotesServices, _may_wait, handle_transcript_ready
 from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
@@ -77,7 +77,7 @@ def test_a_job_in_another_jobs_batch_is_left_to_it_while_the_claim_is_fresh() ->
 
 
 def test_a_corrupt_notes_file_fails_the_job_clearly_instead_of_retrying_for_ever() -> None:
-    from common.transcripts import result_uri
+    from common.domain.transcripts import result_uri
 
     job = _summarizing()
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
@@ -103,7 +103,7 @@ class CountingEngine:
         self.calls = 0
 
     def generate(self, job_id: str, pieces: list[str], template: Any, **_: object) -> Any:
-        from common.notes import Notes, Provenance, Usage
+        from common.domain.notes import Notes, Provenance, Usage
 
         self.calls += 1
         notes = Notes(
@@ -127,7 +127,7 @@ class CountingEngine:
 
 
 def _transcribed(job_id: str, owner: str, text: str, blobs: MemoryBlobStore) -> Job:
-    from common.transcripts import Segment, Transcript, result_uri
+    from common.domain.transcripts import Segment, Transcript, result_uri
 
     job = new_job(job_id).model_copy(update={"owner": owner, "state": JobState.TRANSCRIBED})
     transcript = Transcript(
@@ -164,8 +164,8 @@ def test_the_same_owners_identical_transcript_reuses_its_notes_and_pays_nothing(
     assert jobs.get("a-1").cost_usd == 0.01 and jobs.get("b-1").cost_usd == 0.01
     reused = jobs.get("a-2")
     assert reused.cost_usd == 0.0 and reused.usage["llm_calls"] == 0
-    from common.notes import NotesDocument
-    from common.transcripts import result_uri
+    from common.domain.notes import NotesDocument
+    from common.domain.transcripts import result_uri
 
     doc = NotesDocument.model_validate_json(
         blobs.read_bytes(result_uri(base.settings, "a-2", "notes.json"))
@@ -178,8 +178,8 @@ def test_the_same_owners_identical_transcript_reuses_its_notes_and_pays_nothing(
 
 
 def test_notes_made_in_a_batch_are_kept_where_a_repeat_and_delete_look_for_them() -> None:
-    from common import notes_cache
-    from common.transcripts import Transcript, result_uri
+    from common.domain.transcripts import Transcript, result_uri
+    from common.notes import cache as notes_cache
 
     blobs = MemoryBlobStore()
     first = _transcribed("a-1", "alice", "Ship the release on Friday.", blobs)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from common.blobs import BAD_OBJECT_NAME, BlobRef, check_object_name
-from common.errors import InvalidInput
+from common.domain.blobs import BAD_OBJECT_NAME, BlobRef, check_object_name
+from common.domain.errors import InvalidInput
 
 ACCEPTED = [
     "uploads/a.wav",
@@ -50,7 +50,7 @@ def test_traversal_and_its_encoded_forms_are_refused(name: str) -> None:
 def test_an_upload_with_such_a_name_becomes_a_failed_job_and_publishes_nothing() -> None:
     from typing import Any, cast
 
-    from common.jobs import JobState
+    from common.domain.jobs import JobState
     from functions.bootstrap import Services
     from functions.uploads import Outcome, StorageObject, handle_upload
     from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, settings

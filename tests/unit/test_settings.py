@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from common.settings import ENV_PREFIX, Settings, get_settings
+from common.config.settings import ENV_PREFIX, Settings, get_settings
 
 BASE = {
     "AUDIONOTES_PROJECT": "my-project-1",

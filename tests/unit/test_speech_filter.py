@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from common.transcripts import Segment
+from common.domain.transcripts import Segment
 from run_jobs.transcribe.speech_filter import drop_non_speech
 
 
@@ -52,7 +52,7 @@ def test_white_noise_decodes_to_no_words_on_either_path(tmp_path: Path, batched:
     sequential one; either way notes were paid for. Now it ends like silence."""
     import subprocess
 
-    from common.audio import decode_window
+    from common.audio.decode import decode_window
     from run_jobs.transcribe.model_store import model_path
     from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
     from tests.unit.test_transcribe_fakes import settings

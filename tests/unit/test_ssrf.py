@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from common.errors import InvalidInput
-from common.ssrf import (
+from common.domain.errors import InvalidInput
+from common.edge.ssrf import (
     UrlNotAllowed,
     UrlPolicy,
     blocked_examples,
@@ -172,7 +172,7 @@ def test_connections_are_checked_when_they_are_made(server: str) -> None:
 
 
 def test_production_policy_from_settings() -> None:
-    from common.settings import Settings
+    from common.config.settings import Settings
 
     settings = Settings(project="audionotes-x", buckets={"inbox": "in-b", "results": "out-b"})
     policy = UrlPolicy.from_settings(settings)

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, cast
 
-from common.job_store import Page
-from common.jobs import Job, JobState, utcnow
-from common.queues import Publisher
-from common.settings import Settings
+from common.config.settings import Settings
+from common.domain.jobs import Job, JobState, utcnow
+from common.domain.ports import Page
+from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.sweep import SweepRequest, sweep
 from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
@@ -146,7 +146,7 @@ WAV = b"RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00" + b"\x00" 
 
 
 def test_an_inbox_object_whose_event_was_lost_becomes_its_job() -> None:
-    from common.jobs import upload_job_id
+    from common.domain.jobs import upload_job_id
 
     svc, publisher, s = _world()
     blobs = cast(MemoryBlobStore, svc.blobs)

@@ -1,4 +1,4 @@
-"""Terraform names things exactly as common/settings.py does, and sets only real settings.
+"""Terraform names things exactly as common/config/settings.py does, and sets only real settings.
 
 Parses terraform/ with python-hcl2 (no Terraform needed) and checks, in the composition
 module terraform/modules/audionotes (which the environment roots terraform/envs/* call):
@@ -26,7 +26,7 @@ import hcl2
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from common.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings
+from common.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -477,8 +477,8 @@ def test_environment_root_has_an_empty_gcs_backend(root: Path) -> None:
 
 def test_indexed_job_fields_are_fields_of_the_job_model() -> None:
     """The composite indexes name job document fields (modules/firestore job_fields): each
-    must be a field of common.jobs.Job, or an index would cover a field no query reads."""
-    from common.jobs import Job
+    must be a field of common.domain.jobs.Job, or an index would cover a field no query reads."""
+    from common.domain.jobs import Job
 
     variables = _blocks(_load(TERRAFORM / "modules" / "firestore" / "variables.tf"), "variable")
     fields = re.findall(r'optional\(string,\s*"(\w+)"\)', str(variables["job_fields"]["type"]))

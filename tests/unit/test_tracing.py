@@ -17,19 +17,19 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import ValidationError
 
-from common.jobs import JobState, NotesTemplate
-from common.llm.errors import ServerError
-from common.logs import JsonFormatter, bind, current_traceparent
-from common.queues import Publisher
-from common.settings import Tracing
-from common.tracing import (
+from common.config.settings import Tracing
+from common.domain.jobs import JobState, NotesTemplate
+from common.domain.transcription_plan import ChunkPlan
+from common.gcp.pubsub import Publisher
+from common.notes.errors import ServerError
+from common.obs.logs import JsonFormatter, bind, current_traceparent
+from common.obs.tracing import (
     JsonLinesExporter,
     configure_tracing,
     is_traceparent,
     parent_context,
     stage,
 )
-from common.transcription_plan import ChunkPlan
 from functions.bootstrap import Services
 from functions.main import _job_trace
 from run_jobs.transcribe.audio_cache import AudioCache
@@ -233,7 +233,7 @@ def test_cloud_trace_exporter_uses_the_runtime_project_and_credentials(
     from google.auth.credentials import AnonymousCredentials
     from opentelemetry.exporter.cloud_trace import CloudTraceSpanExporter
 
-    from common.tracing import _exporter
+    from common.obs.tracing import _exporter
 
     monkeypatch.setattr(
         google.auth, "default", lambda *a, **k: (AnonymousCredentials(), "my-project-1")

@@ -13,12 +13,12 @@ from typing import Any, cast
 import numpy as np
 import pytest
 
-from common.audio import SAMPLE_RATE, decode_window, probe
-from common.errors import InvalidInput
-from common.jobs import JobState
-from common.queues import Publisher
-from common.transcription_plan import ChunkPlan
-from common.transcripts import Segment, Transcript, Word
+from common.audio.decode import SAMPLE_RATE, decode_window, probe
+from common.domain.errors import InvalidInput
+from common.domain.jobs import JobState
+from common.domain.transcription_plan import ChunkPlan
+from common.domain.transcripts import Segment, Transcript, Word
+from common.gcp.pubsub import Publisher
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path

@@ -11,13 +11,13 @@ from typing import cast
 
 from google.api_core import exceptions as gexc
 
-from common.batch_lanes import LANE_STATES, Lane
-from common.blobs import BlobInfo, BlobRef
-from common.errors import BlobNotFound, JobNotFound
-from common.job_store import Page, Transition
-from common.jobs import Job, JobError, JobSource, JobState, advance
-from common.queues import Publisher
-from common.settings import Settings
+from common.config.settings import Settings
+from common.domain.blobs import BlobInfo, BlobRef
+from common.domain.errors import BlobNotFound, JobNotFound
+from common.domain.jobs import Job, JobError, JobSource, JobState, advance
+from common.domain.lanes import LANE_STATES, Lane
+from common.domain.ports import Page, Transition
+from common.gcp.pubsub import Publisher
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import Worker
 

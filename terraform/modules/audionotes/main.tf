@@ -12,7 +12,7 @@ data "google_storage_project_service_account" "gcs" {
 locals {
   labels = { app = "audionotes", environment = var.environment }
 
-  # Every name the Python code also knows, equal to the defaults in common/settings.py
+  # Every name the Python code also knows, equal to the defaults in common/config/settings.py
   # (tests/unit/test_terraform_names.py fails when they drift apart).
   names = {
     topics = {
@@ -48,7 +48,7 @@ locals {
     }
   }
 
-  # common/settings.py Delivery: how Pub/Sub delivers to dispatch, notes and dead_letters.
+  # common/config/settings.py Delivery: how Pub/Sub delivers to dispatch, notes and dead_letters.
   delivery = {
     ack_deadline_s        = 600
     max_delivery_attempts = 5
@@ -97,7 +97,7 @@ locals {
     AUDIONOTES_TRACING__EXPORTER = "cloud_trace"
   }
 
-  # The API (functions/api, common/auth.py, common/rate_limit.py). Lists are JSON, as
+  # The API (functions/api, common/edge/auth.py, common/gcp/rate_limit.py). Lists are JSON, as
   # pydantic-settings reads them; unset values keep the Settings defaults.
   api_env = { for k, v in {
     AUDIONOTES_AUTH__API_UPLOAD_PREFIX = local.names.prefixes.api_upload_prefix
@@ -163,7 +163,7 @@ module "iam" {
   project                    = var.project
   gcs_service_agent_email    = data.google_storage_project_service_account.gcs.email_address
   pubsub_service_agent_email = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-  # The API hands out signed URLs (common/blobs.py IamSigner).
+  # The API hands out signed URLs (common/gcp/gcs.py IamSigner).
   self_signers = ["api"]
 
   service_accounts = {

@@ -5,10 +5,10 @@
 
 variable "environment" {
   type        = string
-  description = "Environment name (AUDIONOTES_ENVIRONMENT and the environment label): dev or prod, the values common/settings.py Environment accepts on GCP (local is the emulator stack)."
+  description = "Environment name (AUDIONOTES_ENVIRONMENT and the environment label): dev or prod, the values common/config/settings.py Environment accepts on GCP (local is the emulator stack)."
   validation {
     condition     = contains(["dev", "prod"], var.environment)
-    error_message = "environment must be dev or prod (common/settings.py Environment; local means the emulators and signs URLs without IAM)."
+    error_message = "environment must be dev or prod (common/config/settings.py Environment; local means the emulators and signs URLs without IAM)."
   }
 }
 
@@ -17,7 +17,7 @@ variable "project" {
   description = "GCP project ID (AUDIONOTES_PROJECT)."
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project))
-    error_message = "project must be a GCP project ID (as common/settings.py checks)."
+    error_message = "project must be a GCP project ID (as common/config/settings.py checks)."
   }
 }
 
@@ -51,7 +51,7 @@ variable "buckets" {
       for n in [var.buckets.inbox, var.buckets.results, coalesce(var.buckets.sources, "placeholder")] :
       can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", n))
     ])
-    error_message = "Bucket names must match ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ (as common/settings.py checks)."
+    error_message = "Bucket names must match ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ (as common/config/settings.py checks)."
   }
   validation {
     condition     = var.buckets.inbox != var.buckets.results
@@ -178,7 +178,7 @@ variable "transcribe" {
   }
   validation {
     condition     = contains(["cpu", "gpu"], var.transcribe.batch_tier)
-    error_message = "batch_tier must be cpu or gpu (common/settings.py Tier)."
+    error_message = "batch_tier must be cpu or gpu (common/config/settings.py Tier)."
   }
   validation {
     condition     = contains(["tiny.en", "base"], var.transcribe.default_model)
@@ -272,7 +272,7 @@ variable "llm" {
   }
   validation {
     condition     = var.llm.fallback_base_url != null || (var.llm.fallback_model == null && var.llm.fallback_api_key_secret_id == null)
-    error_message = "llm.fallback_model and llm.fallback_api_key_secret_id need llm.fallback_base_url (common/llm/factory.py uses a fallback only when it has a URL)."
+    error_message = "llm.fallback_model and llm.fallback_api_key_secret_id need llm.fallback_base_url (common/gcp/notes_engine.py uses a fallback only when it has a URL)."
   }
 }
 

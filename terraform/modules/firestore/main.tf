@@ -1,11 +1,11 @@
 # The Firestore (native mode) database: point-in-time recovery, daily backups, the TTL policies
 # (jobs and rate-limit windows carry expire_at) and the composite indexes of the queries the
-# code makes (common/job_store.py FirestoreJobStore.list: optional owner, optional state,
+# code makes (common/gcp/job_store.py FirestoreJobStore.list: optional owner, optional state,
 # created_at desc).
 #
-# The other collections need neither: breakers (one document per LLM provider, common/llm/
+# The other collections need neither: breakers (one document per LLM provider, common/notes/
 # breaker.py) and spend (a document per UTC day with shards/ and charges/ subcollections,
-# common/llm/ledger.py) are read by id, and no expiry field is written to them, so the spend
+# common/notes/ledger.py) are read by id, and no expiry field is written to them, so the spend
 # ledger is kept until someone deletes it.
 
 resource "google_firestore_database" "this" {
@@ -29,7 +29,7 @@ resource "google_firestore_backup_schedule" "daily" {
 
 # Firestore deletes a document some time (usually within 24 h) after its TTL field's time:
 # jobs at their retention deadline (Limits.retention_days), rate-limit windows an hour after
-# they end (common/rate_limit.py). index_config {} exempts the field from single-field
+# they end (common/gcp/rate_limit.py). index_config {} exempts the field from single-field
 # indexing: an index on a timestamp that no query reads only costs writes and creates hotspots.
 resource "google_firestore_field" "ttl" {
   for_each = var.ttl_fields
@@ -58,7 +58,7 @@ locals {
     owner_created = [[local.f.owner, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
     # The sweep function (functions/sweep.py): jobs in one state, newest first, all owners.
     state_created = [[local.f.state, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
-    # A batch lane's unfinished jobs, oldest first (common/job_store.py in_lane).
+    # A batch lane's unfinished jobs, oldest first (common/gcp/job_store.py in_lane).
     lane_state_created = [[local.f.batch_lane, "ASCENDING"], [local.f.state, "ASCENDING"], [local.f.created_at, "ASCENDING"]]
   }
 }

@@ -22,7 +22,7 @@ variable "collections" {
     spend       = string
     batch_lanes = string
   })
-  description = "Collection names (common/settings.py Collections)."
+  description = "Collection names (common/config/settings.py Collections)."
 }
 
 variable "ttl_fields" {

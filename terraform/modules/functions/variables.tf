@@ -42,7 +42,7 @@ variable "build_service_account" {
 
 variable "common_env" {
   type        = map(string)
-  description = "Environment variables every function gets (the AUDIONOTES_* names from common/settings.py)."
+  description = "Environment variables every function gets (the AUDIONOTES_* names from common/config/settings.py)."
   validation {
     condition     = alltrue([for k in keys(var.common_env) : can(regex("^AUDIONOTES_[A-Z0-9_]+$", k))])
     error_message = "common_env keys must be AUDIONOTES_* settings variables."

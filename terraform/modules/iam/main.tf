@@ -54,7 +54,7 @@ resource "google_service_account_iam_member" "pubsub_agent_token_creator" {
   member             = "serviceAccount:${var.pubsub_service_agent_email}"
 }
 
-# Signed URLs without a key file (common/blobs.py IamSigner) call signBlob as the runtime
+# Signed URLs without a key file (common/gcp/gcs.py IamSigner) call signBlob as the runtime
 # identity, which needs token-creator on itself, and on nothing else.
 resource "google_service_account_iam_member" "self_signer" {
   for_each = var.self_signers

@@ -1,4 +1,4 @@
-# Log-based metrics from the structured JSON logs (common/logs.py), alert policies on them and
+# Log-based metrics from the structured JSON logs (common/obs/logs.py), alert policies on them and
 # on the dead-letter backlog, and one dashboard.
 
 locals {

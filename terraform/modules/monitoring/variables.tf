@@ -16,7 +16,7 @@ variable "metric_prefix" {
 variable "log_events" {
   type = object({
     # A job entered jsonPayload.state; jsonPayload.duration_s is the time it spent in the
-    # previous state (common/logs.py copies every extra= field into the JSON line).
+    # previous state (common/obs/logs.py copies every extra= field into the JSON line).
     state_change = optional(string, "job_state")
     # One LLM call of the notes function; jsonPayload.cost_usd is what it cost.
     llm_usage = optional(string, "llm_usage")

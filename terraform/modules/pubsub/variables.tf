@@ -18,7 +18,7 @@ variable "names" {
       transcripts_ready_dead_letter      = string
     })
   })
-  description = "Topic and subscription names, exactly as common/settings.py (Topics, Subscriptions) names them."
+  description = "Topic and subscription names, exactly as common/config/settings.py (Topics, Subscriptions) names them."
   validation {
     condition = alltrue([
       for n in concat(values(var.names.topics), values(var.names.subscriptions)) :
@@ -35,7 +35,7 @@ variable "delivery" {
     min_backoff_s         = optional(number, 10)
     max_backoff_s         = optional(number, 600)
   })
-  description = "How Pub/Sub delivers to the handlers (common/settings.py Delivery; the defaults are its defaults)."
+  description = "How Pub/Sub delivers to the handlers (common/config/settings.py Delivery; the defaults are its defaults)."
   default     = {}
   validation {
     condition     = var.delivery.ack_deadline_s >= 10 && var.delivery.ack_deadline_s <= 600

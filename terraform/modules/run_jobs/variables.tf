@@ -36,7 +36,7 @@ variable "service_account_id" {
 
 variable "common_env" {
   type        = map(string)
-  description = "Environment variables every job task gets (the AUDIONOTES_* names from common/settings.py)."
+  description = "Environment variables every job task gets (the AUDIONOTES_* names from common/config/settings.py)."
   validation {
     condition     = alltrue([for k in keys(var.common_env) : can(regex("^AUDIONOTES_[A-Z0-9_]+$", k))])
     error_message = "common_env keys must be AUDIONOTES_* settings variables."
@@ -57,10 +57,10 @@ variable "jobs" {
     # env var name => Secret Manager secret_id (latest version).
     secret_env = optional(map(string), {})
   }))
-  description = "Jobs keyed by name (common/settings.py RunJobs). dispatch overrides task_count and env per execution; parallelism caps concurrent tasks per execution (0 = as many as quota allows)."
+  description = "Jobs keyed by name (common/config/settings.py RunJobs). dispatch overrides task_count and env per execution; parallelism caps concurrent tasks per execution (0 = as many as quota allows)."
   validation {
     condition     = alltrue([for k, _ in var.jobs : can(regex("^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", k))])
-    error_message = "Job names must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ (as common/settings.py checks)."
+    error_message = "Job names must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ (as common/config/settings.py checks)."
   }
   validation {
     # A GPU task must finish inside Cloud Run's 1 h GPU limit: long audio is chunked instead.

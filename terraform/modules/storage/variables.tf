@@ -17,7 +17,7 @@ variable "names" {
   description = "Bucket names: inbox (uploads, settings buckets.inbox), results (settings buckets.results) and sources (function source archives)."
   validation {
     condition     = alltrue([for n in values(var.names) : can(regex("^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$", n))])
-    error_message = "Bucket names must match ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ (as common/settings.py checks)."
+    error_message = "Bucket names must match ^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$ (as common/config/settings.py checks)."
   }
 }
 

@@ -1,0 +1,1 @@
+"""Audio decoding and probing with PyAV. Independent of ``edge`` and ``notes``."""

@@ -1,0 +1,227 @@
+"""The job: its model, its states and the only transitions allowed between them.
+
+Pure domain code: no I/O. ``FirestoreJobStore`` applies ``advance`` inside a transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.domain.errors import InvalidTransition
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    DISPATCHED = "DISPATCHED"
+    TRANSCRIBING = "TRANSCRIBING"
+    TRANSCRIBED = "TRANSCRIBED"
+    SUMMARIZING = "SUMMARIZING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+# The happy path, in order. A job may skip ahead on it (a cached transcript goes from
+# DISPATCHED straight to TRANSCRIBED) but never move back.
+PIPELINE: tuple[JobState, ...] = (
+    JobState.QUEUED,
+    JobState.DISPATCHED,
+    JobState.TRANSCRIBING,
+    JobState.TRANSCRIBED,
+    JobState.SUMMARIZING,
+    JobState.COMPLETED,
+)
+FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+
+
+def can_transition(current: JobState, requested: JobState) -> bool:
+    if current in FINAL_STATES:
+        return False
+    if requested in (JobState.FAILED, JobState.CANCELLED):
+        return True
+    return PIPELINE.index(requested) > PIPELINE.index(current)
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+
+class NotesTemplate(StrEnum):
+    MEETING = "meeting"
+    LECTURE = "lecture"
+    INTERVIEW = "interview"
+    DIARY = "diary"
+
+
+# Every job id this system mints (``upload_job_id``, ``api_job_id``). The API refuses any other
+# shape before it reaches Firestore, which reserves ids such as ``__x__``.
+JOB_ID_PATTERN = r"[auk]-[0-9a-f]{32}"
+
+# The option fields, defined once: the job model and the API's request model share them.
+ModelName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+LanguageCode = Annotated[
+    str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639-1/3 code; None = detect")
+]
+# Its scheme and host are checked by the SSRF guard (common/edge/ssrf.py), with precise codes.
+WebhookUrl = Annotated[
+    str, Field(min_length=1, max_length=2048, description="https:// URL called when the job ends")
+]
+
+
+class JobOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority = Priority.NORMAL
+    model: ModelName | None = None
+    language: LanguageCode | None = None
+    notes_template: NotesTemplate = NotesTemplate.MEETING
+    webhook_url: WebhookUrl | None = None
+
+
+class JobSource(BaseModel):
+    uri: str
+    sha256: str | None = None
+    bytes: int | None = Field(default=None, ge=0)
+    duration_s: float | None = Field(default=None, ge=0)
+    content_type: str | None = None
+    generation: str | None = None
+
+
+class JobError(BaseModel):
+    code: str
+    message: str
+
+
+class Job(BaseModel):
+    """The job document in Firestore (collection ``Settings.collections.jobs``)."""
+
+    job_id: str
+    owner: str
+    state: JobState = JobState.QUEUED
+    created_at: datetime
+    updated_at: datetime
+    state_times: dict[JobState, datetime] = Field(default_factory=dict)
+    options: JobOptions = Field(default_factory=JobOptions)
+    source: JobSource
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+    attempts: int = Field(default=0, ge=0)
+    error: JobError | None = None
+    outputs: dict[str, str] = Field(default_factory=dict)
+    execution: str | None = None
+    usage: dict[str, float] = Field(default_factory=dict)
+    cost_usd: float = Field(default=0.0, ge=0.0)
+    expire_at: datetime
+    traceparent: str | None = None
+    # Recorded once the transcription request is published: a redelivered event publishes
+    # again only if the first delivery died between creating the job and publishing.
+    request_message_id: str | None = None
+    # The dispatch delivery launching this job's execution holds this claim until it records
+    # the execution's name; a claim older than the lease belongs to a delivery that died.
+    launch_claim: str | None = None
+    launch_claimed_at: datetime | None = None
+    # A short job that shares a lane execution with others (common/domain/lanes.py), and the
+    # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
+    batch_lane: str | None = None
+    batch_plan: str | None = None
+    # Deliveries of its transcript-ready message that found every model provider out and
+    # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
+    provider_waits: int = Field(default=0, ge=0)
+    # The job whose notes delivery is making this job's notes in the same request, and when
+    # it claimed it (functions/notes.py); its own delivery waits while the claim is fresh.
+    notes_batch: str | None = None
+    notes_batch_at: datetime | None = None
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        job_id: str,
+        owner: str,
+        source: JobSource,
+        options: JobOptions | None = None,
+        retention_days: int,
+        traceparent: str | None = None,
+        now: datetime | None = None,
+    ) -> Job:
+        now = now or utcnow()
+        return cls(
+            job_id=job_id,
+            owner=owner,
+            created_at=now,
+            updated_at=now,
+            state_times={JobState.QUEUED: now},
+            options=options or JobOptions(),
+            source=source,
+            expire_at=now + timedelta(days=retention_days),
+            traceparent=traceparent,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        # Python mode keeps datetimes as datetimes: Firestore stores them as timestamps,
+        # which its TTL policy on expire_at requires.
+        return self.model_dump(mode="python")
+
+
+def advance(
+    job: Job,
+    requested: JobState,
+    *,
+    now: datetime | None = None,
+    error: JobError | None = None,
+    outputs: dict[str, str] | None = None,
+    execution: str | None = None,
+) -> tuple[Job, bool]:
+    """Return ``(job after the change, whether anything changed)``.
+
+    Asking for the state the job is already in is a no-op, so that a redelivered event
+    changes nothing; any other backwards or out-of-final move raises ``InvalidTransition``.
+    """
+    if requested == job.state:
+        return job, False
+    if not can_transition(job.state, requested):
+        raise InvalidTransition(job.job_id, job.state, requested)
+    now = now or utcnow()
+    changes: dict[str, Any] = {
+        "state": requested,
+        "updated_at": now,
+        "state_times": {**job.state_times, requested: now},
+    }
+    if requested == JobState.COMPLETED:
+        changes["progress"] = 1.0
+    if error is not None:
+        changes["error"] = error
+    if outputs:
+        changes["outputs"] = {**job.outputs, **outputs}
+    if execution is not None:
+        changes["execution"] = execution
+    return job.model_copy(update=changes), True
+
+
+def upload_job_id(bucket: str, name: str, generation: str | int) -> str:
+    """Deterministic: the same object version always maps to the same job."""
+    digest = hashlib.sha256(f"gs://{bucket}/{name}#{generation}".encode()).hexdigest()
+    return f"u-{digest[:32]}"
+
+
+def api_job_id(owner: str, idempotency_key: str | None) -> str:
+    """The same (owner, key) maps to the same job; without a key every call is new."""
+    if idempotency_key is None:
+        return f"a-{uuid.uuid4().hex}"
+    digest = hashlib.sha256(f"{owner}\0{idempotency_key}".encode()).hexdigest()
+    return f"k-{digest[:32]}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

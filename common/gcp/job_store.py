@@ -1,0 +1,238 @@
+"""Jobs in Firestore: idempotent create, reads, paginated lists and forward-only transitions.
+
+Every read-modify-write is optimistic: it writes only if the job document is still the version
+it read (an update-time precondition) and otherwise starts over, so concurrent handlers
+(duplicate deliveries, parallel Cloud Run tasks) never regress a job or lose an update.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+
+from common.domain.errors import InvalidInput, JobNotFound, StoreContention
+from common.domain.jobs import Job, JobError, JobState, advance, utcnow
+from common.domain.lanes import LANE_STATES
+from common.domain.ports import MAX_PAGE_SIZE, Page, Transition
+from common.gcp.firestore_calls import STORE_CALL, unavailable_as_domain_error
+from common.obs.logs import get_logger
+
+log = get_logger(__name__)
+
+# Parallel Cloud Run tasks and duplicate deliveries contend on one job document. Read-write
+# transactions take locks: under 6-16 racing writers the Firestore emulator deadlocked them
+# until its lock timeout, again and again (tests/integration/test_job_store.py). Writes are
+# therefore optimistic: read, compute, write only if the document is still the version read
+# (an update-time precondition), else read again after a short jittered pause.
+WRITE_ATTEMPTS = 40
+
+
+class FirestoreJobStore:
+    def __init__(
+        self,
+        project: str,
+        collection: str,
+        *,
+        client: firestore.Client | None = None,
+    ) -> None:
+        self.project = project
+        self.collection = collection
+        self._client = client
+
+    @property
+    def client(self) -> firestore.Client:
+        if self._client is None:
+            self._client = firestore.Client(project=self.project)
+        return self._client
+
+    def _ref(self, job_id: str) -> firestore.DocumentReference:
+        return self.client.collection(self.collection).document(job_id)
+
+    def create(self, job: Job) -> tuple[Job, bool]:
+        """Create unless it exists; returns ``(stored job, created)``.
+
+        ``DocumentReference.create`` fails atomically when the document exists, so of many
+        concurrent duplicates exactly one creates and the rest read the winner's job.
+        """
+        try:
+            with unavailable_as_domain_error(f"create job {job.job_id}"):
+                self._ref(job.job_id).create(job.to_document(), **STORE_CALL)
+        except gexc.Conflict:  # AlreadyExists
+            return self.get(job.job_id), False
+        _log_state_change(None, job)
+        return job, True
+
+    def get(self, job_id: str) -> Job:
+        with unavailable_as_domain_error(f"read job {job_id}"):
+            snap = self._ref(job_id).get(**STORE_CALL)
+        if not snap.exists:
+            raise JobNotFound(f"no job {job_id}")
+        return Job.model_validate(snap.to_dict())
+
+    def list(
+        self,
+        *,
+        owner: str | None = None,
+        state: JobState | None = None,
+        limit: int = 20,
+        page_token: str | None = None,
+    ) -> Page:
+        """Newest first. Each filter combination has a composite index in Terraform."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}", code="bad_limit")
+        query: Any = self.client.collection(self.collection)
+        if owner is not None:
+            query = query.where(filter=firestore.FieldFilter("owner", "==", owner))
+        if state is not None:
+            query = query.where(filter=firestore.FieldFilter("state", "==", state.value))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING)
+        if page_token:
+            with unavailable_as_domain_error("list jobs"):
+                cursor = self._ref(_decode_token(page_token)).get(**STORE_CALL)
+            # Another owner's job id answers like a made-up one: a token cannot probe ids.
+            if not cursor.exists or (owner is not None and cursor.get("owner") != owner):
+                raise InvalidInput("page_token is stale or invalid", code="bad_page_token")
+            query = query.start_after(cursor)
+        with unavailable_as_domain_error("list jobs"):
+            snaps = list(query.limit(limit + 1).stream(**STORE_CALL))
+        jobs = [Job.model_validate(s.to_dict()) for s in snaps[:limit]]
+        more = len(snaps) > limit
+        return Page(jobs=jobs, next_page_token=_encode_token(jobs[-1].job_id) if more else None)
+
+    def in_lane(self, lane: str, *, limit: int = 100) -> Sequence[Job]:
+        """The unfinished jobs of a batch lane (waiting or claimed), oldest first.
+
+        Strongly consistent, as every Firestore query is: a job written before a lane hand-off
+        is seen by a worker that queries after it (common/domain/lanes.py relies on this)."""
+        query = (
+            self.client.collection(self.collection)
+            .where(filter=firestore.FieldFilter("batch_lane", "==", lane))
+            .where(filter=firestore.FieldFilter("state", "in", [s.value for s in LANE_STATES]))
+            .order_by("created_at")
+            .limit(limit)
+        )
+        with unavailable_as_domain_error(f"list lane {lane}"):
+            return [Job.model_validate(s.to_dict()) for s in query.stream(**STORE_CALL)]
+
+    def transition(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        error: JobError | None = None,
+        outputs: dict[str, str] | None = None,
+        execution: str | None = None,
+    ) -> Transition:
+        """Move the job forward (see ``jobs.advance``); a repeat of its current state is a no-op."""
+        holder: dict[str, Any] = {}
+
+        def change(job: Job) -> Job | None:
+            holder["previous"] = job.state
+            new, changed = advance(job, to, error=error, outputs=outputs, execution=execution)
+            holder["changed"] = changed
+            return new if changed else None
+
+        job = self._mutate(job_id, change)
+        previous: JobState = holder["previous"]
+        return Transition(job=job, changed=holder["changed"], previous=previous)
+
+    def set_progress(self, job_id: str, progress: float) -> Job:
+        """Progress only rises, and only while the job is still running."""
+        progress = min(max(progress, 0.0), 1.0)
+
+        def change(job: Job) -> Job | None:
+            if job.state.is_final or progress <= job.progress:
+                return None
+            return job.model_copy(update={"progress": progress, "updated_at": utcnow()})
+
+        return self._mutate(job_id, change)
+
+    def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+        """Any other read-modify-write; ``change`` returns the new job or None for no change.
+
+        ``change`` may run more than once (a concurrent write makes us read again and retry),
+        so it must be a pure function of the job it is given.
+        """
+        return self._mutate(job_id, change)
+
+    def delete(self, job_id: str) -> bool:
+        ref = self._ref(job_id)
+        with unavailable_as_domain_error(f"delete job {job_id}"):
+            existed = bool(ref.get(**STORE_CALL).exists)
+            ref.delete(**STORE_CALL)
+        return existed
+
+    def _mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
+        """Apply ``change`` to the job as stored now; never over a concurrent change."""
+        ref = self._ref(job_id)
+        for attempt in range(WRITE_ATTEMPTS):
+            with unavailable_as_domain_error(f"read job {job_id}"):
+                snap = ref.get(**STORE_CALL)
+            if not snap.exists:
+                raise JobNotFound(f"no job {job_id}")
+            before = Job.model_validate(snap.to_dict())
+            new = change(before)
+            if new is None:
+                return before
+            try:
+                # Every field of Job is in the document, so this replaces it whole.
+                with unavailable_as_domain_error(f"write job {job_id}"):
+                    ref.update(
+                        new.to_document(),
+                        option=self.client.write_option(last_update_time=snap.update_time),
+                        **STORE_CALL,
+                    )
+            except gexc.FailedPrecondition:  # someone else wrote first: start over
+                time.sleep(random.uniform(0, min(0.2, 0.01 * 2**attempt)))
+                continue
+            except gexc.NotFound as exc:  # deleted meanwhile
+                raise JobNotFound(f"no job {job_id}") from exc
+            if new.state != before.state:
+                _log_state_change(before, new)
+            return new
+        raise StoreContention(f"job {job_id}: still changing after {WRITE_ATTEMPTS} attempts")
+
+
+def _log_state_change(before: Job | None, after: Job) -> None:
+    """One line per state entered: the log-based metrics job_transitions and stage_duration
+    (terraform/modules/monitoring) count and time these."""
+    entered = before.state_times.get(before.state) if before else None
+    log.info(
+        "job %s: %s -> %s",
+        after.job_id,
+        before.state.value if before else "-",
+        after.state.value,
+        extra={
+            "event": "job_state",
+            "job_id": after.job_id,
+            "state": after.state.value,
+            "previous_state": before.state.value if before else None,
+            "duration_s": round((after.updated_at - entered).total_seconds(), 3)
+            if entered
+            else None,
+            "code": after.error.code if after.error else None,
+        },
+    )
+
+
+def _encode_token(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> str:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        job_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidInput("page_token is not valid", code="bad_page_token") from exc
+    # A job id is a document id: never empty, never a path.
+    if not job_id or "/" in job_id or not job_id.isprintable():
+        raise InvalidInput("page_token is not valid", code="bad_page_token")
+    return job_id

@@ -1,0 +1,87 @@
+"""Builds the provider chain from Settings (used by the composition root of ``notes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from google.cloud import firestore
+
+from common.config.settings import Settings
+from common.domain.retry import Backoff
+from common.gcp.breaker_store import FirestoreBreakerStore
+from common.gcp.ledger_store import FirestoreSpendLedger
+from common.notes.breaker import BreakerConfig, CircuitBreaker
+from common.notes.chain import NotesEngine, ProviderLink, RetryPolicy
+from common.notes.keys import KeyRing
+from common.notes.providers import ChatProvider, RequestStyle
+
+OPENAI = "openai"
+FALLBACK = "fallback"
+# Self-hosted servers ignore the key, but the client insists on one.
+NO_KEY = "no-key"
+
+
+def build_links(
+    settings: Settings, client_factory: Callable[[], firestore.Client]
+) -> list[ProviderLink]:
+    llm = settings.llm
+    store = FirestoreBreakerStore(client_factory, settings.collections.breakers)
+    config = BreakerConfig(
+        failure_threshold=llm.breaker_failure_threshold,
+        open_s=llm.breaker_open_s,
+        probe_lease_s=llm.breaker_probe_lease_s,
+    )
+    links: list[ProviderLink] = []
+    if llm.openai_api_keys:
+        links.append(
+            ProviderLink(
+                provider=ChatProvider(
+                    OPENAI,
+                    model=llm.model,
+                    base_url=llm.openai_base_url,
+                    style=RequestStyle.JSON_SCHEMA,
+                    timeout_s=llm.request_timeout_s,
+                    max_output_tokens=llm.max_output_tokens,
+                ),
+                keys=KeyRing([k.get_secret_value() for k in llm.openai_api_keys]),
+                breaker=CircuitBreaker(OPENAI, store, config),
+                prices=llm.prices,
+            )
+        )
+    if llm.fallback_base_url:
+        key = llm.fallback_api_key.get_secret_value() if llm.fallback_api_key else NO_KEY
+        links.append(
+            ProviderLink(
+                provider=ChatProvider(
+                    FALLBACK,
+                    model=llm.fallback_model or llm.model,
+                    base_url=llm.fallback_base_url,
+                    style=RequestStyle.JSON_OBJECT,
+                    timeout_s=llm.request_timeout_s,
+                    max_output_tokens=llm.max_output_tokens,
+                ),
+                keys=KeyRing([key]),
+                breaker=CircuitBreaker(FALLBACK, store, config),
+                # Priced only if the table names its model (self-hosted usually is free).
+                prices=llm.prices if llm.fallback_model else {},
+            )
+        )
+    return links
+
+
+def build_engine(settings: Settings, client_factory: Callable[[], firestore.Client]) -> NotesEngine:
+    llm = settings.llm
+    return NotesEngine(
+        build_links(settings, client_factory),
+        FirestoreSpendLedger(client_factory, settings.collections.spend, shards=llm.spend_shards),
+        policy=RetryPolicy(
+            max_attempts=llm.max_attempts,
+            backoff=Backoff(base_s=llm.backoff_base_s, max_s=llm.backoff_max_s),
+            max_retry_after_s=llm.max_retry_after_s,
+            bad_output_retries=llm.bad_output_retries,
+        ),
+        daily_budget_usd=llm.daily_budget_usd,
+        chunk_tokens=llm.chunk_tokens,
+        batch_max_items=llm.batch_max_items,
+        batch_item_max_tokens=llm.batch_item_max_tokens,
+    )

@@ -1,0 +1,512 @@
+"""``NotesEngine``: notes from a transcript through the provider chain, never failing to
+produce some.
+
+For each provider in order (OpenAI, then the OpenAI-compatible fallback endpoint):
+skip it if its breaker is open or, for a priced provider, if today's spend is past the daily
+budget; otherwise map (one request per token-bounded chunk) and reduce (merge the partial
+notes, in rounds that fit a request) with our retry loop around every call. If no provider
+can, the extractive engine (no model) makes the notes. Every call, failed or not, is an
+``Attempt`` in the provenance; every answered call is charged to the spend ledger.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+from pydantic import BaseModel
+
+from common.config.settings import ModelPrice
+from common.domain.errors import InvalidInput
+from common.domain.jobs import NotesTemplate
+from common.domain.notes import Attempt, Notes, NotesBatch, Provenance, Usage
+from common.domain.retry import Backoff
+from common.notes.breaker import CircuitBreaker
+from common.notes.chunking import chunk_texts, estimate_tokens
+from common.notes.errors import (
+    AuthFailed,
+    BadOutput,
+    ProviderError,
+    ProvidersDown,
+    ProviderUnavailable,
+    RateLimited,
+)
+from common.notes.extractive import extract_notes, merge_notes
+from common.notes.keys import KeyRing
+from common.notes.ledger import Charge, SpendLedger
+from common.notes.pricing import cost_usd, price_for
+from common.notes.prompts import batch_messages, map_messages, reduce_messages
+from common.notes.providers import ChatProvider, RequestStyle
+from common.obs import metrics
+from common.obs.logs import get_logger
+
+log = get_logger(__name__)
+_tracer = trace.get_tracer(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+EXTRACTIVE = "extractive"
+EXTRACTIVE_MODEL = "extractive-v1"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    backoff: Backoff = field(default_factory=Backoff)
+    max_retry_after_s: float = 60.0
+    bad_output_retries: int = 1
+
+
+@dataclass
+class ProviderLink:
+    """One provider of the chain with its keys, its breaker and its price."""
+
+    provider: ChatProvider
+    keys: KeyRing
+    breaker: CircuitBreaker
+    prices: Mapping[str, ModelPrice]
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+    @property
+    def price(self) -> ModelPrice | None:
+        # Priced by the model we ask for: that is what the account is billed for.
+        return price_for(self.provider.model, self.prices)
+
+    @property
+    def billable(self) -> bool:
+        price = self.price
+        return price is not None and (price.input_per_mtok > 0 or price.output_per_mtok > 0)
+
+
+@dataclass
+class _Run:
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    calls: int = 0
+    model: str | None = None
+
+    def provenance(
+        self, provider: str, model: str, requested: str | None, chunks: int, reason: str | None
+    ) -> Provenance:
+        return Provenance(
+            provider=provider,
+            model=model,
+            requested_model=requested,
+            attempts=list(self.attempts),
+            calls=self.calls,
+            chunks=chunks,
+            usage=self.usage,
+            cost_usd=round(self.cost_usd, 8),
+            fallback_reason=reason,
+        )
+
+
+class NotesEngine:
+    def __init__(
+        self,
+        links: Sequence[ProviderLink],
+        ledger: SpendLedger,
+        *,
+        policy: RetryPolicy | None = None,
+        daily_budget_usd: float = 50.0,
+        chunk_tokens: int = 12_000,
+        batch_max_items: int = 8,
+        batch_item_max_tokens: int = 1_500,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        new_call_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.links = list(links)
+        self.ledger = ledger
+        self.policy = policy or RetryPolicy()
+        self.daily_budget_usd = daily_budget_usd
+        self.chunk_tokens = chunk_tokens
+        self.batch_max_items = batch_max_items
+        self.batch_item_max_tokens = batch_item_max_tokens
+        self.sleep = sleep
+        self.rand = rand
+        self.new_call_id = new_call_id
+
+    # one transcript ----------------------------------------------------------------------
+    def generate(
+        self,
+        job_id: str,
+        pieces: Sequence[str],
+        template: NotesTemplate,
+        *,
+        wait_for_provider: bool = False,
+    ) -> tuple[Notes, Provenance]:
+        """Notes of one transcript given as its segment texts, and what made them.
+
+        ``wait_for_provider``: when every model provider is out (an outage, not bad output or
+        the budget), raise ``ProvidersDown`` instead of using the extractive engine, so the
+        job waits for a provider to return."""
+        chunks = chunk_texts(pieces, self.chunk_tokens)
+        if not chunks:
+            raise InvalidInput("the transcript has no text", code="empty_transcript")
+        run = _Run()
+        reason: str | None = None
+        outages = 0
+        for link in self._usable_links(run):
+            try:
+                notes = self._map_reduce(link, run, job_id, chunks, template)
+            except ProviderUnavailable as exc:
+                reason = f"{exc.provider}: {exc.reason}"
+                outages += exc.outage
+                log.warning("provider %s unavailable: %s", exc.provider, exc.reason)
+                continue
+            return notes, run.provenance(
+                link.name,
+                run.model or link.provider.model,
+                link.provider.model,
+                len(chunks),
+                reason,
+            )
+        if wait_for_provider and outages:
+            raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
+        reason = reason or self._skip_reason(run)
+        notes = merge_notes([extract_notes(c, template) for c in chunks], template)
+        return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), reason)
+
+    def _usable_links(self, run: _Run) -> list[ProviderLink]:
+        usable = []
+        over_budget: bool | None = None
+        for link in self.links:
+            if link.billable:
+                if over_budget is None:
+                    over_budget = self.ledger.spent_usd() >= self.daily_budget_usd
+                if over_budget:
+                    run.attempts.append(Attempt(provider=link.name, outcome="over_budget"))
+                    continue
+            usable.append(link)
+        return usable
+
+    @staticmethod
+    def _skip_reason(run: _Run) -> str | None:
+        skipped = [a for a in run.attempts if a.outcome == "over_budget"]
+        return f"{skipped[0].provider}: over_budget" if skipped else None
+
+    def _map_reduce(
+        self,
+        link: ProviderLink,
+        run: _Run,
+        job_id: str,
+        chunks: Sequence[str],
+        template: NotesTemplate,
+    ) -> Notes:
+        schema_in_prompt = Notes if link.provider.style is RequestStyle.JSON_OBJECT else None
+        partials = [
+            self._call(
+                link,
+                run,
+                job_id,
+                map_messages(
+                    chunk,
+                    template,
+                    part=i + 1,
+                    parts=len(chunks),
+                    schema_in_prompt=schema_in_prompt,
+                ),
+                Notes,
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+        while len(partials) > 1:
+            partials = [
+                group[0]
+                if len(group) == 1
+                else self._call(
+                    link,
+                    run,
+                    job_id,
+                    reduce_messages(group, template, schema_in_prompt=schema_in_prompt),
+                    Notes,
+                )
+                for group in self._reduce_groups(partials)
+            ]
+        return partials[0]
+
+    def _reduce_groups(self, partials: Sequence[Notes]) -> list[list[Notes]]:
+        """Consecutive groups whose JSON fits a request; at least two per group, so that
+        every round shrinks the list."""
+        groups: list[list[Notes]] = []
+        current: list[Notes] = []
+        size = 0
+        for notes in partials:
+            cost = estimate_tokens(notes.model_dump_json())
+            if len(current) >= 2 and size + cost > self.chunk_tokens:
+                groups.append(current)
+                current, size = [], 0
+            current.append(notes)
+            size += cost
+        if current:
+            if len(current) == 1 and groups:
+                groups[-1].append(current[0])
+            else:
+                groups.append(current)
+        return groups
+
+    # the retry loop ----------------------------------------------------------------------
+    def _call(
+        self,
+        link: ProviderLink,
+        run: _Run,
+        job_id: str,
+        messages: list[dict[str, Any]],
+        schema: type[M],
+        check: Callable[[M], None] | None = None,
+    ) -> M:
+        p = self.policy
+        failures = 0
+        bad_outputs = 0
+        # Asked once, and again only after a failure that counts against the breaker: a
+        # half-open probe that meets a 429 or a bad key goes on as the probe (asking again
+        # would find its own probe out and refuse it).
+        allowed = False
+        while True:
+            if not allowed and not link.breaker.allow():
+                run.attempts.append(Attempt(provider=link.name, outcome="breaker_open"))
+                raise ProviderUnavailable(link.name, "breaker_open")
+            allowed = True
+            picked = link.keys.pick()
+            if picked is None:
+                wait = link.keys.wait_s()
+                if wait is None:
+                    run.attempts.append(Attempt(provider=link.name, outcome="no_usable_key"))
+                    raise ProviderUnavailable(link.name, "no_usable_key", outage=False)
+                if run.attempts:
+                    run.attempts[-1].waited_s = round(run.attempts[-1].waited_s + wait, 3)
+                self.sleep(wait)
+                continue
+            index, key = picked
+            failed: ProviderError | None = None
+            with _tracer.start_as_current_span(
+                "llm.call",
+                attributes={"llm.provider": link.name, "llm.model": link.provider.model},
+            ) as span:
+                try:
+                    completion = link.provider.complete(messages, schema, key)
+                    if check is not None:
+                        check(completion.parsed)
+                except ProviderError as error:
+                    failed = error
+                    span.set_attribute("llm.outcome", error.outcome)
+                    span.set_status(StatusCode.ERROR, error.outcome)
+                else:
+                    span.set_attributes(
+                        {
+                            "llm.outcome": "ok",
+                            "llm.response_model": completion.model,
+                            "llm.prompt_tokens": completion.usage.prompt_tokens,
+                            "llm.completion_tokens": completion.usage.completion_tokens,
+                        }
+                    )
+            if failed is not None:
+                exc = failed
+                attempt = Attempt(
+                    provider=link.name,
+                    outcome=exc.outcome,
+                    key=index,
+                    status=exc.status,
+                    detail=exc.message[:200],
+                )
+                run.attempts.append(attempt)
+                if exc.trips_breaker:
+                    link.breaker.record_failure()
+                    allowed = False
+                elif isinstance(exc, BadOutput):
+                    link.breaker.record_success()  # it answered: bad output is not an outage
+                    if exc.usage is not None:  # and billed for it
+                        self._charge(link, run, job_id, exc.usage, exc.model or link.provider.model)
+                if isinstance(exc, AuthFailed):
+                    link.keys.retire(index)
+                    continue
+                if isinstance(exc, BadOutput):
+                    bad_outputs += 1
+                    if bad_outputs > p.bad_output_retries:
+                        raise ProviderUnavailable(link.name, "bad_output", outage=False) from exc
+                    continue
+                if not exc.retryable:
+                    raise ProviderUnavailable(link.name, exc.outcome, outage=False) from exc
+                failures += 1
+                if failures >= p.max_attempts:
+                    raise ProviderUnavailable(
+                        link.name, f"{exc.outcome} after {failures} attempts"
+                    ) from exc
+                delay = p.backoff.delay(failures, retry_after=exc.retry_after, rand=self.rand)
+                if isinstance(exc, RateLimited):
+                    # Rest this key (however long it was told to wait); another one may be
+                    # usable at once.
+                    link.keys.rest(index, max(delay, exc.retry_after or 0.0))
+                    if link.keys.pick() is not None:
+                        continue
+                if exc.retry_after is not None and exc.retry_after > p.max_retry_after_s:
+                    raise ProviderUnavailable(
+                        link.name, f"{exc.outcome}: Retry-After {exc.retry_after:.0f}s too long"
+                    ) from exc
+                attempt.waited_s = round(delay, 3)
+                self.sleep(delay)
+                continue
+            link.breaker.record_success()
+            self._charge(link, run, job_id, completion.usage, completion.model)
+            run.attempts.append(Attempt(provider=link.name, outcome="ok", key=index))
+            run.model = completion.model
+            return completion.parsed
+
+    def _charge(self, link: ProviderLink, run: _Run, job_id: str, usage: Usage, model: str) -> None:
+        """Every billed call, useful or not: the ledger, the job's run, and the log line."""
+        cost = cost_usd(usage, link.price)
+        self.ledger.charge(
+            Charge(
+                call_id=self.new_call_id(),
+                job_id=job_id,
+                provider=link.name,
+                model=model,
+                usage=usage,
+                usd=cost,
+            )
+        )
+        # One line per billed call: the log-based metric llm_cost_usd sums cost_usd.
+        tokens = usage.prompt_tokens + usage.completion_tokens
+        log.info(
+            "llm call %s/%s: %d tokens, $%.6f",
+            link.name,
+            model,
+            tokens,
+            cost,
+            extra=metrics.fields(
+                metrics.LLM_USAGE,
+                provider=link.name,
+                model=model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                tokens=tokens,
+                cost_usd=cost,
+            ),
+        )
+        run.calls += 1
+        run.usage = run.usage + usage
+        run.cost_usd += cost
+
+    # several short transcripts -----------------------------------------------------------
+    def plan_batches(self, items: Sequence[tuple[str, str]]) -> list[list[int]]:
+        """Groups of item indexes to send together. Batching saves the instructions and
+        schema tokens of all but one request, so short transcripts are grouped while they
+        fit one request; a transcript longer than ``batch_item_max_tokens`` goes alone."""
+        groups: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        for i, (_, text) in enumerate(items):
+            tokens = estimate_tokens(text)
+            if tokens > self.batch_item_max_tokens:
+                groups.append([i])
+                continue
+            if current and (
+                len(current) >= self.batch_max_items or size + tokens > self.chunk_tokens
+            ):
+                groups.append(current)
+                current, size = [], 0
+            current.append(i)
+            size += tokens
+        if current:
+            groups.append(current)
+        return groups
+
+    def generate_batch(
+        self,
+        items: Sequence[tuple[str, str]],
+        template: NotesTemplate,
+        *,
+        wait_for_provider: bool = False,
+    ) -> dict[str, tuple[Notes, Provenance]]:
+        """Notes for several ``(job_id, text)``; short ones share requests."""
+        results: dict[str, tuple[Notes, Provenance]] = {}
+        for group in self.plan_batches(items):
+            chosen = [items[i] for i in group]
+            if len(chosen) == 1:
+                job_id, text = chosen[0]
+                results[job_id] = self.generate(
+                    job_id, [text], template, wait_for_provider=wait_for_provider
+                )
+            else:
+                results.update(self._batch(chosen, template, wait_for_provider))
+        return results
+
+    def _batch(
+        self, items: Sequence[tuple[str, str]], template: NotesTemplate, wait_for_provider: bool
+    ) -> dict[str, tuple[Notes, Provenance]]:
+        ids = [i for i, _ in items]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput("batch ids must be unique", code="bad_batch")
+
+        def check(batch: NotesBatch) -> None:
+            if [item.id for item in batch.items] != ids:
+                raise BadOutput("the batch answer does not echo the ids in order")
+
+        run = _Run()
+        reason: str | None = None
+        outages = 0
+        for link in self._usable_links(run):
+            schema_in_prompt = (
+                NotesBatch if link.provider.style is RequestStyle.JSON_OBJECT else None
+            )
+            try:
+                batch = self._call(
+                    link,
+                    run,
+                    "batch:" + ",".join(ids)[:400],
+                    batch_messages(items, template, schema_in_prompt=schema_in_prompt),
+                    NotesBatch,
+                    check,
+                )
+            except ProviderUnavailable as exc:
+                reason = f"{exc.provider}: {exc.reason}"
+                outages += exc.outage
+                continue
+            return self._split(batch, items, run, link, reason)
+        if wait_for_provider and outages:
+            raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
+        reason = reason or self._skip_reason(run)
+        return {
+            job_id: (
+                extract_notes(text, template),
+                run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, 1, reason),
+            )
+            for job_id, text in items
+        }
+
+    @staticmethod
+    def _split(
+        batch: NotesBatch,
+        items: Sequence[tuple[str, str]],
+        run: _Run,
+        link: ProviderLink,
+        reason: str | None,
+    ) -> dict[str, tuple[Notes, Provenance]]:
+        """Each item's share of the usage and cost, in proportion to its transcript's size."""
+        sizes = [max(estimate_tokens(text), 1) for _, text in items]
+        total = sum(sizes)
+        out: dict[str, tuple[Notes, Provenance]] = {}
+        for item, size in zip(batch.items, sizes, strict=True):
+            share = size / total
+            prov = run.provenance(
+                link.name, run.model or link.provider.model, link.provider.model, 1, reason
+            )
+            prov.usage = Usage(
+                prompt_tokens=round(run.usage.prompt_tokens * share),
+                completion_tokens=round(run.usage.completion_tokens * share),
+            )
+            prov.cost_usd = round(run.cost_usd * share, 8)
+            prov.fallback_reason = reason
+            out[item.id] = (item.notes, prov)
+        return out
