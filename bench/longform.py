@@ -276,7 +276,7 @@ def _project(audio: Path, plan: Any, settings: Any) -> Any:
     """Every task of the plan through ``run_task`` (the last one merges), in-memory stores."""
     from common.domain.transcripts import Transcript
     from run_jobs.transcribe.task import TaskEnv, run_task
-    from tests.unit.test_transcribe_fakes import memory_worker
+    from tests.fakes import memory_worker
 
     with memory_worker(settings, audio, job_id="bench") as (worker, blobs, _):
         for i in range(plan.chunk_count):

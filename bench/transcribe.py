@@ -97,7 +97,7 @@ def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
     from common.domain.transcripts import Transcript
     from run_jobs.transcribe import transcriber
     from run_jobs.transcribe.task import TaskEnv, run_task
-    from tests.unit.test_transcribe_fakes import memory_worker
+    from tests.fakes import memory_worker
 
     with memory_worker(settings, audio) as (worker, blobs, job):
         plan = ChunkPlan.for_job(

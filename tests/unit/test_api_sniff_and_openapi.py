@@ -16,7 +16,7 @@ from common.edge.sniff import sniff
 from functions.api.openapi import render
 from functions.api.routes import ROUTES, url_map
 from functions.uploads import is_placeholder_or_part, options_from_metadata
-from tests.unit.test_transcribe_fakes import settings
+from tests.fakes import settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -27,14 +27,17 @@ from functions.bootstrap import Services
 from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
 from run_jobs.transcribe.lane import DrainReport, drain
 from run_jobs.transcribe.task import TaskEnv, Worker
-from tests.unit.test_dispatch import FakeLauncher, FakeProber, _request
-from tests.unit.test_transcribe_fakes import (
+from tests.fakes import (
+    Clock,
+    FakeLauncher,
+    FakeProber,
     MemoryBlobStore,
     MemoryJobStore,
     MemoryLaneStore,
     new_job,
     settings,
 )
+from tests.unit.test_dispatch import _request
 
 # One lane for every job, so the tests need not know which shard a job id falls in.
 ONE_LANE = {"batch_lanes": 1}
@@ -174,20 +177,6 @@ def test_high_priority_long_or_lanes_off_get_their_own_execution(
 
 
 # The lane execution -------------------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.on_sleep: list[Callable[[], None]] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        if self.on_sleep:
-            self.on_sleep.pop(0)()
 
 
 ME = "projects/audionotes-test/locations/us-central1/jobs/transcribe-cpu/executions/ex-1"

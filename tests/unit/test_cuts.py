@@ -9,7 +9,8 @@ from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Segment
 from run_jobs.transcribe.cuts import FRAME_S, pick_cut
 from run_jobs.transcribe.merge import ChunkResult, merge
-from tests.unit.test_transcribe import _plan, _seg
+from tests.fakes import make_plan as _plan
+from tests.fakes import make_segment as _seg
 
 
 def _probs(seconds: float, *silences: tuple[float, float], level: float = 0.9) -> np.ndarray:

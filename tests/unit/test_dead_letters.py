@@ -20,15 +20,9 @@ from functions.dead_letters import (
     DeadLetterOutcome,
     handle_dead_letter,
 )
-from tests.unit.test_dispatch import FakeLauncher as DispatchLauncher
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, new_job, settings
 
 PROJECT_SUBS = "projects/audionotes-test/subscriptions/"
-
-
-class FakeLauncher(DispatchLauncher):
-    def cancel(self, execution: str) -> None:
-        self.alive.discard(execution)
 
 
 def _services(*jobs: Job) -> Services:

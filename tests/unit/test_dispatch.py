@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
-from common.audio.decode import AudioInfo
 from common.domain.errors import Busy, InvalidInput
 from common.domain.jobs import Job, JobState, utcnow
 from common.domain.messages import TranscriptionRequested, decode_push
@@ -24,43 +22,7 @@ from functions.dispatch import (
     choose_tier,
     handle_dispatch,
 )
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
-
-
-@dataclass
-class FakeLauncher:
-    alive: set[str] = field(default_factory=set)
-    launches: list[dict[str, Any]] = field(default_factory=list)
-    fail_next: bool = False
-
-    def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
-        if self.fail_next:
-            self.fail_next = False
-            raise RuntimeError("Cloud Run said 503")
-        name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.launches)}"
-        self.launches.append(
-            {"job": job, "env": env, "task_count": task_count, "timeout_s": timeout_s}
-        )
-        self.alive.add(name)
-        return name
-
-    def is_alive(self, execution: str) -> bool:
-        return execution in self.alive
-
-
-@dataclass
-class FakeProber:
-    duration_s: float = 30.0
-    error: InvalidInput | None = None
-    calls: int = 0
-
-    def probe(self, uri: str) -> AudioInfo:
-        self.calls += 1
-        if self.error is not None:
-            raise self.error
-        return AudioInfo(
-            duration_s=self.duration_s, codec="pcm_s16le", sample_rate=16000, channels=1
-        )
+from tests.fakes import FakeLauncher, FakeProber, MemoryBlobStore, MemoryJobStore, new_job, settings
 
 
 def _world(

@@ -3,7 +3,6 @@ the retry loop (with a scripted provider), batching and webhook signatures."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -31,20 +30,10 @@ from common.notes.pricing import cost_usd, price_for
 from common.notes.prompts import Task, map_messages, parse_request
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from emulators.openai_server import answer
+from tests.fakes import Clock
 
 PRICES = {"gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60)}
 TEXT = "Anna will send the budget by Friday. We decided to hire two engineers. Is the office open?"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class ScriptedProvider(ChatProvider):
@@ -148,9 +137,9 @@ def test_keyring_retires_and_rests_keys() -> None:
 def test_breaker_opens_refuses_probes_once_and_closes() -> None:
     clock = Clock()
     store = MemoryBreakerStore()
-    a = CircuitBreaker("p", store, BreakerConfig(3, 30, probe_lease_s=100), clock=clock)
+    a = CircuitBreaker("p", store, BreakerConfig(3, 30, probe_lease_s=100), clock=clock.utc)
     b = CircuitBreaker(
-        "p", store, BreakerConfig(3, 30, probe_lease_s=100), clock=clock
+        "p", store, BreakerConfig(3, 30, probe_lease_s=100), clock=clock.utc
     )  # 2nd instance
     for _ in range(2):
         a.record_failure()
@@ -168,7 +157,7 @@ def test_breaker_opens_refuses_probes_once_and_closes() -> None:
 
 def test_failed_probe_reopens_and_a_lost_probe_is_replaced() -> None:
     clock = Clock()
-    breaker = CircuitBreaker("p", MemoryBreakerStore(), BreakerConfig(1, 10, 20), clock=clock)
+    breaker = CircuitBreaker("p", MemoryBreakerStore(), BreakerConfig(1, 10, 20), clock=clock.utc)
     breaker.record_failure()
     clock.advance(10)
     assert breaker.allow()
@@ -300,7 +289,7 @@ def test_a_retry_after_too_long_on_every_key_gives_the_provider_up() -> None:
 
 def test_a_half_open_probe_that_meets_a_429_goes_on_as_the_probe() -> None:
     clock = Clock()
-    breaker = CircuitBreaker("openai", MemoryBreakerStore(), BreakerConfig(1, 60), clock=clock)
+    breaker = CircuitBreaker("openai", MemoryBreakerStore(), BreakerConfig(1, 60), clock=clock.utc)
     breaker.record_failure()
     clock.advance(61)  # open period over: the next call is the half-open probe
     provider = ScriptedProvider([RateLimited("429", retry_after=1.0)])

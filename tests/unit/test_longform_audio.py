@@ -23,7 +23,7 @@ from run_jobs.transcribe.model_store import model_path
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
 from tests.data.speech import KNOWN_TEXT, make_speech, normalise
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+from tests.fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
 pytestmark = pytest.mark.slow
 

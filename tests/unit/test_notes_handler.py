@@ -12,7 +12,7 @@ from common.domain.jobs import Job, JobState, utcnow
 from common.domain.messages import TranscriptReady
 from functions.bootstrap import Services
 from functions.notes import NotesOutcome, NotesServices, _may_wait, handle_transcript_ready
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+from tests.fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
 
 def _svc(**llm: object) -> NotesServices:

@@ -53,7 +53,7 @@ def test_an_upload_with_such_a_name_becomes_a_failed_job_and_publishes_nothing()
     from common.domain.jobs import JobState
     from functions.bootstrap import Services
     from functions.uploads import Outcome, StorageObject, handle_upload
-    from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, settings
+    from tests.fakes import MemoryBlobStore, MemoryJobStore, settings
 
     s = settings()
     jobs = MemoryJobStore()

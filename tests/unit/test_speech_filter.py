@@ -55,7 +55,7 @@ def test_white_noise_decodes_to_no_words_on_either_path(tmp_path: Path, batched:
     from common.audio.decode import decode_window
     from run_jobs.transcribe.model_store import model_path
     from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
-    from tests.unit.test_transcribe_fakes import settings
+    from tests.fakes import settings
 
     path = tmp_path / "noise.wav"  # sox's white noise: Silero hears "speech" in it
     subprocess.run(

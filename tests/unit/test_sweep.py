@@ -4,10 +4,8 @@ the same (harmless: every handler is idempotent)."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, cast
+from typing import cast
 
 from common.config.settings import Settings
 from common.domain.jobs import Job, JobState, utcnow
@@ -15,7 +13,7 @@ from common.domain.ports import Page
 from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.sweep import SweepRequest, sweep
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings
 
 
 class FilteringJobStore(MemoryJobStore):
@@ -32,15 +30,6 @@ class FilteringJobStore(MemoryJobStore):
         page = jobs[start : start + limit]
         more = start + limit < len(jobs)
         return Page(jobs=page, next_page_token=str(start + limit) if more else None)
-
-
-@dataclass
-class RecordingPublisher:
-    published: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
-
-    def publish(self, topic: str, message: Any, **attributes: str) -> str:
-        self.published.append((topic, json.loads(message.model_dump_json()), attributes))
-        return f"msg-{len(self.published)}"
 
 
 def _aged(job: Job, minutes: float, *states: JobState) -> Job:

@@ -35,9 +35,8 @@ from functions.main import _job_trace
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
 from tests.data.speech import make_speech
+from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings
 from tests.unit.test_llm_resilience import TEXT, ScriptedProvider, engine
-from tests.unit.test_transcribe import RecordingPublisher
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
 
 _EXPORTER = InMemorySpanExporter()
 PARENT = "00-" + "a" * 32 + "-" + "b" * 16 + "-01"

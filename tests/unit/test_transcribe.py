@@ -8,7 +8,7 @@ import re
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pytest
@@ -17,7 +17,7 @@ from common.audio.decode import SAMPLE_RATE, decode_window, probe
 from common.domain.errors import InvalidInput
 from common.domain.jobs import JobState
 from common.domain.transcription_plan import ChunkPlan
-from common.domain.transcripts import Segment, Transcript, Word
+from common.domain.transcripts import Transcript
 from common.gcp.pubsub import Publisher
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
@@ -27,47 +27,34 @@ from run_jobs.transcribe.results import publish_ready_once
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
 from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate
-from tests.unit.test_transcribe_fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
+from tests.fakes import (
+    MemoryBlobStore,
+    MemoryJobStore,
+    RecordingPublisher,
+    make_plan,
+    make_segment,
+    new_job,
+    settings,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _plan(duration: float, chunk: float = 30.0, overlap: float = 2.0, **kw: float) -> ChunkPlan:
-    return ChunkPlan.for_job(
-        job_id="j",
-        model="tiny.en",
-        language=None,
-        duration_s=duration,
-        chunk_seconds=chunk,
-        overlap_s=overlap,
-        **kw,
-    )
-
-
 def test_plan_windows_overlap_and_the_last_runs_to_the_end() -> None:
-    plan = _plan(95.0)
+    plan = make_plan(95.0)
     assert plan.chunk_count == 3  # 30 + 30 + 35: a 5 s tail is folded into the last chunk
     assert [plan.window(i) for i in range(3)] == [(0.0, 32.0), (28.0, 62.0), (58.0, None)]
-    assert _plan(20.0).chunk_count == 1 and _plan(0.0).chunk_count == 1
-    assert _plan(121.0).chunk_count == 4  # a 1 s tail rides with the chunk before it
-    assert _plan(150.0).chunk_count == 5  # a 30 s tail is a chunk of its own
+    assert make_plan(20.0).chunk_count == 1 and make_plan(0.0).chunk_count == 1
+    assert make_plan(121.0).chunk_count == 4  # a 1 s tail rides with the chunk before it
+    assert make_plan(150.0).chunk_count == 5  # a 30 s tail is a chunk of its own
     with pytest.raises(ValueError):
         plan.window(3)
     assert ChunkPlan.from_env(plan.to_env()) == plan
-    assert plan.key != _plan(95.0, chunk=40.0).key
-
-
-def _seg(*words: tuple[float, float, str]) -> Segment:
-    return Segment(
-        start=words[0][0],
-        end=words[-1][1],
-        text="".join(w[2] for w in words),
-        words=[Word(start=s, end=e, word=w, probability=0.9) for s, e, w in words],
-    )
+    assert plan.key != make_plan(95.0, chunk=40.0).key
 
 
 def test_merge_keeps_each_word_of_an_overlap_once() -> None:
-    plan = _plan(60.0, chunk=30.0)  # two chunks, boundary at 30 s, overlap 2 s
+    plan = make_plan(60.0, chunk=30.0)  # two chunks, boundary at 30 s, overlap 2 s
     assert plan.chunk_count == 2
     first = ChunkResult(
         plan_key=plan.key,
@@ -75,10 +62,12 @@ def test_merge_keeps_each_word_of_an_overlap_once() -> None:
         window_start_s=0,
         window_end_s=32,
         language="en",
-        segments=[_seg((27.0, 28.0, " red"), (29.0, 29.8, " green"), (30.1, 31.0, " blue"))],
+        segments=[
+            make_segment((27.0, 28.0, " red"), (29.0, 29.8, " green"), (30.1, 31.0, " blue"))
+        ],
     )
     # The second chunk heard the same words from 28 s on, in its own window time.
-    second_local = [_seg((1.05, 1.8, " green"), (2.1, 3.0, " blue"), (4.0, 5.0, " black"))]
+    second_local = [make_segment((1.05, 1.8, " green"), (2.1, 3.0, " blue"), (4.0, 5.0, " black"))]
     second = ChunkResult(
         plan_key=plan.key,
         index=1,
@@ -104,8 +93,8 @@ def test_renderings() -> None:
         duration_s=70,
         model="tiny.en",
         segments=[
-            _seg((0.0, 1.5, " Hello"), (1.5, 2.0, " there.")),
-            _seg((61.25, 3723.5, " Bye.")),
+            make_segment((0.0, 1.5, " Hello"), (1.5, 2.0, " there.")),
+            make_segment((61.25, 3723.5, " Bye.")),
         ],
     )
     assert to_txt(t) == "Hello there.\nBye.\n"
@@ -216,22 +205,13 @@ def test_undecodable_audio_raises_a_clear_permanent_error(tmp_path: Path) -> Non
     assert caught.value.code == "undecodable_audio"
 
 
-class RecordingPublisher:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Any]] = []
-
-    def publish(self, topic: str, message: Any, **attributes: str) -> str:
-        self.sent.append((topic, message))
-        return str(len(self.sent))
-
-
 def test_ready_is_published_once_across_retries() -> None:
     blobs, publisher, s = MemoryBlobStore(), RecordingPublisher(), settings()
     marker = "gs://test-results/jobs/j/work/published.json"
     pub = cast(Publisher, publisher)
     assert publish_ready_once("j", marker, s, blobs, pub) is True
     assert publish_ready_once("j", marker, s, blobs, pub) is False
-    assert [t for t, _ in publisher.sent] == ["transcripts-ready"]
+    assert publisher.topics == ["transcripts-ready"]
 
 
 def test_an_expired_publish_claim_is_taken_over() -> None:
@@ -239,7 +219,7 @@ def test_an_expired_publish_claim_is_taken_over() -> None:
     marker = "gs://test-results/jobs/j/work/published.json"
     blobs.write_bytes(marker, b'{"claimed_at": 1}', content_type="application/json")  # died
     assert publish_ready_once("j", marker, s, blobs, cast(Publisher, publisher)) is True
-    assert len(publisher.sent) == 1
+    assert len(publisher.published) == 1
 
 
 def test_worker_fails_the_job_on_undecodable_audio_and_exits_cleanly(tmp_path: Path) -> None:

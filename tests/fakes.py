@@ -1,23 +1,29 @@
-"""In-memory stand-ins for the job store and the blob store, for the dispatch and transcribe
-unit tests (the integration tests use the real emulators)."""
+"""The unit tier's stand-ins, one of each: in-memory job, lane and blob stores, a recording
+publisher, a fake Cloud Run launcher and audio prober, a clock, and builders of settings, jobs,
+plans, segments and transcribe workers. The integration tier uses the real emulators."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 from google.api_core import exceptions as gexc
 
+from common.audio.decode import AudioInfo
 from common.config.settings import Settings
 from common.domain.blobs import BlobInfo, BlobRef
-from common.domain.errors import BlobNotFound, JobNotFound
+from common.domain.errors import BlobNotFound, InvalidInput, JobNotFound
 from common.domain.jobs import Job, JobError, JobSource, JobState, advance
 from common.domain.lanes import LANE_STATES, Lane
 from common.domain.ports import Page, Transition
-from common.gcp.pubsub import Publisher
+from common.domain.transcription_plan import ChunkPlan
+from common.domain.transcripts import Segment, Word
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import Worker
 
@@ -162,9 +168,20 @@ class MemoryBlobStore:
         raise NotImplementedError
 
 
-class NullPublisher:
-    def publish(self, topic: str, message: object, **attributes: str) -> str:
-        return "1"
+@dataclass
+class RecordingPublisher:
+    """Records what would go to Pub/Sub: (topic, message as JSON data, attributes)."""
+
+    published: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
+
+    def publish(self, topic: str, message: Any, **attributes: str) -> str:
+        data = message if isinstance(message, dict) else json.loads(message.model_dump_json())
+        self.published.append((topic, data, attributes))
+        return f"msg-{len(self.published)}"
+
+    @property
+    def topics(self) -> list[str]:
+        return [topic for topic, _, _ in self.published]
 
 
 @contextlib.contextmanager
@@ -183,9 +200,95 @@ def memory_worker(
                 settings=settings,
                 jobs=jobs,
                 blobs=blobs,
-                publisher=cast(Publisher, NullPublisher()),
+                publisher=RecordingPublisher(),
                 audio=AudioCache(Path(cache), settings, blobs),
             ),
             blobs,
             job,
         )
+
+
+@dataclass
+class FakeLauncher:
+    alive: set[str] = field(default_factory=set)
+    launches: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: bool = False
+
+    def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("Cloud Run said 503")
+        name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.launches)}"
+        self.launches.append(
+            {"job": job, "env": env, "task_count": task_count, "timeout_s": timeout_s}
+        )
+        self.alive.add(name)
+        return name
+
+    def is_alive(self, execution: str) -> bool:
+        return execution in self.alive
+
+    def cancel(self, execution: str) -> None:
+        self.alive.discard(execution)
+
+
+@dataclass
+class FakeProber:
+    duration_s: float = 30.0
+    error: InvalidInput | None = None
+    calls: int = 0
+
+    def probe(self, uri: str) -> AudioInfo:
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return AudioInfo(
+            duration_s=self.duration_s, codec="pcm_s16le", sample_rate=16000, channels=1
+        )
+
+
+def make_plan(duration: float, chunk: float = 30.0, overlap: float = 2.0, **kw: float) -> ChunkPlan:
+    return ChunkPlan.for_job(
+        job_id="j",
+        model="tiny.en",
+        language=None,
+        duration_s=duration,
+        chunk_seconds=chunk,
+        overlap_s=overlap,
+        **kw,
+    )
+
+
+def make_segment(*words: tuple[float, float, str]) -> Segment:
+    return Segment(
+        start=words[0][0],
+        end=words[-1][1],
+        text="".join(w[2] for w in words),
+        words=[Word(start=s, end=e, word=w, probability=0.9) for s, e, w in words],
+    )
+
+
+class Clock:
+    """Time that moves only when told: ``clock()`` seconds, ``clock.utc()`` the same moment as
+    a datetime (from 2026-01-01), ``sleep``/``advance`` move it; ``on_sleep`` runs a step at
+    each sleep (what another process does meanwhile)."""
+
+    EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.on_sleep: list[Callable[[], None]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def utc(self) -> datetime:
+        return self.EPOCH + timedelta(seconds=self.now)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep.pop(0)()
