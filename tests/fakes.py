@@ -99,6 +99,9 @@ class MemoryJobStore:
         found = [j for j in self.jobs.values() if j.batch_lane == lane and j.state in LANE_STATES]
         return sorted(found, key=lambda j: j.created_at)[:limit]
 
+    def delete(self, job_id: str) -> bool:
+        return self.jobs.pop(job_id, None) is not None
+
 
 class MemoryLaneStore:
     def __init__(self) -> None:
@@ -112,9 +115,6 @@ class MemoryLaneStore:
         if new is not None:
             self.lanes[key] = new
         return self.get(key)
-
-    def delete(self, job_id: str) -> bool:
-        return self.jobs.pop(job_id, None) is not None
 
 
 class MemoryBlobStore:
