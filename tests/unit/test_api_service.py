@@ -4,8 +4,6 @@ what DELETE removes. HTTP statuses are the HTTP layer's; here only the domain er
 
 from __future__ import annotations
 
-import io
-import wave
 from dataclasses import dataclass
 
 import pytest
@@ -28,20 +26,17 @@ from functions.api.service import (
     upload_folder,
 )
 from functions.bootstrap import Services
-from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, RecordingPublisher, settings
+from tests.fakes import (
+    FakeLauncher,
+    MemoryBlobStore,
+    MemoryJobStore,
+    RecordingPublisher,
+    settings,
+    wav_bytes,
+)
 
 ALICE = Principal(subject="alice", issuer=None, algorithm="HS256")
 BOB = Principal(subject="bob", issuer=None, algorithm="HS256")
-
-
-def _wav() -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(b"\0\0" * 1600)
-    return out.getvalue()
 
 
 @dataclass
@@ -55,7 +50,7 @@ class World:
     def upload(self, caller: Principal, name: str = "a.wav", data: bytes | None = None) -> str:
         """An object in the caller's upload folder, as POST /v1/uploads and a PUT leave it."""
         uri = f"gs://test-inbox/{upload_folder(self.api, caller.subject)}{name}"
-        self.blobs.write_bytes(uri, _wav() if data is None else data, content_type="audio/wav")
+        self.blobs.write_bytes(uri, wav_bytes() if data is None else data, content_type="audio/wav")
         return uri
 
     def submit(
@@ -308,7 +303,7 @@ def test_a_job_whose_source_is_not_ours_keeps_that_source(world: World) -> None:
         JobState.COMPLETED,
         source=JobSource(uri="gs://someone-elses/a.wav", bytes=10),
     )
-    world.blobs.write_bytes("gs://someone-elses/a.wav", _wav(), content_type="audio/wav")
+    world.blobs.write_bytes("gs://someone-elses/a.wav", wav_bytes(), content_type="audio/wav")
 
     delete_job(world.api, ALICE, job.job_id)
 
