@@ -74,7 +74,6 @@ def push(target: str, envelope: str) -> int:
 
 @dataclass
 class World:
-    svc: Services
     jobs: MemoryJobStore
     blobs: MemoryBlobStore
     publisher: RecordingPublisher
@@ -125,7 +124,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     }
     for (module, name), builder in provide.items():
         monkeypatch.setattr(module, name, builder)
-    return World(svc, jobs, blobs, publisher, launcher)
+    return World(jobs, blobs, publisher, launcher)
 
 
 def test_every_entry_point_is_tested_here_with_its_signature() -> None:
