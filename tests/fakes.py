@@ -5,8 +5,10 @@ plans, segments and transcribe workers. The integration tier uses the real emula
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import tempfile
+import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -99,6 +101,9 @@ class MemoryJobStore:
         found = [j for j in self.jobs.values() if j.batch_lane == lane and j.state in LANE_STATES]
         return sorted(found, key=lambda j: j.created_at)[:limit]
 
+    def delete(self, job_id: str) -> bool:
+        return self.jobs.pop(job_id, None) is not None
+
 
 class MemoryLaneStore:
     def __init__(self) -> None:
@@ -112,9 +117,6 @@ class MemoryLaneStore:
         if new is not None:
             self.lanes[key] = new
         return self.get(key)
-
-    def delete(self, job_id: str) -> bool:
-        return self.jobs.pop(job_id, None) is not None
 
 
 class MemoryBlobStore:
@@ -292,3 +294,14 @@ class Clock:
         self.now += seconds
         if self.on_sleep:
             self.on_sleep.pop(0)()
+
+
+def wav_bytes(seconds: float = 0.1) -> bytes:
+    """A valid WAV file of silence: what the sniffers and the size checks accept as audio."""
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(b"\0\0" * int(16000 * seconds))
+    return out.getvalue()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from common.config.settings import ENV_PREFIX, Settings, get_settings
+from common.config.settings import Settings, get_settings
 
 BASE = {
     "AUDIONOTES_PROJECT": "my-project-1",
@@ -56,7 +56,3 @@ def test_bad_values_are_rejected(monkeypatch: pytest.MonkeyPatch, field: str, va
     monkeypatch.setenv(field, value)
     with pytest.raises(ValidationError):
         Settings()
-
-
-def test_prefix_is_the_documented_one() -> None:
-    assert ENV_PREFIX == "AUDIONOTES_"
