@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2
@@ -82,6 +82,23 @@ def check_prerequisites() -> Prerequisites:
         raise StackError("the local stack cannot start; missing:\n  - " + "\n  - ".join(missing))
     assert java is not None
     return Prerequisites(java, firestore_jar, pubsub_jar, fake_gcs)
+
+
+class _Ours(NamedTuple):
+    """A process of the stack that runs our code (from the repository root)."""
+
+    name: str
+    port: int
+    argv: list[str]
+    health_path: str  # answers once the process is up
+    env: Mapping[str, str]
+
+
+class _Subscription(NamedTuple):
+    name: str
+    topic: str
+    dead_letter_topic: str | None
+    push_to: str | None  # a function's name, "bridge" (the Eventarc bridge), None: pull-only
 
 
 class Stack:
@@ -186,9 +203,8 @@ class Stack:
         local, ports = self.local, self.local.ports
         python = sys.executable
         framework = str(Path(python).with_name("functions-framework"))
-        table: list[tuple[str, int, list[str], str, Mapping[str, str]]] = [
-            # (name, port, argv, the path that answers once it is up, env)
-            (
+        table = [
+            _Ours(
                 "eventarc-bridge",
                 ports.bridge,
                 [
@@ -201,14 +217,14 @@ class Stack:
                 "",
                 env,
             ),
-            (
+            _Ours(
                 "openai",
                 ports.openai,
                 [python, "-m", "emulators.openai_server", f"--port={ports.openai}"],
                 "/healthz",
                 env,
             ),
-            (
+            _Ours(
                 "cloud-run",
                 ports.cloud_run,
                 [
@@ -231,17 +247,17 @@ class Stack:
                 "--host=127.0.0.1",
                 f"--port={port}",
             ]
-            table.append((f"function-{name}", port, argv, "", {**env, "K_SERVICE": name}))
+            table.append(_Ours(f"function-{name}", port, argv, "", {**env, "K_SERVICE": name}))
         return [
             Service(
-                name,
-                argv,
-                ports=(port,),
-                env=service_env,
+                ours.name,
+                ours.argv,
+                ports=(ours.port,),
+                env=ours.env,
                 cwd=REPO_ROOT,
-                ready=_answers(f"{local.url(port)}{path}"),
+                ready=_answers(f"{local.url(ours.port)}{ours.health_path}"),
             )
-            for name, port, argv, path, service_env in table
+            for ours in table
         ]
 
     def _start(self, services: list[Service], deadline_s: float) -> None:
@@ -278,13 +294,13 @@ class Stack:
                 with contextlib.suppress(gexc.AlreadyExists):
                     publisher.create_topic(name=publisher.topic_path(project, topic))
             functions = set(defined_functions())
-            for name, topic, dead_letter, target in _subscriptions(s):
+            for sub in _subscriptions(s):
                 request = subscription_request(
                     self.local,
-                    name,
-                    topic,
-                    push_endpoint=self._push_endpoint(target, functions),
-                    dead_letter_topic=dead_letter,
+                    sub.name,
+                    sub.topic,
+                    push_endpoint=self._push_endpoint(sub.push_to, functions),
+                    dead_letter_topic=sub.dead_letter_topic,
                 )
                 try:
                     subscriber.create_subscription(request=request)
@@ -414,42 +430,43 @@ class Stack:
                 subscriber.seek(request={"subscription": sub.name, "time": _now_timestamp()})
 
 
-def _subscriptions(s: Settings) -> list[tuple[str, str, str | None, str | None]]:
-    """``(subscription, topic, dead-letter topic, who it pushes to)``: a function's name, the
-    Eventarc bridge, or None for pull-only."""
+def _subscriptions(s: Settings) -> list[_Subscription]:
+    """Every subscription of Settings: what it reads, dead-letters into and pushes to."""
     return [
-        (
+        _Subscription(
             s.subscriptions.dispatch,
             s.topics.transcription_requests,
             s.topics.transcription_requests_dead_letter,
             "dispatch",
         ),
-        (
+        _Subscription(
             s.subscriptions.notes,
             s.topics.transcripts_ready,
             s.topics.transcripts_ready_dead_letter,
             "notes",
         ),
-        (
+        _Subscription(
             s.subscriptions.transcription_requests_dead_letter,
             s.topics.transcription_requests_dead_letter,
             None,
             "dead_letters",
         ),
-        (
+        _Subscription(
             s.subscriptions.transcripts_ready_dead_letter,
             s.topics.transcripts_ready_dead_letter,
             None,
             "dead_letters",
         ),
-        (
+        _Subscription(
             s.subscriptions.inbox_events,
             s.topics.inbox_events,
             s.topics.inbox_events_dead_letter,
             "bridge",
         ),
         # Pull-only: what lands here is kept for whoever looks into it.
-        (s.subscriptions.inbox_events_dead_letter, s.topics.inbox_events_dead_letter, None, None),
+        _Subscription(
+            s.subscriptions.inbox_events_dead_letter, s.topics.inbox_events_dead_letter, None, None
+        ),
     ]
 
 
