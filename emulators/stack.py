@@ -84,14 +84,14 @@ def check_prerequisites() -> Prerequisites:
     return Prerequisites(java, firestore_jar, pubsub_jar, fake_gcs)
 
 
-class _Ours(NamedTuple):
-    """A process of the stack that runs our code (from the repository root)."""
+class _Module(NamedTuple):
+    """A process of ours run as ``python -m module --port=PORT *args``."""
 
     name: str
     port: int
-    argv: list[str]
-    health_path: str  # answers once the process is up
-    env: Mapping[str, str]
+    module: str
+    args: tuple[str, ...] = ()
+    health_path: str = "/healthz"  # answers once the process is up
 
 
 class _Subscription(NamedTuple):
@@ -201,43 +201,34 @@ class Stack:
         """The processes that run our code: the Eventarc bridge, the OpenAI-compatible server,
         the Cloud Run emulator and one functions-framework per function."""
         local, ports = self.local, self.local.ports
-        python = sys.executable
-        framework = str(Path(python).with_name("functions-framework"))
-        table = [
-            _Ours(
+        modules = [
+            _Module(
                 "eventarc-bridge",
                 ports.bridge,
-                [
-                    python,
-                    "-m",
-                    "emulators.eventarc_bridge",
-                    f"--port={ports.bridge}",
-                    f"--target={local.function_url('on_upload')}",
-                ],
-                "",
-                env,
+                "emulators.eventarc_bridge",
+                (f"--target={local.function_url('on_upload')}",),
+                health_path="",
             ),
-            _Ours(
-                "openai",
-                ports.openai,
-                [python, "-m", "emulators.openai_server", f"--port={ports.openai}"],
-                "/healthz",
-                env,
-            ),
-            _Ours(
+            _Module("openai", ports.openai, "emulators.openai_server"),
+            _Module(
                 "cloud-run",
                 ports.cloud_run,
-                [
-                    python,
-                    "-m",
-                    "emulators.cloud_run",
-                    f"--port={ports.cloud_run}",
-                    f"--state-dir={local.executions_dir}",
-                ],
-                "/healthz",
-                env,
+                "emulators.cloud_run",
+                (f"--state-dir={local.executions_dir}",),
             ),
         ]
+        python = sys.executable
+        services = [
+            self._our_service(
+                m.name,
+                m.port,
+                [python, "-m", m.module, f"--port={m.port}", *m.args],
+                env,
+                m.health_path,
+            )
+            for m in modules
+        ]
+        framework = str(Path(python).with_name("functions-framework"))
         for name in defined_functions():
             port = ports.function(name)
             argv = [
@@ -247,18 +238,27 @@ class Stack:
                 "--host=127.0.0.1",
                 f"--port={port}",
             ]
-            table.append(_Ours(f"function-{name}", port, argv, "", {**env, "K_SERVICE": name}))
-        return [
-            Service(
-                ours.name,
-                ours.argv,
-                ports=(ours.port,),
-                env=ours.env,
-                cwd=REPO_ROOT,
-                ready=_answers(f"{local.url(ours.port)}{ours.health_path}"),
+            services.append(
+                self._our_service(f"function-{name}", port, argv, {**env, "K_SERVICE": name})
             )
-            for ours in table
-        ]
+        return services
+
+    def _our_service(
+        self,
+        name: str,
+        port: int,
+        argv: list[str],
+        env: Mapping[str, str],
+        health_path: str = "",
+    ) -> Service:
+        return Service(
+            name,
+            argv,
+            ports=(port,),
+            env=env,
+            cwd=REPO_ROOT,
+            ready=_answers(f"{self.local.url(port)}{health_path}"),
+        )
 
     def _start(self, services: list[Service], deadline_s: float) -> None:
         for service in services:

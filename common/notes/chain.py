@@ -4,9 +4,11 @@ produce some.
 For each provider in order (OpenAI, then the OpenAI-compatible fallback endpoint):
 skip it if its breaker is open or, for a priced provider, if today's spend is past the daily
 budget; otherwise map (one request per token-bounded chunk) and reduce (merge the partial
-notes, in rounds that fit a request) with our retry loop around every call. If no provider
-can, the extractive engine (no model) makes the notes. Every call, failed or not, is an
-``Attempt`` in the provenance; every answered call is charged to the spend ledger.
+notes, in rounds that fit a request) with our retry loop around every call (what it does after
+a failure: ``common.notes.retry_rule``). The single and the batched calls walk the chain the
+same way. If no provider can, the extractive engine (no model) makes the notes. Every call,
+failed or not, is an ``Attempt`` in the provenance; every answered call is charged to the spend
+ledger.
 """
 
 from __future__ import annotations
