@@ -26,7 +26,8 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -159,6 +160,178 @@ def schema_errors(value: Any, schema: Mapping[str, Any], root: Mapping[str, Any]
     return errors
 
 
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any  # JSON-able, or a str sent as it is
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+def error_reply(
+    status: int, message: str, kind: str, headers: Mapping[str, str] | None = None
+) -> Reply:
+    """An error shaped as the real API's."""
+    return Reply(status, {"error": {"message": message, "type": kind, "code": None}}, headers or {})
+
+
+class _Refusal(Exception):
+    """A chat request answered with an error (logged with its status)."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.status)
+        self.reply = reply
+
+
+@dataclass(frozen=True)
+class Request:
+    key: str  # the bearer token, "" when none
+    body: Any = None
+
+
+def chat(script: FaultScript, request: Request) -> Reply:
+    """A chat completion, or the error a key rule, a scripted fault or the request calls for;
+    every one is logged."""
+    body = request.body
+    model = str(body.get("model", ""))
+    entry: dict[str, Any] = {
+        "key": request.key,
+        "model": model,
+        "at": time.time(),
+        "epoch": script.epoch,
+    }
+    try:
+        _check_key(script, request.key)
+        fault = script.take(request.key, model) or {}
+        entry["fault"] = fault or None
+        _inject(fault)
+        task, template, content = _answer_checked(body)
+    except _Refusal as refusal:
+        entry["status"] = refusal.reply.status
+        script.record(entry)
+        return refusal.reply
+    content, finish = _corrupt(content, fault)
+    usage = _usage(body, content)
+    entry.update(status=200, task=task.value, template=template.value, usage=usage)
+    n = script.record(entry)
+    return Reply(200, _completion(n, content, finish, usage))
+
+
+def _check_key(script: FaultScript, key: str) -> None:
+    if not key:
+        raise _Refusal(error_reply(401, "no API key", "invalid_request_error"))
+    if key in script.key_status:
+        status = script.key_status[key]
+        raise _Refusal(error_reply(status, f"key rejected ({status})", "invalid_api_key"))
+
+
+def _inject(fault: Mapping[str, Any]) -> None:
+    """The fault's delay, then its status if it has one."""
+    if fault.get("delay_s"):
+        time.sleep(float(fault["delay_s"]))
+    status = int(fault.get("status", 200))
+    if status != 200:
+        headers = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else {}
+        kind = "rate_limit_exceeded" if status == 429 else "server_error"
+        raise _Refusal(error_reply(status, f"scripted fault {status}", kind, headers))
+
+
+def _answer_checked(body: Mapping[str, Any]) -> tuple[Task, NotesTemplate, str]:
+    """``answer``, refused for a request we cannot answer or an answer that does not fit the
+    schema asked for."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _Refusal(
+            error_reply(400, "'messages' must be a non-empty list", "invalid_request_error")
+        )
+    try:
+        task, template, content = answer(messages)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _Refusal(
+            error_reply(400, f"cannot answer this request: {exc}", "invalid_request_error")
+        ) from exc
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        schema = response_format.get("json_schema", {}).get("schema", {})
+        problems = schema_errors(json.loads(content), schema, schema)
+        if problems:  # our own answer must fit the schema it was asked for
+            raise _Refusal(
+                error_reply(500, f"answer does not fit the schema: {problems[:3]}", "server")
+            )
+    return task, template, content
+
+
+def _corrupt(content: str, fault: Mapping[str, Any]) -> tuple[str, str]:
+    """``(content, finish_reason)`` as the fault spoils them."""
+    finish = "stop"
+    if fault.get("invalid_json"):
+        content = content[: max(len(content) // 3, 1)] + '"}, oops'
+    if fault.get("truncated"):
+        content, finish = content[: max(len(content) // 2, 1)], "length"
+    return content, finish
+
+
+def _usage(body: Mapping[str, Any], content: str) -> dict[str, int]:
+    """Tokens estimated at four characters each, the response format counted as prompt."""
+    prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in body["messages"])
+    response_format = body.get("response_format") or {}
+    if response_format:
+        prompt += estimate_tokens(json.dumps(response_format))
+    completion = estimate_tokens(content)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def _completion(n: int, content: str, finish: str, usage: Mapping[str, int]) -> dict[str, Any]:
+    return {
+        "id": f"chatcmpl-local-{n}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": MODEL_NAME,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "finish_reason": finish,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _add_faults(script: FaultScript, request: Request) -> Reply:
+    script.add(list(request.body.get("faults", [])), dict(request.body.get("keys", {})))
+    return Reply(200, script.snapshot())
+
+
+def _reset(script: FaultScript, request: Request) -> Reply:
+    script.reset()
+    return Reply(200, {"ok": True})
+
+
+Route = Callable[[FaultScript, Request], Reply]
+
+ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "/healthz"): lambda script, _: Reply(200, {"ok": True}),
+    ("GET", "/_requests"): lambda script, _: Reply(200, script.snapshot()),
+    ("GET", "/v1/models"): lambda script, _: Reply(
+        200, {"object": "list", "data": [{"id": MODEL_NAME, "object": "model"}]}
+    ),
+    ("POST", "/_faults"): _add_faults,
+    ("POST", "/_reset"): _reset,
+    ("POST", "/v1/chat/completions"): chat,
+}
+
+
+def route(method: str, path: str) -> Route | None:
+    # The real API's paths match with a trailing slash too, as clients may spell them; the
+    # admin ones only exactly.
+    return ROUTES.get((method, path.rstrip("/") if path.startswith("/v1/") else path))
+
+
 def make_handler(script: FaultScript) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -166,142 +339,40 @@ def make_handler(script: FaultScript) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-        def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        def do_GET(self) -> None:
+            self._handle(Request(key=self._key()))
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError as exc:
+                self._send(
+                    error_reply(400, f"the body is not JSON: {exc}", "invalid_request_error")
+                )
+                return
+            self._handle(Request(key=self._key(), body=body))
+
+        def _key(self) -> str:
+            return self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+
+        def _handle(self, request: Request) -> None:
+            handler = route(self.command, self.path)
+            if handler is None:
+                self._send(error_reply(404, f"no route {self.path}", "invalid_request_error"))
+            else:
+                self._send(handler(script, request))
+
+        def _send(self, reply: Reply) -> None:
+            body = reply.body
             data = (body if isinstance(body, str) else json.dumps(body)).encode()
-            self.send_response(status)
+            self.send_response(reply.status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
+            for k, v in reply.headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
-
-        def _error(
-            self, status: int, message: str, kind: str, headers: Mapping[str, str] | None = None
-        ) -> None:
-            self._send(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
-
-        def _body(self) -> Any:
-            length = int(self.headers.get("Content-Length") or 0)
-            return json.loads(self.rfile.read(length) or b"{}")
-
-        def do_GET(self) -> None:
-            if self.path == "/healthz":
-                self._send(200, {"ok": True})
-            elif self.path == "/_requests":
-                self._send(200, script.snapshot())
-            elif self.path.rstrip("/") == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": MODEL_NAME, "object": "model"}]})
-            else:
-                self._error(404, f"no route {self.path}", "invalid_request_error")
-
-        def do_POST(self) -> None:
-            try:
-                body = self._body()
-            except json.JSONDecodeError as exc:
-                self._error(400, f"the body is not JSON: {exc}", "invalid_request_error")
-                return
-            if self.path == "/_faults":
-                script.add(list(body.get("faults", [])), dict(body.get("keys", {})))
-                self._send(200, script.snapshot())
-            elif self.path == "/_reset":
-                script.reset()
-                self._send(200, {"ok": True})
-            elif self.path.rstrip("/") == "/v1/chat/completions":
-                self._chat(body)
-            else:
-                self._error(404, f"no route {self.path}", "invalid_request_error")
-
-        def _chat(self, body: dict[str, Any]) -> None:
-            auth = self.headers.get("Authorization", "")
-            key = auth.removeprefix("Bearer ").strip()
-            model = str(body.get("model", ""))
-            entry: dict[str, Any] = {
-                "key": key,
-                "model": model,
-                "at": time.time(),
-                "epoch": script.epoch,
-            }
-            if not key:
-                entry["status"] = 401
-                script.record(entry)
-                self._error(401, "no API key", "invalid_request_error")
-                return
-            if key in script.key_status:
-                status = script.key_status[key]
-                entry["status"] = status
-                script.record(entry)
-                self._error(status, f"key rejected ({status})", "invalid_api_key")
-                return
-            fault = script.take(key, model) or {}
-            entry["fault"] = fault or None
-            if fault.get("delay_s"):
-                time.sleep(float(fault["delay_s"]))
-            status = int(fault.get("status", 200))
-            if status != 200:
-                entry["status"] = status
-                script.record(entry)
-                headers = {}
-                if "retry_after" in fault:
-                    headers["Retry-After"] = str(fault["retry_after"])
-                kind = "rate_limit_exceeded" if status == 429 else "server_error"
-                self._error(status, f"scripted fault {status}", kind, headers)
-                return
-            messages = body.get("messages")
-            if not isinstance(messages, list) or not messages:
-                entry["status"] = 400
-                script.record(entry)
-                self._error(400, "'messages' must be a non-empty list", "invalid_request_error")
-                return
-            try:
-                task, template, content = answer(messages)
-            except (ValueError, KeyError, TypeError) as exc:
-                entry["status"] = 400
-                script.record(entry)
-                self._error(400, f"cannot answer this request: {exc}", "invalid_request_error")
-                return
-            response_format = body.get("response_format") or {}
-            if response_format.get("type") == "json_schema":
-                schema = response_format.get("json_schema", {}).get("schema", {})
-                problems = schema_errors(json.loads(content), schema, schema)
-                if problems:  # our own answer must fit the schema it was asked for
-                    entry["status"] = 500
-                    script.record(entry)
-                    self._error(500, f"answer does not fit the schema: {problems[:3]}", "server")
-                    return
-            finish = "stop"
-            if fault.get("invalid_json"):
-                content = content[: max(len(content) // 3, 1)] + '"}, oops'
-            if fault.get("truncated"):
-                content, finish = content[: max(len(content) // 2, 1)], "length"
-            prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
-            if response_format:
-                prompt += estimate_tokens(json.dumps(response_format))
-            usage = {
-                "prompt_tokens": prompt,
-                "completion_tokens": estimate_tokens(content),
-                "total_tokens": prompt + estimate_tokens(content),
-            }
-            entry.update(status=200, task=task.value, template=template.value, usage=usage)
-            n = script.record(entry)
-            self._send(
-                200,
-                {
-                    "id": f"chatcmpl-local-{n}",
-                    "object": "chat.completion",
-                    "created": int(time.time()),
-                    "model": MODEL_NAME,
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content, "refusal": None},
-                            "finish_reason": finish,
-                            "logprobs": None,
-                        }
-                    ],
-                    "usage": usage,
-                },
-            )
 
     return Handler
 

@@ -15,13 +15,15 @@ import shutil
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2
 
+from common.config.settings import Settings
 from emulators.config import REPO_ROOT, LocalStack, defined_functions, sdk_root
 from emulators.processes import ProcessTable, Service, StackError, http_ok, port_in_use
 
@@ -82,6 +84,23 @@ def check_prerequisites() -> Prerequisites:
     return Prerequisites(java, firestore_jar, pubsub_jar, fake_gcs)
 
 
+class _Module(NamedTuple):
+    """A process of ours run as ``python -m module --port=PORT *args``."""
+
+    name: str
+    port: int
+    module: str
+    args: tuple[str, ...] = ()
+    health_path: str = "/healthz"  # answers once the process is up
+
+
+class _Subscription(NamedTuple):
+    name: str
+    topic: str
+    dead_letter_topic: str | None
+    push_to: str | None  # a function's name, "bridge" (the Eventarc bridge), None: pull-only
+
+
 class Stack:
     def __init__(self, local: LocalStack | None = None) -> None:
         self.local = local or LocalStack.from_env()
@@ -92,138 +111,154 @@ class Stack:
         """Start whatever is not running; returns seconds taken. Idempotent."""
         started = time.monotonic()
         pre = check_prerequisites()
-        local, ports = self.local, self.local.ports
+        self._prepare_state()
+        for services, then in self._steps(pre, self.child_env()):
+            self._start(services, deadline_s)
+            for follow_up in then:
+                follow_up()
+        return time.monotonic() - started
+
+    def _prepare_state(self) -> None:
+        local = self.local
         for folder in (local.run_dir, local.log_dir, local.gcs_dir, local.executions_dir):
             folder.mkdir(parents=True, exist_ok=True)
         local.boto_config.write_text(local.boto_text())
         _ensure_signing_key(local.signing_key, local.project)
-        env = self.child_env()
 
-        firestore = Service(
-            "firestore",
-            [
-                pre.java,
-                f"-Xmx{local.firestore_heap}",
-                "-Duser.language=en",
-                "-cp",
-                str(pre.firestore_jar),
-                "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
-                "start",
-                "--host=127.0.0.1",
-                f"--port={ports.firestore}",
-            ],
-            ports=(ports.firestore,),
-            ready=lambda: http_ok(local.url(ports.firestore), accept=lambda s: s == 200),
-        )
-        pubsub = Service(
-            "pubsub",
-            [
-                pre.java,
-                f"-Xmx{local.pubsub_heap}",
-                "-jar",
-                str(pre.pubsub_jar),
-                "--host=127.0.0.1",
-                f"--port={ports.pubsub}",
-            ],
-            ports=(ports.pubsub,),
-            ready=lambda: http_ok(
-                f"{local.url(ports.pubsub)}/v1/projects/{local.project}/topics",
-                accept=lambda s: s == 200,
+    def _steps(
+        self, pre: Prerequisites, env: Mapping[str, str]
+    ) -> list[tuple[list[Service], tuple[Callable[[], None], ...]]]:
+        """What ``up`` does, in order: start a group of services together, wait until all of
+        them are ready, then what needs them."""
+        return [
+            (self._emulators(pre), (self.ensure_pubsub,)),
+            # fake-gcs-server publishes into a topic that must exist by now.
+            ([self._gcs(pre, env)], (self.ensure_buckets, self._restart_if_code_changed)),
+            (self._ours(env), (self.ensure_run_jobs,)),
+        ]
+
+    def _emulators(self, pre: Prerequisites) -> list[Service]:
+        """Firestore and Pub/Sub: JVMs, started together."""
+        local, ports = self.local, self.local.ports
+        firestore = [
+            pre.java,
+            f"-Xmx{local.firestore_heap}",
+            "-Duser.language=en",
+            "-cp",
+            str(pre.firestore_jar),
+            "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+            "start",
+            "--host=127.0.0.1",
+            f"--port={ports.firestore}",
+        ]
+        pubsub = [
+            pre.java,
+            f"-Xmx{local.pubsub_heap}",
+            "-jar",
+            str(pre.pubsub_jar),
+            "--host=127.0.0.1",
+            f"--port={ports.pubsub}",
+        ]
+        topics = f"{local.url(ports.pubsub)}/v1/projects/{local.project}/topics"
+        return [
+            Service(
+                "firestore",
+                firestore,
+                ports=(ports.firestore,),
+                ready=_answers_200(local.url(ports.firestore)),
             ),
-        )
-        self._start([firestore, pubsub], deadline_s)
-        self.ensure_pubsub()
+            Service("pubsub", pubsub, ports=(ports.pubsub,), ready=_answers_200(topics)),
+        ]
 
-        gcs = Service(
+    def _gcs(self, pre: Prerequisites, env: Mapping[str, str]) -> Service:
+        local, ports = self.local, self.local.ports
+        argv = [
+            str(pre.fake_gcs),
+            "-scheme=both",
+            "-host=127.0.0.1",
+            f"-port={ports.gcs_https}",
+            f"-port-http={ports.gcs_http}",
+            "-backend=filesystem",
+            f"-filesystem-root={local.gcs_dir}",
+            f"-external-url={local.url(ports.gcs_http)}",
+            f"-public-host=127.0.0.1:{ports.gcs_http}",
+            f"-event.pubsub-project-id={local.project}",
+            f"-event.pubsub-topic={local.settings.topics.inbox_events}",
+            f"-event.bucket={local.inbox_bucket}",
+            f"-event.object-prefix={local.settings.buckets.inbox_prefix}",
+            "-event.list=finalize",
+            "-log-level=warn",
+        ]
+        return Service(
             "gcs",
-            [
-                str(pre.fake_gcs),
-                "-scheme=both",
-                "-host=127.0.0.1",
-                f"-port={ports.gcs_https}",
-                f"-port-http={ports.gcs_http}",
-                "-backend=filesystem",
-                f"-filesystem-root={local.gcs_dir}",
-                f"-external-url={local.url(ports.gcs_http)}",
-                f"-public-host=127.0.0.1:{ports.gcs_http}",
-                f"-event.pubsub-project-id={local.project}",
-                f"-event.pubsub-topic={local.settings.topics.inbox_events}",
-                f"-event.bucket={local.inbox_bucket}",
-                f"-event.object-prefix={local.settings.buckets.inbox_prefix}",
-                "-event.list=finalize",
-                "-log-level=warn",
-            ],
+            argv,
             env={**env, "GOMEMLIMIT": "256MiB"},
             ports=(ports.gcs_https, ports.gcs_http),
-            ready=lambda: http_ok(
-                f"{local.url(ports.gcs_http)}/storage/v1/b", accept=lambda s: s == 200
-            ),
+            ready=_answers_200(f"{local.url(ports.gcs_http)}/storage/v1/b"),
         )
-        self._start([gcs], deadline_s)
-        self.ensure_buckets()
 
-        self._restart_if_code_changed()
+    def _ours(self, env: Mapping[str, str]) -> list[Service]:
+        """The processes that run our code: the Eventarc bridge, the OpenAI-compatible server,
+        the Cloud Run emulator and one functions-framework per function."""
+        local, ports = self.local, self.local.ports
+        modules = [
+            _Module(
+                "eventarc-bridge",
+                ports.bridge,
+                "emulators.eventarc_bridge",
+                (f"--target={local.function_url('on_upload')}",),
+                health_path="",
+            ),
+            _Module("openai", ports.openai, "emulators.openai_server"),
+            _Module(
+                "cloud-run",
+                ports.cloud_run,
+                "emulators.cloud_run",
+                (f"--state-dir={local.executions_dir}",),
+            ),
+        ]
         python = sys.executable
         services = [
-            Service(
-                "eventarc-bridge",
-                [
-                    python,
-                    "-m",
-                    "emulators.eventarc_bridge",
-                    f"--port={ports.bridge}",
-                    f"--target={local.function_url('on_upload')}",
-                ],
-                ports=(ports.bridge,),
-                env=env,
-                cwd=REPO_ROOT,
-                ready=lambda: http_ok(local.url(ports.bridge)),
-            ),
-            Service(
-                "openai",
-                [python, "-m", "emulators.openai_server", f"--port={ports.openai}"],
-                ports=(ports.openai,),
-                env=env,
-                cwd=REPO_ROOT,
-                ready=lambda: http_ok(f"{local.url(ports.openai)}/healthz"),
-            ),
-            Service(
-                "cloud-run",
-                [
-                    python,
-                    "-m",
-                    "emulators.cloud_run",
-                    f"--port={ports.cloud_run}",
-                    f"--state-dir={local.executions_dir}",
-                ],
-                ports=(ports.cloud_run,),
-                env=env,
-                cwd=REPO_ROOT,
-                ready=lambda: http_ok(f"{local.url(ports.cloud_run)}/healthz"),
-            ),
+            self._our_service(
+                m.name,
+                m.port,
+                [python, "-m", m.module, f"--port={m.port}", *m.args],
+                env,
+                m.health_path,
+            )
+            for m in modules
         ]
         framework = str(Path(python).with_name("functions-framework"))
         for name in defined_functions():
             port = ports.function(name)
+            argv = [
+                framework,
+                "--source=functions/main.py",
+                f"--target={name}",
+                "--host=127.0.0.1",
+                f"--port={port}",
+            ]
             services.append(
-                Service(
-                    f"function-{name}",
-                    [
-                        framework,
-                        "--source=functions/main.py",
-                        f"--target={name}",
-                        "--host=127.0.0.1",
-                        f"--port={port}",
-                    ],
-                    ports=(port,),
-                    env={**env, "K_SERVICE": name},
-                    cwd=REPO_ROOT,
-                    ready=lambda port=port: http_ok(local.url(port)),  # type: ignore[misc]
-                )
+                self._our_service(f"function-{name}", port, argv, {**env, "K_SERVICE": name})
             )
-        self._start(services, deadline_s)
-        self.ensure_run_jobs()
-        return time.monotonic() - started
+        return services
+
+    def _our_service(
+        self,
+        name: str,
+        port: int,
+        argv: list[str],
+        env: Mapping[str, str],
+        health_path: str = "",
+    ) -> Service:
+        return Service(
+            name,
+            argv,
+            ports=(port,),
+            env=env,
+            cwd=REPO_ROOT,
+            ready=_answers(f"{self.local.url(port)}{health_path}"),
+        )
 
     def _start(self, services: list[Service], deadline_s: float) -> None:
         for service in services:
@@ -259,56 +294,13 @@ class Stack:
                 with contextlib.suppress(gexc.AlreadyExists):
                     publisher.create_topic(name=publisher.topic_path(project, topic))
             functions = set(defined_functions())
-            wanted = [
-                (
-                    s.subscriptions.dispatch,
-                    s.topics.transcription_requests,
-                    s.topics.transcription_requests_dead_letter,
-                    "dispatch",
-                ),
-                (
-                    s.subscriptions.notes,
-                    s.topics.transcripts_ready,
-                    s.topics.transcripts_ready_dead_letter,
-                    "notes",
-                ),
-                (
-                    s.subscriptions.transcription_requests_dead_letter,
-                    s.topics.transcription_requests_dead_letter,
-                    None,
-                    "dead_letters",
-                ),
-                (
-                    s.subscriptions.transcripts_ready_dead_letter,
-                    s.topics.transcripts_ready_dead_letter,
-                    None,
-                    "dead_letters",
-                ),
-                (
-                    s.subscriptions.inbox_events,
-                    s.topics.inbox_events,
-                    s.topics.inbox_events_dead_letter,
-                    "bridge",
-                ),
-                # Pull-only: what lands here is kept for whoever looks into it.
-                (
-                    s.subscriptions.inbox_events_dead_letter,
-                    s.topics.inbox_events_dead_letter,
-                    None,
-                    None,
-                ),
-            ]
-            # A subscription whose function does not exist yet is pull-only, so its messages
-            # wait for it instead of bouncing into the dead-letter topic.
-            for name, topic, dead_letter, target in wanted:
-                if target == "bridge":
-                    endpoint: str | None = self.local.url(self.local.ports.bridge)
-                elif target in functions:
-                    endpoint = self.local.function_url(target)
-                else:
-                    endpoint = None
+            for sub in _subscriptions(s):
                 request = subscription_request(
-                    self.local, name, topic, push_endpoint=endpoint, dead_letter_topic=dead_letter
+                    self.local,
+                    sub.name,
+                    sub.topic,
+                    push_endpoint=self._push_endpoint(sub.push_to, functions),
+                    dead_letter_topic=sub.dead_letter_topic,
                 )
                 try:
                     subscriber.create_subscription(request=request)
@@ -317,6 +309,15 @@ class Stack:
                     subscriber.modify_push_config(
                         subscription=request["name"], push_config=request["push_config"]
                     )
+
+    def _push_endpoint(self, target: str | None, functions: set[str]) -> str | None:
+        # A subscription whose function does not exist yet is pull-only, so its messages wait
+        # for it instead of bouncing into the dead-letter topic.
+        if target == "bridge":
+            return self.local.url(self.local.ports.bridge)
+        if target in functions:
+            return self.local.function_url(target)
+        return None
 
     def ensure_run_jobs(self) -> None:
         """The transcribe jobs, created through the production client as Terraform would."""
@@ -427,6 +428,54 @@ class Stack:
             for sub in subscriber.list_subscriptions(project=f"projects/{local.project}"):
                 # Seeking to "now" acknowledges everything published before it.
                 subscriber.seek(request={"subscription": sub.name, "time": _now_timestamp()})
+
+
+def _subscriptions(s: Settings) -> list[_Subscription]:
+    """Every subscription of Settings: what it reads, dead-letters into and pushes to."""
+    return [
+        _Subscription(
+            s.subscriptions.dispatch,
+            s.topics.transcription_requests,
+            s.topics.transcription_requests_dead_letter,
+            "dispatch",
+        ),
+        _Subscription(
+            s.subscriptions.notes,
+            s.topics.transcripts_ready,
+            s.topics.transcripts_ready_dead_letter,
+            "notes",
+        ),
+        _Subscription(
+            s.subscriptions.transcription_requests_dead_letter,
+            s.topics.transcription_requests_dead_letter,
+            None,
+            "dead_letters",
+        ),
+        _Subscription(
+            s.subscriptions.transcripts_ready_dead_letter,
+            s.topics.transcripts_ready_dead_letter,
+            None,
+            "dead_letters",
+        ),
+        _Subscription(
+            s.subscriptions.inbox_events,
+            s.topics.inbox_events,
+            s.topics.inbox_events_dead_letter,
+            "bridge",
+        ),
+        # Pull-only: what lands here is kept for whoever looks into it.
+        _Subscription(
+            s.subscriptions.inbox_events_dead_letter, s.topics.inbox_events_dead_letter, None, None
+        ),
+    ]
+
+
+def _answers(url: str) -> Callable[[], bool]:
+    return lambda: http_ok(url)
+
+
+def _answers_200(url: str) -> Callable[[], bool]:
+    return lambda: http_ok(url, accept=lambda status: status == 200)
 
 
 def subscription_request(

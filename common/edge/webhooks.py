@@ -79,6 +79,42 @@ def verify(
     return hmac.compare_digest(sign(secret, timestamp, body), given)
 
 
+def delivered(status: int) -> bool | None:
+    """A receiver's answer: delivered (2xx), refused for good (any other 4xx than 408, 425,
+    429), or None: worth another try."""
+    if 200 <= status < 300:
+        return True
+    if 400 <= status < 500 and status not in _RETRYABLE:
+        return False
+    return None
+
+
+def next_wait(
+    attempt: int,
+    *,
+    attempts: int,
+    retry_after: float | None,
+    backoff: Backoff,
+    max_retry_after_s: float,
+    rand: Callable[[], float],
+) -> float | None:
+    """Seconds to wait before try ``attempt + 1`` after a transient failure of try
+    ``attempt``; None: no more tries (the last one, or a Retry-After too long to wait)."""
+    if attempt >= attempts:
+        return None
+    if retry_after is not None and retry_after > max_retry_after_s:
+        return None
+    return backoff.delay(attempt, retry_after=retry_after, rand=rand)
+
+
+@dataclass(frozen=True)
+class _Transient:
+    """A try that failed in a way that may pass."""
+
+    error: str
+    retry_after: float | None = None
+
+
 @dataclass
 class WebhookSender:
     policy: UrlPolicy
@@ -99,70 +135,78 @@ class WebhookSender:
         try:
             check_with_policy(url, self.policy)
         except UrlNotAllowed as exc:
-            return WebhookReceipt(
-                url=url,
-                delivered=False,
-                error=f"{exc.code}: {exc.message}",
-                delivery_id=delivery_id,
-            )
+            return _refused(url, exc, delivery_id, attempts=0)
         body = json.dumps(
             {"event": event, "delivery_id": delivery_id, **payload}, separators=(",", ":")
         ).encode()
         last = "no attempt"
         for attempt in range(1, self.attempts + 1):
-            timestamp = int(self.clock())
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "audionotes-webhooks/1",
-                EVENT_HEADER: event,
-                TIMESTAMP_HEADER: str(timestamp),
-                SIGNATURE_HEADER: sign(self.secret, timestamp, body),
-            }
-            retry_after: float | None = None
-            try:
-                response = fetch(
-                    url,
-                    self.policy,
-                    method="POST",
-                    headers=headers,
-                    data=body,
-                    timeout=self.timeout_s,
-                )
-            except UrlNotAllowed as exc:  # a redirect to somewhere refused
-                return WebhookReceipt(
-                    url=url,
-                    delivered=False,
-                    attempts=attempt,
-                    error=f"{exc.code}: {exc.message}",
-                    delivery_id=delivery_id,
-                )
-            except requests.RequestException as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                response.close()
-                if 200 <= status < 300:
-                    return WebhookReceipt(
-                        url=url,
-                        delivered=True,
-                        status=status,
-                        attempts=attempt,
-                        delivery_id=delivery_id,
-                    )
-                if 400 <= status < 500 and status not in _RETRYABLE:
-                    return WebhookReceipt(
-                        url=url,
-                        delivered=False,
-                        status=status,
-                        attempts=attempt,
-                        error=f"the receiver answered {status}",
-                        delivery_id=delivery_id,
-                    )
-                last = f"HTTP {status}"
-                retry_after = parse_retry_after(dict(response.headers))
+            outcome = self._try(url, event, body, delivery_id, attempt)
+            if isinstance(outcome, WebhookReceipt):
+                return outcome
+            last = outcome.error
             log.warning("webhook try %d to %s failed: %s", attempt, url, last)
-            if attempt < self.attempts:
-                if retry_after is not None and retry_after > self.max_retry_after_s:
-                    break
-                self.sleep(self.backoff.delay(attempt, retry_after=retry_after, rand=self.rand))
+            wait = next_wait(
+                attempt,
+                attempts=self.attempts,
+                retry_after=outcome.retry_after,
+                backoff=self.backoff,
+                max_retry_after_s=self.max_retry_after_s,
+                rand=self.rand,
+            )
+            if wait is None:
+                break
+            self.sleep(wait)
         raise WebhookFailed(f"webhook to {url} failed after {self.attempts} tries: {last}")
+
+    def _try(
+        self, url: str, event: str, body: bytes, delivery_id: str, attempt: int
+    ) -> WebhookReceipt | _Transient:
+        """One signed POST: the receipt of a final answer, or what failed transiently."""
+        try:
+            response = fetch(
+                url,
+                self.policy,
+                method="POST",
+                headers=self._headers(event, body),
+                data=body,
+                timeout=self.timeout_s,
+            )
+        except UrlNotAllowed as exc:  # a redirect to somewhere refused
+            return _refused(url, exc, delivery_id, attempts=attempt)
+        except requests.RequestException as exc:
+            return _Transient(f"{type(exc).__name__}: {exc}")
+        status = response.status_code
+        response.close()
+        final = delivered(status)
+        if final is None:
+            return _Transient(f"HTTP {status}", parse_retry_after(dict(response.headers)))
+        return WebhookReceipt(
+            url=url,
+            delivered=final,
+            status=status,
+            attempts=attempt,
+            error=None if final else f"the receiver answered {status}",
+            delivery_id=delivery_id,
+        )
+
+    def _headers(self, event: str, body: bytes) -> dict[str, str]:
+        """Signed afresh for each try, so that its timestamp is the try's."""
+        timestamp = int(self.clock())
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": "audionotes-webhooks/1",
+            EVENT_HEADER: event,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(self.secret, timestamp, body),
+        }
+
+
+def _refused(url: str, exc: UrlNotAllowed, delivery_id: str, *, attempts: int) -> WebhookReceipt:
+    return WebhookReceipt(
+        url=url,
+        delivered=False,
+        attempts=attempts,
+        error=f"{exc.code}: {exc.message}",
+        delivery_id=delivery_id,
+    )

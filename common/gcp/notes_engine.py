@@ -11,9 +11,10 @@ from common.domain.retry import Backoff
 from common.gcp.breaker_store import FirestoreBreakerStore
 from common.gcp.ledger_store import FirestoreSpendLedger
 from common.notes.breaker import BreakerConfig, CircuitBreaker
-from common.notes.chain import NotesEngine, ProviderLink, RetryPolicy
+from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.keys import KeyRing
 from common.notes.providers import ChatProvider, RequestStyle
+from common.notes.retry_rule import RetryPolicy
 
 OPENAI = "openai"
 FALLBACK = "fallback"

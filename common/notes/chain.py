@@ -4,9 +4,11 @@ produce some.
 For each provider in order (OpenAI, then the OpenAI-compatible fallback endpoint):
 skip it if its breaker is open or, for a priced provider, if today's spend is past the daily
 budget; otherwise map (one request per token-bounded chunk) and reduce (merge the partial
-notes, in rounds that fit a request) with our retry loop around every call. If no provider
-can, the extractive engine (no model) makes the notes. Every call, failed or not, is an
-``Attempt`` in the provenance; every answered call is charged to the spend ledger.
+notes, in rounds that fit a request) with our retry loop around every call (what it does after
+a failure: ``common.notes.retry_rule``). The single and the batched calls walk the chain the
+same way. If no provider can, the extractive engine (no model) makes the notes. Every call,
+failed or not, is an ``Attempt`` in the provenance; every answered call is charged to the spend
+ledger.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
@@ -26,23 +28,16 @@ from common.config.settings import ModelPrice
 from common.domain.errors import InvalidInput
 from common.domain.jobs import NotesTemplate
 from common.domain.notes import Attempt, Notes, NotesBatch, Provenance, Usage
-from common.domain.retry import Backoff
 from common.notes.breaker import CircuitBreaker
 from common.notes.chunking import chunk_texts, estimate_tokens
-from common.notes.errors import (
-    AuthFailed,
-    BadOutput,
-    ProviderError,
-    ProvidersDown,
-    ProviderUnavailable,
-    RateLimited,
-)
+from common.notes.errors import BadOutput, ProviderError, ProvidersDown, ProviderUnavailable
 from common.notes.extractive import extract_notes, merge_notes
 from common.notes.keys import KeyRing
 from common.notes.ledger import Charge, SpendLedger
 from common.notes.pricing import cost_usd, price_for
 from common.notes.prompts import batch_messages, map_messages, reduce_messages
-from common.notes.providers import ChatProvider, RequestStyle
+from common.notes.providers import ChatProvider, Completion, RequestStyle
+from common.notes.retry_rule import RetryPolicy, Step, Tries, decide
 from common.obs import metrics
 from common.obs.logs import get_logger
 
@@ -50,17 +45,10 @@ log = get_logger(__name__)
 _tracer = trace.get_tracer(__name__)
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 EXTRACTIVE = "extractive"
 EXTRACTIVE_MODEL = "extractive-v1"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    backoff: Backoff = field(default_factory=Backoff)
-    max_retry_after_s: float = 60.0
-    bad_output_retries: int = 1
 
 
 @dataclass
@@ -111,6 +99,12 @@ class _Run:
         )
 
 
+@dataclass(frozen=True)
+class _Walk(Generic[T]):
+    answer: tuple[ProviderLink, T] | None  # the provider that answered, and its answer
+    reason: str | None  # why the providers before it (or all of them) did not
+
+
 class NotesEngine:
     def __init__(
         self,
@@ -155,28 +149,40 @@ class NotesEngine:
         if not chunks:
             raise InvalidInput("the transcript has no text", code="empty_transcript")
         run = _Run()
-        reason: str | None = None
-        outages = 0
-        for link in self._usable_links(run):
-            try:
-                notes = self._map_reduce(link, run, job_id, chunks, template)
-            except ProviderUnavailable as exc:
-                reason = f"{exc.provider}: {exc.reason}"
-                outages += exc.outage
-                log.warning("provider %s unavailable: %s", exc.provider, exc.reason)
-                continue
+        walk = self._walk(
+            run,
+            lambda link: self._map_reduce(link, run, job_id, chunks, template),
+            wait_for_provider,
+        )
+        if walk.answer is not None:
+            link, notes = walk.answer
             return notes, run.provenance(
                 link.name,
                 run.model or link.provider.model,
                 link.provider.model,
                 len(chunks),
-                reason,
+                walk.reason,
             )
+        notes = merge_notes([extract_notes(c, template) for c in chunks], template)
+        return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), walk.reason)
+
+    def _walk(
+        self, run: _Run, ask: Callable[[ProviderLink], T], wait_for_provider: bool
+    ) -> _Walk[T]:
+        """The chain in order until a provider answers ``ask``; with no answer the reason is
+        the last provider's (or the budget's), for the extractive fallback."""
+        reason: str | None = None
+        outages = 0
+        for link in self._usable_links(run):
+            try:
+                return _Walk((link, ask(link)), reason)
+            except ProviderUnavailable as exc:
+                reason = f"{exc.provider}: {exc.reason}"
+                outages += exc.outage
+                log.warning("provider %s unavailable: %s", exc.provider, exc.reason)
         if wait_for_provider and outages:
             raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
-        reason = reason or self._skip_reason(run)
-        notes = merge_notes([extract_notes(c, template) for c in chunks], template)
-        return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), reason)
+        return _Walk(None, reason or self._skip_reason(run))
 
     def _usable_links(self, run: _Run) -> list[ProviderLink]:
         usable = []
@@ -266,9 +272,7 @@ class NotesEngine:
         schema: type[M],
         check: Callable[[M], None] | None = None,
     ) -> M:
-        p = self.policy
-        failures = 0
-        bad_outputs = 0
+        tries = Tries()
         # Asked once, and again only after a failure that counts against the breaker: a
         # half-open probe that meets a 429 or a bad key goes on as the probe (asking again
         # would find its own probe out and refuse it).
@@ -278,90 +282,109 @@ class NotesEngine:
                 run.attempts.append(Attempt(provider=link.name, outcome="breaker_open"))
                 raise ProviderUnavailable(link.name, "breaker_open")
             allowed = True
-            picked = link.keys.pick()
+            picked = self._pick_key(link, run)
             if picked is None:
-                wait = link.keys.wait_s()
-                if wait is None:
-                    run.attempts.append(Attempt(provider=link.name, outcome="no_usable_key"))
-                    raise ProviderUnavailable(link.name, "no_usable_key", outage=False)
-                if run.attempts:
-                    run.attempts[-1].waited_s = round(run.attempts[-1].waited_s + wait, 3)
-                self.sleep(wait)
                 continue
             index, key = picked
-            failed: ProviderError | None = None
-            with _tracer.start_as_current_span(
-                "llm.call",
-                attributes={"llm.provider": link.name, "llm.model": link.provider.model},
-            ) as span:
-                try:
-                    completion = link.provider.complete(messages, schema, key)
-                    if check is not None:
-                        check(completion.parsed)
-                except ProviderError as error:
-                    failed = error
-                    span.set_attribute("llm.outcome", error.outcome)
-                    span.set_status(StatusCode.ERROR, error.outcome)
-                else:
-                    span.set_attributes(
-                        {
-                            "llm.outcome": "ok",
-                            "llm.response_model": completion.model,
-                            "llm.prompt_tokens": completion.usage.prompt_tokens,
-                            "llm.completion_tokens": completion.usage.completion_tokens,
-                        }
-                    )
-            if failed is not None:
-                exc = failed
-                attempt = Attempt(
-                    provider=link.name,
-                    outcome=exc.outcome,
-                    key=index,
-                    status=exc.status,
-                    detail=exc.message[:200],
-                )
-                run.attempts.append(attempt)
-                if exc.trips_breaker:
-                    link.breaker.record_failure()
-                    allowed = False
-                elif isinstance(exc, BadOutput):
-                    link.breaker.record_success()  # it answered: bad output is not an outage
-                    if exc.usage is not None:  # and billed for it
-                        self._charge(link, run, job_id, exc.usage, exc.model or link.provider.model)
-                if isinstance(exc, AuthFailed):
-                    link.keys.retire(index)
-                    continue
-                if isinstance(exc, BadOutput):
-                    bad_outputs += 1
-                    if bad_outputs > p.bad_output_retries:
-                        raise ProviderUnavailable(link.name, "bad_output", outage=False) from exc
-                    continue
-                if not exc.retryable:
-                    raise ProviderUnavailable(link.name, exc.outcome, outage=False) from exc
-                failures += 1
-                if failures >= p.max_attempts:
-                    raise ProviderUnavailable(
-                        link.name, f"{exc.outcome} after {failures} attempts"
-                    ) from exc
-                delay = p.backoff.delay(failures, retry_after=exc.retry_after, rand=self.rand)
-                if isinstance(exc, RateLimited):
-                    # Rest this key (however long it was told to wait); another one may be
-                    # usable at once.
-                    link.keys.rest(index, max(delay, exc.retry_after or 0.0))
-                    if link.keys.pick() is not None:
-                        continue
-                if exc.retry_after is not None and exc.retry_after > p.max_retry_after_s:
-                    raise ProviderUnavailable(
-                        link.name, f"{exc.outcome}: Retry-After {exc.retry_after:.0f}s too long"
-                    ) from exc
-                attempt.waited_s = round(delay, 3)
-                self.sleep(delay)
+            try:
+                completion = self._attempt(link, key, messages, schema, check)
+            except ProviderError as error:
+                tries = tries.counting(error)
+                allowed = not error.trips_breaker
+                self._after_failure(link, run, job_id, index, error, tries)
                 continue
             link.breaker.record_success()
             self._charge(link, run, job_id, completion.usage, completion.model)
             run.attempts.append(Attempt(provider=link.name, outcome="ok", key=index))
             run.model = completion.model
             return completion.parsed
+
+    def _pick_key(self, link: ProviderLink, run: _Run) -> tuple[int, str] | None:
+        """A usable key; None after waiting for a resting one to be usable again."""
+        picked = link.keys.pick()
+        if picked is None:
+            wait = link.keys.wait_s()
+            if wait is None:
+                run.attempts.append(Attempt(provider=link.name, outcome="no_usable_key"))
+                raise ProviderUnavailable(link.name, "no_usable_key", outage=False)
+            if run.attempts:
+                run.attempts[-1].waited_s = round(run.attempts[-1].waited_s + wait, 3)
+            self.sleep(wait)
+        return picked
+
+    @staticmethod
+    def _attempt(
+        link: ProviderLink,
+        key: str,
+        messages: list[dict[str, Any]],
+        schema: type[M],
+        check: Callable[[M], None] | None,
+    ) -> Completion[M]:
+        """One traced call; a ``ProviderError`` is raised after its span has ended."""
+        with _tracer.start_as_current_span(
+            "llm.call",
+            attributes={"llm.provider": link.name, "llm.model": link.provider.model},
+        ) as span:
+            try:
+                completion = link.provider.complete(messages, schema, key)
+                if check is not None:
+                    check(completion.parsed)
+            except ProviderError as error:
+                failed = error
+                span.set_attribute("llm.outcome", error.outcome)
+                span.set_status(StatusCode.ERROR, error.outcome)
+            else:
+                span.set_attributes(
+                    {
+                        "llm.outcome": "ok",
+                        "llm.response_model": completion.model,
+                        "llm.prompt_tokens": completion.usage.prompt_tokens,
+                        "llm.completion_tokens": completion.usage.completion_tokens,
+                    }
+                )
+                return completion
+        raise failed
+
+    def _after_failure(
+        self,
+        link: ProviderLink,
+        run: _Run,
+        job_id: str,
+        index: int,
+        error: ProviderError,
+        tries: Tries,
+    ) -> None:
+        """Record the failure, apply ``decide``: wait, or raise ``ProviderUnavailable``."""
+        attempt = Attempt(
+            provider=link.name,
+            outcome=error.outcome,
+            key=index,
+            status=error.status,
+            detail=error.message[:200],
+        )
+        run.attempts.append(attempt)
+        if error.trips_breaker:
+            link.breaker.record_failure()
+        elif isinstance(error, BadOutput):
+            link.breaker.record_success()  # it answered: bad output is not an outage
+            if error.usage is not None:  # and billed for it
+                self._charge(link, run, job_id, error.usage, error.model or link.provider.model)
+        decision = decide(
+            error,
+            tries,
+            self.policy,
+            other_key_ready=link.keys.ready_besides(index),
+            rand=self.rand,
+        )
+        if decision.retire_key:
+            link.keys.retire(index)
+        if decision.rest_key_s is not None:
+            link.keys.rest(index, decision.rest_key_s)
+        if decision.step is Step.GIVE_UP:
+            raise ProviderUnavailable(link.name, decision.reason, outage=decision.outage) from error
+        if decision.step is Step.BACK_OFF:
+            attempt.waited_s = round(decision.wait_s, 3)
+            self.sleep(decision.wait_s)
 
     def _charge(self, link: ProviderLink, run: _Run, job_id: str, usage: Usage, model: str) -> None:
         """Every billed call, useful or not: the ledger, the job's run, and the log line."""
@@ -454,33 +477,28 @@ class NotesEngine:
                 raise BadOutput("the batch answer does not echo the ids in order")
 
         run = _Run()
-        reason: str | None = None
-        outages = 0
-        for link in self._usable_links(run):
+
+        def ask(link: ProviderLink) -> NotesBatch:
             schema_in_prompt = (
                 NotesBatch if link.provider.style is RequestStyle.JSON_OBJECT else None
             )
-            try:
-                batch = self._call(
-                    link,
-                    run,
-                    "batch:" + ",".join(ids)[:400],
-                    batch_messages(items, template, schema_in_prompt=schema_in_prompt),
-                    NotesBatch,
-                    check,
-                )
-            except ProviderUnavailable as exc:
-                reason = f"{exc.provider}: {exc.reason}"
-                outages += exc.outage
-                continue
-            return self._split(batch, items, run, link, reason)
-        if wait_for_provider and outages:
-            raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
-        reason = reason or self._skip_reason(run)
+            return self._call(
+                link,
+                run,
+                "batch:" + ",".join(ids)[:400],
+                batch_messages(items, template, schema_in_prompt=schema_in_prompt),
+                NotesBatch,
+                check,
+            )
+
+        walk = self._walk(run, ask, wait_for_provider)
+        if walk.answer is not None:
+            link, batch = walk.answer
+            return self._split(batch, items, run, link, walk.reason)
         return {
             job_id: (
                 extract_notes(text, template),
-                run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, 1, reason),
+                run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, 1, walk.reason),
             )
             for job_id, text in items
         }

@@ -32,6 +32,15 @@ class KeyRing:
                 return index, self._keys[index]
         return None
 
+    def ready_besides(self, index: int) -> bool:
+        """Whether a key other than ``index`` is usable now."""
+        now = self._clock()
+        with self._lock:
+            return any(
+                i != index and i not in self._dead and self._resting_until.get(i, 0.0) <= now
+                for i in range(len(self._keys))
+            )
+
     def wait_s(self) -> float | None:
         """Seconds until a resting key is usable again; None when all are retired."""
         now = self._clock()

@@ -22,10 +22,11 @@ from common.gcp.breaker_store import FirestoreBreakerStore
 from common.gcp.ledger_store import FirestoreSpendLedger
 from common.gcp.notes_engine import build_links
 from common.notes.breaker import BreakerPosition
-from common.notes.chain import NotesEngine, RetryPolicy
+from common.notes.chain import NotesEngine
 from common.notes.chunking import chunk_texts
 from common.notes.extractive import extract_notes
 from common.notes.ledger import Charge
+from common.notes.retry_rule import RetryPolicy
 from tests.conftest import DATA
 
 pytestmark = pytest.mark.integration

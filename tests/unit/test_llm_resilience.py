@@ -13,7 +13,7 @@ from common.domain.notes import Usage
 from common.domain.retry import Backoff, parse_retry_after
 from common.edge.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from common.notes.breaker import BreakerConfig, BreakerPosition, CircuitBreaker, MemoryBreakerStore
-from common.notes.chain import NotesEngine, ProviderLink, RetryPolicy
+from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.chunking import chunk_texts, estimate_tokens
 from common.notes.errors import (
     AuthFailed,
@@ -29,6 +29,7 @@ from common.notes.ledger import Charge, MemorySpendLedger
 from common.notes.pricing import cost_usd, price_for
 from common.notes.prompts import Task, map_messages, parse_request
 from common.notes.providers import ChatProvider, Completion, RequestStyle
+from common.notes.retry_rule import RetryPolicy
 from emulators.openai_server import answer
 from tests.fakes import Clock
 
