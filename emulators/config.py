@@ -174,8 +174,8 @@ class LocalStack:
         if not os.environ.get("AUDIONOTES_LLM__OPENAI_API_KEYS"):
             env["AUDIONOTES_LLM__OPENAI_API_KEYS"] = '["local-key-1","local-key-2"]'
             env["AUDIONOTES_LLM__OPENAI_BASE_URL"] = self.url(self.ports.openai) + "/v1"
-        if not os.environ.get("AUDIONOTES_LLM__WEBHOOK_SECRET"):
-            env["AUDIONOTES_LLM__WEBHOOK_SECRET"] = "local-webhook-secret"
+        if not os.environ.get("AUDIONOTES_WEBHOOKS__SECRET"):
+            env["AUDIONOTES_WEBHOOKS__SECRET"] = "local-webhook-secret"
         return env
 
     def tracing_environment(self) -> dict[str, str]:

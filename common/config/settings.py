@@ -301,11 +301,18 @@ class Llm(BaseModel):
     batch_item_max_tokens: int = Field(default=1_500, ge=50)
     # Counter shards of the daily spend document (about one write a second each).
     spend_shards: int = Field(default=8, ge=1, le=100)
-    # Webhooks: the HMAC-SHA256 signing secret, tries per delivery and the timeout of each.
-    webhook_secret: SecretStr | None = None
-    webhook_attempts: int = Field(default=4, ge=1, le=10)
-    webhook_timeout_s: float = Field(default=10.0, gt=0)
-    webhook_backoff_s: float = Field(default=1.0, ge=0)
+
+
+class Webhooks(BaseModel):
+    """The callbacks a job's owner asked for when its notes are ready (functions/notes.py)."""
+
+    # The HMAC-SHA256 signing secret (Secret Manager on GCP); without it none is sent
+    # (the job's webhook receipt says so).
+    secret: SecretStr | None = None
+    # Tries per delivery, the timeout of each, and the base of the backoff between them.
+    attempts: int = Field(default=4, ge=1, le=10)
+    timeout_s: float = Field(default=10.0, gt=0)
+    backoff_s: float = Field(default=1.0, ge=0)
 
 
 class TracingExporter(StrEnum):
@@ -360,6 +367,7 @@ class Settings(BaseSettings):
     limits: Limits = Limits()
     auth: Auth = Auth()
     llm: Llm = Llm()
+    webhooks: Webhooks = Webhooks()
     tracing: Tracing = Tracing()
     log_level: str = "INFO"
     # A service-account JSON key for V4 signed URLs; None signs through IAM signBlob (GCP).

@@ -358,7 +358,7 @@ module "functions" {
       secret_env = merge(
         {
           AUDIONOTES_LLM__OPENAI_API_KEYS = module.secrets.secrets.openai_api_keys.secret_id
-          AUDIONOTES_LLM__WEBHOOK_SECRET  = module.secrets.secrets.webhook_secret.secret_id
+          AUDIONOTES_WEBHOOKS__SECRET     = module.secrets.secrets.webhook_secret.secret_id
         },
         var.llm.fallback_api_key_secret_id == null ? {} : {
           AUDIONOTES_LLM__FALLBACK_API_KEY = module.secrets.secrets.fallback_api_key.secret_id

@@ -259,7 +259,7 @@ variable "llm" {
     # The fallback rarely needs a key: null creates no secret.
     fallback_api_key_secret_id = optional(string)
   })
-  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD, AUDIONOTES_LLM__OPENAI_BASE_URL), its fallback (AUDIONOTES_LLM__FALLBACK_BASE_URL, AUDIONOTES_LLM__FALLBACK_MODEL) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_LLM__WEBHOOK_SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
+  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD, AUDIONOTES_LLM__OPENAI_BASE_URL), its fallback (AUDIONOTES_LLM__FALLBACK_BASE_URL, AUDIONOTES_LLM__FALLBACK_MODEL) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_WEBHOOKS__SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
   default     = {}
   nullable    = false
   validation {

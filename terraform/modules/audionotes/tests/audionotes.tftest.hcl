@@ -364,7 +364,7 @@ run "system" {
   assert {
     condition = module.functions.function_specs["notes"].secret_env == {
       AUDIONOTES_LLM__OPENAI_API_KEYS = "audionotes-openai-api-keys"
-      AUDIONOTES_LLM__WEBHOOK_SECRET  = "audionotes-webhook-secret"
+      AUDIONOTES_WEBHOOKS__SECRET     = "audionotes-webhook-secret"
     }
     error_message = "notes gets the OpenAI keys and the webhook key, and nothing else, from Secret Manager."
   }
