@@ -28,11 +28,12 @@ from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import Worker
 
 
-def settings(**transcription: object) -> Settings:
+def settings(**groups: dict[str, object]) -> Settings:
+    """Test settings; ``groups`` override Settings' groups, e.g. ``batch_lanes={"count": 1}``."""
     return Settings(
         project="audionotes-test",
         buckets={"inbox": "test-inbox", "results": "test-results"},
-        transcription=transcription,
+        **groups,  # type: ignore[arg-type]
     )
 
 

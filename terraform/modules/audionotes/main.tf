@@ -112,14 +112,14 @@ locals {
   # The task timeouts and retries: dispatch sizes each execution by them (timeout override),
   # the worker compares its attempt with max_retries before failing a job for good.
   transcribe_env = {
-    AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
-    AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
-    AUDIONOTES_TRANSCRIPTION__MAX_RETRIES        = tostring(var.transcribe.max_retries)
+    AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
+    AUDIONOTES_EXECUTIONS__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
+    AUDIONOTES_EXECUTIONS__MAX_RETRIES        = tostring(var.transcribe.max_retries)
   }
 
   # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py).
   dispatch_env = merge(local.transcribe_env, {
-    AUDIONOTES_TRANSCRIPTION__BATCH_TIER    = var.transcribe.batch_tier
+    AUDIONOTES_EXECUTIONS__BATCH_TIER       = var.transcribe.batch_tier
     AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL = var.transcribe.default_model
     AUDIONOTES_LIMITS__CHUNK_SECONDS        = tostring(var.transcribe.chunk_seconds)
   })
