@@ -518,8 +518,8 @@ def main() -> None:
     report["beam"] = s.transcription.beam_size
     report["batched"] = s.transcription.batched
     report["batch_lanes"] = (
-        f"{s.transcription.batch_lanes} lane(s), jobs <= {s.transcription.batch_short_max_s:.0f} s"
-        if s.transcription.batch_short_max_s > 0
+        f"{s.batch_lanes.count} lane(s), jobs <= {s.batch_lanes.short_max_s:.0f} s"
+        if s.batch_lanes.short_max_s > 0
         else "off"
     )
     report["machine"] = (

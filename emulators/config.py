@@ -132,7 +132,7 @@ class LocalStack:
             limits={"allow_http_urls": True, "allowed_private_networks": ["127.0.0.1/32"]},
             # One laptop: one batch lane per model, so that short jobs arriving together share
             # one execution and one model load (production spreads them over more lanes).
-            transcription={"batch_lanes": 1},
+            batch_lanes={"count": 1},
         )
 
     def environment(self) -> dict[str, str]:
@@ -147,7 +147,7 @@ class LocalStack:
             "AUDIONOTES_DELIVERY__MIN_BACKOFF_S": str(s.delivery.min_backoff_s),
             "AUDIONOTES_DELIVERY__MAX_BACKOFF_S": str(s.delivery.max_backoff_s),
             "AUDIONOTES_RUN_JOBS__API_ENDPOINT": s.run_jobs.api_endpoint or "",
-            "AUDIONOTES_TRANSCRIPTION__BATCH_LANES": str(s.transcription.batch_lanes),
+            "AUDIONOTES_BATCH_LANES__COUNT": str(s.batch_lanes.count),
             "AUDIONOTES_SIGNING_KEY_FILE": s.signing_key_file or "",
             "AUDIONOTES_INBOX": s.inbox_uri,
             "GOOGLE_CLOUD_PROJECT": s.project,
@@ -174,8 +174,8 @@ class LocalStack:
         if not os.environ.get("AUDIONOTES_LLM__OPENAI_API_KEYS"):
             env["AUDIONOTES_LLM__OPENAI_API_KEYS"] = '["local-key-1","local-key-2"]'
             env["AUDIONOTES_LLM__OPENAI_BASE_URL"] = self.url(self.ports.openai) + "/v1"
-        if not os.environ.get("AUDIONOTES_LLM__WEBHOOK_SECRET"):
-            env["AUDIONOTES_LLM__WEBHOOK_SECRET"] = "local-webhook-secret"
+        if not os.environ.get("AUDIONOTES_WEBHOOKS__SECRET"):
+            env["AUDIONOTES_WEBHOOKS__SECRET"] = "local-webhook-secret"
         return env
 
     def tracing_environment(self) -> dict[str, str]:

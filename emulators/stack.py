@@ -333,8 +333,8 @@ class Stack:
         )
         cache = self.local.state_dir / "transcribe-cache"
         for name, timeout_s in (
-            (s.run_jobs.transcribe_gpu, s.transcription.gpu_task_timeout_s),
-            (s.run_jobs.transcribe_cpu, s.transcription.cpu_task_timeout_s),
+            (s.run_jobs.transcribe_gpu, s.executions.gpu_task_timeout_s),
+            (s.run_jobs.transcribe_cpu, s.executions.cpu_task_timeout_s),
         ):
             container = run_v2.Container(
                 image="local",
@@ -345,7 +345,7 @@ class Stack:
                 template=run_v2.ExecutionTemplate(
                     template=run_v2.TaskTemplate(
                         containers=[container],
-                        max_retries=s.transcription.max_retries,
+                        max_retries=s.executions.max_retries,
                         timeout=duration_pb2.Duration(seconds=timeout_s),
                     )
                 )

@@ -112,7 +112,6 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
 
 
 def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
-    t = settings.transcription
     language = job.options.language
     model = resolve_model(job.options.model, language, settings)
     info = prober.probe(job.source.uri)
@@ -128,32 +127,30 @@ def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
         language=language,
         duration_s=info.duration_s,
         chunk_seconds=settings.limits.chunk_seconds,
-        overlap_s=t.chunk_overlap_s,
+        overlap_s=settings.transcription.chunk_overlap_s,
     )
 
 
 def lane_for(job: Job, plan: ChunkPlan, settings: Settings, deps: DispatchDeps) -> LaneEnv | None:
     """The batch lane of a short job on the batch tier; None: it gets its own execution."""
-    t = settings.transcription
-    short = plan.chunk_count == 1 and plan.duration_s <= t.batch_short_max_s
-    if deps.lanes is None or t.batch_short_max_s <= 0 or not short:
+    lanes = settings.batch_lanes
+    short = plan.chunk_count == 1 and plan.duration_s <= lanes.short_max_s
+    if deps.lanes is None or lanes.short_max_s <= 0 or not short:
         return None
     if job.options.priority == Priority.HIGH:
         return None  # high priority never waits behind other jobs
     run_job, _ = choose_tier(job.options.priority, settings)
-    return _lane_env(lane_key(run_job, plan.model, job.job_id, t.batch_lanes), job, settings)
+    return _lane_env(lane_key(run_job, plan.model, job.job_id, lanes.count), job, settings)
 
 
 def _lane_env(key: str, job: Job, settings: Settings) -> LaneEnv:
     _, timeout_s = choose_tier(job.options.priority, settings)
-    return LaneEnv(
-        key=key, linger_s=settings.transcription.batch_linger_s, accept_for_s=timeout_s / 2
-    )
+    return LaneEnv(key=key, linger_s=settings.batch_lanes.linger_s, accept_for_s=timeout_s / 2)
 
 
 def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
     """The Cloud Run job for a priority, and the task timeout that job allows."""
-    t = settings.transcription
+    t = settings.executions
     tier = Tier.GPU if priority == Priority.HIGH else t.batch_tier
     if tier == Tier.GPU:
         return settings.run_jobs.transcribe_gpu, t.gpu_task_timeout_s
@@ -214,7 +211,7 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
     """Hand a waiting job to its lane's execution or, if none will take it, open the lane and
     launch one (whose first job is this one)."""
     assert deps.lanes is not None
-    t = svc.settings.transcription
+    s = svc.settings
     claim = uuid.uuid4().hex
     alive: dict[str, bool] = {}
 
@@ -226,7 +223,11 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
     def offer(current: Lane) -> Lane:
         now = utcnow()
         if accepts(
-            current, max_jobs=t.batch_max_jobs, lease_s=t.launch_lease_s, alive=is_alive, now=now
+            current,
+            max_jobs=s.batch_lanes.max_jobs,
+            lease_s=s.executions.launch_lease_s,
+            alive=is_alive,
+            now=now,
         ):
             return handed_off(current, now)
         return opened(current, claim, now)
@@ -316,14 +317,14 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
         return _offer(job, plan, _lane_env(job.batch_lane, job, svc.settings), svc, deps)
     if job.launch_claim is not None and job.launch_claimed_at is not None:
         age = utcnow() - job.launch_claimed_at
-        if age < timedelta(seconds=svc.settings.transcription.launch_lease_s):
+        if age < timedelta(seconds=svc.settings.executions.launch_lease_s):
             raise Busy(f"job {job.job_id}: another delivery is launching its execution")
     elif job.execution is not None and deps.launcher.is_alive(job.execution):
         log.info("execution %s is alive; not launching another", job.execution)
         return Outcome.ALREADY_RUNNING
     # The launcher died, or the execution ended without finishing the job: launch again (the
     # new tasks skip the chunks already stored), a bounded number of times.
-    if job.attempts >= svc.settings.transcription.max_relaunches:
+    if job.attempts >= svc.settings.executions.max_relaunches:
         message = (
             f"its transcription was launched {job.attempts + 1} times and never finished "
             f"(last execution: {job.execution or 'none recorded'})"

@@ -91,13 +91,13 @@ def build_notes_services(base: Services) -> NotesServices:
         return client[0]
 
     sender = None
-    if s.llm.webhook_secret is not None:
+    if s.webhooks.secret is not None:
         sender = WebhookSender(
             policy=UrlPolicy.from_settings(s),
-            secret=s.llm.webhook_secret.get_secret_value().encode(),
-            attempts=s.llm.webhook_attempts,
-            timeout_s=s.llm.webhook_timeout_s,
-            backoff=Backoff(base_s=s.llm.webhook_backoff_s, max_s=30.0),
+            secret=s.webhooks.secret.get_secret_value().encode(),
+            attempts=s.webhooks.attempts,
+            timeout_s=s.webhooks.timeout_s,
+            backoff=Backoff(base_s=s.webhooks.backoff_s, max_s=30.0),
         )
     return NotesServices(base=base, engine=build_engine(s, firestore_client), webhooks=sender)
 
@@ -432,7 +432,7 @@ def _webhook(job: Job, svc: NotesServices) -> None:
         receipt = WebhookReceipt(
             url=url,
             delivered=False,
-            error="no webhook signing secret is configured (AUDIONOTES_LLM__WEBHOOK_SECRET)",
+            error="no webhook signing secret is configured (AUDIONOTES_WEBHOOKS__SECRET)",
             delivery_id=delivery_id,
         )
     else:

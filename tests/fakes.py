@@ -1,6 +1,7 @@
 """The unit tier's stand-ins, one of each: in-memory job, lane and blob stores, a recording
 publisher, a fake Cloud Run launcher and audio prober, a clock, and builders of settings, jobs,
-plans, segments and transcribe workers. The integration tier uses the real emulators."""
+plans, segments and transcribe workers; in-memory breaker state and spend ledger. The
+integration tier uses the real emulators."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import contextlib
 import io
 import json
 import tempfile
+import threading
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from google.api_core import exceptions as gexc
 
@@ -26,15 +28,18 @@ from common.domain.lanes import LANE_STATES, Lane
 from common.domain.ports import Page, Transition
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Segment, Word
+from common.notes.breaker import BreakerState
+from common.notes.ledger import Charge
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import Worker
 
 
-def settings(**transcription: object) -> Settings:
+def settings(**groups: dict[str, object]) -> Settings:
+    """Test settings; ``groups`` override Settings' groups, e.g. ``batch_lanes={"count": 1}``."""
     return Settings(
         project="audionotes-test",
         buckets={"inbox": "test-inbox", "results": "test-results"},
-        transcription=transcription,
+        **groups,  # type: ignore[arg-type]
     )
 
 
@@ -305,3 +310,46 @@ def wav_bytes(seconds: float = 0.1) -> bytes:
         w.setframerate(16000)
         w.writeframes(b"\0\0" * int(16000 * seconds))
     return out.getvalue()
+
+
+_T = TypeVar("_T")
+
+
+class MemoryBreakerStore:
+    """The circuit breaker's shared state, in memory."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, BreakerState] = {}
+        self._lock = threading.Lock()
+
+    def read(self, name: str) -> BreakerState:
+        return self.states.get(name, BreakerState())
+
+    def mutate(
+        self, name: str, change: Callable[[BreakerState], tuple[_T, BreakerState | None]]
+    ) -> _T:
+        with self._lock:
+            result, new = change(self.states.get(name, BreakerState()))
+            if new is not None:
+                self.states[name] = new
+            return result
+
+
+class MemorySpendLedger:
+    """The spend ledger in memory; ``spent`` is what the day had spent before."""
+
+    def __init__(self, spent: float = 0.0) -> None:
+        self.charges: dict[str, Charge] = {}
+        self.opening = spent
+        self._lock = threading.Lock()
+
+    def spent_usd(self, day: str | None = None) -> float:
+        with self._lock:
+            return self.opening + sum(c.usd for c in self.charges.values())
+
+    def charge(self, charge: Charge) -> bool:
+        with self._lock:
+            if charge.call_id in self.charges:
+                return False
+            self.charges[charge.call_id] = charge
+            return True

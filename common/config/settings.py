@@ -107,7 +107,8 @@ class Tier(StrEnum):
 
 
 class Transcription(BaseModel):
-    """The dispatcher and the transcribe job (issue: transcription)."""
+    """How the transcribe job turns audio into a transcript: the models, how they decode, and
+    how much neighbouring chunks overlap (issue: transcription)."""
 
     # Model name (a job's ``options.model``) -> where its CTranslate2 weights are: a folder,
     # ``gs://bucket/prefix/`` (copied to the local cache once), or ``package:<module>`` for the
@@ -136,33 +137,9 @@ class Transcription(BaseModel):
     batch_size: int = Field(default=8, ge=1, le=64)
     vad: bool = True
     word_timestamps: bool = True
-    # Normal and low priority go to this tier; high priority always goes to the GPU job.
-    batch_tier: Tier = Tier.CPU
     # Neighbouring chunks overlap by this much; the merge keeps each word once.
     chunk_overlap_s: float = Field(default=2.0, ge=0, le=30)
-    # Cloud Run GPU tasks stop at 1 h; CPU tasks may run longer.
-    # Headroom under Cloud Run's 1-hour GPU task limit (Terraform uses the same value).
-    gpu_task_timeout_s: int = Field(default=3000, ge=60, le=3600)
-    cpu_task_timeout_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
-    max_retries: int = Field(default=3, ge=0, le=10)
-    progress_interval_s: float = Field(default=5.0, ge=0)
-    # A dispatch that claimed a job but has not recorded its execution after this long is
-    # presumed dead, and a redelivery launches instead.
-    launch_lease_s: int = Field(default=120, ge=10)
-    # Executions launched again for a job whose execution ended without finishing it, before
-    # the job fails with transcription_lost (Job.attempts counts them).
-    max_relaunches: int = Field(default=3, ge=0, le=20)
-    # Batch lanes (common/domain/lanes.py): jobs on the batch tier no longer than this share
-    # executions, so one model load serves many short files (0 turns lanes off).
-    batch_short_max_s: float = Field(default=300.0, ge=0, le=3600)
-    # Hand-offs per execution before the next short job opens another: a burst spreads over
-    # several executions instead of queueing behind one.
-    batch_max_jobs: int = Field(default=25, ge=1, le=1000)
-    # How long an execution waits for another job after its queue runs dry.
-    batch_linger_s: float = Field(default=5.0, ge=0, le=300)
-    # Lanes per (Cloud Run job, model): parallel executions, and hand-offs spread over as many
-    # Firestore documents.
-    batch_lanes: int = Field(default=4, ge=1, le=64)
+    # The job's local cache of model weights and audio.
     cache_dir: str = "/tmp/audionotes-transcribe"
 
     @model_validator(mode="after")
@@ -170,6 +147,44 @@ class Transcription(BaseModel):
         if self.default_model not in self.models:
             raise ValueError(f"default_model {self.default_model!r} is not one of models")
         return self
+
+
+class Executions(BaseModel):
+    """Executions of the transcribe jobs: which tier runs a job, how long and how often its
+    tasks may run, and how dispatch tells a dead execution from a slow one."""
+
+    # Normal and low priority go to this tier; high priority always goes to the GPU job.
+    batch_tier: Tier = Tier.CPU
+    # Headroom under Cloud Run's 1-hour GPU task limit; CPU tasks may run longer (Terraform
+    # uses the same values).
+    gpu_task_timeout_s: int = Field(default=3000, ge=60, le=3600)
+    cpu_task_timeout_s: int = Field(default=4 * 3600, ge=60, le=24 * 3600)
+    # Cloud Run's retries of a failed task (tasks are idempotent).
+    max_retries: int = Field(default=3, ge=0, le=10)
+    # A task writes its job's progress at most this often.
+    progress_interval_s: float = Field(default=5.0, ge=0)
+    # A dispatch that claimed a job but has not recorded its execution after this long is
+    # presumed dead, and a redelivery launches instead.
+    launch_lease_s: int = Field(default=120, ge=10)
+    # Executions launched again for a job whose execution ended without finishing it, before
+    # the job fails with transcription_lost (Job.attempts counts them).
+    max_relaunches: int = Field(default=3, ge=0, le=20)
+
+
+class BatchLanes(BaseModel):
+    """Batch lanes (common/domain/lanes.py): short jobs on the batch tier share executions, so
+    one model load serves many short files."""
+
+    # Jobs no longer than this wait in a lane (0 turns lanes off).
+    short_max_s: float = Field(default=300.0, ge=0, le=3600)
+    # Hand-offs per execution before the next short job opens another: a burst spreads over
+    # several executions instead of queueing behind one.
+    max_jobs: int = Field(default=25, ge=1, le=1000)
+    # How long an execution waits for another job after its queue runs dry.
+    linger_s: float = Field(default=5.0, ge=0, le=300)
+    # Lanes per (Cloud Run job, model): parallel executions, and hand-offs spread over as many
+    # Firestore documents.
+    count: int = Field(default=4, ge=1, le=64)
 
 
 class Collections(BaseModel):
@@ -301,11 +316,18 @@ class Llm(BaseModel):
     batch_item_max_tokens: int = Field(default=1_500, ge=50)
     # Counter shards of the daily spend document (about one write a second each).
     spend_shards: int = Field(default=8, ge=1, le=100)
-    # Webhooks: the HMAC-SHA256 signing secret, tries per delivery and the timeout of each.
-    webhook_secret: SecretStr | None = None
-    webhook_attempts: int = Field(default=4, ge=1, le=10)
-    webhook_timeout_s: float = Field(default=10.0, gt=0)
-    webhook_backoff_s: float = Field(default=1.0, ge=0)
+
+
+class Webhooks(BaseModel):
+    """The callbacks a job's owner asked for when its notes are ready (functions/notes.py)."""
+
+    # The HMAC-SHA256 signing secret (Secret Manager on GCP); without it none is sent
+    # (the job's webhook receipt says so).
+    secret: SecretStr | None = None
+    # Tries per delivery, the timeout of each, and the base of the backoff between them.
+    attempts: int = Field(default=4, ge=1, le=10)
+    timeout_s: float = Field(default=10.0, gt=0)
+    backoff_s: float = Field(default=1.0, ge=0)
 
 
 class TracingExporter(StrEnum):
@@ -356,10 +378,13 @@ class Settings(BaseSettings):
     delivery: Delivery = Delivery()
     run_jobs: RunJobs = RunJobs()
     transcription: Transcription = Transcription()
+    executions: Executions = Executions()
+    batch_lanes: BatchLanes = BatchLanes()
     collections: Collections = Collections()
     limits: Limits = Limits()
     auth: Auth = Auth()
     llm: Llm = Llm()
+    webhooks: Webhooks = Webhooks()
     tracing: Tracing = Tracing()
     log_level: str = "INFO"
     # A service-account JSON key for V4 signed URLs; None signs through IAM signBlob (GCP).

@@ -42,9 +42,6 @@ class Notes(BaseModel):
     people: list[str] = Field(description="People mentioned by name.")
     diary_entry: str = Field(description="A first-person diary entry about the recording.")
 
-    def is_empty(self) -> bool:
-        return not (self.summary.strip() or self.key_points)
-
 
 class NotesBatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")

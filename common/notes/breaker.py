@@ -13,7 +13,6 @@ with no failures is read, not written, on the hot path.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -90,26 +89,6 @@ class BreakerStore(Protocol):
     def mutate(
         self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
     ) -> T: ...
-
-
-class MemoryBreakerStore:
-    """For unit tests and single-process tools."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, BreakerState] = {}
-        self._lock = threading.Lock()
-
-    def read(self, name: str) -> BreakerState:
-        return self.states.get(name, BreakerState())
-
-    def mutate(
-        self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
-    ) -> T:
-        with self._lock:
-            result, new = change(self.states.get(name, BreakerState()))
-            if new is not None:
-                self.states[name] = new
-            return result
 
 
 class CircuitBreaker:

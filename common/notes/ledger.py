@@ -13,7 +13,6 @@ under Firestore's ~1 sustained write/s per document at thousands of jobs an hour
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -38,23 +37,3 @@ class SpendLedger(Protocol):
 
 def utc_day(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%d")
-
-
-class MemorySpendLedger:
-    """For unit tests."""
-
-    def __init__(self, spent: float = 0.0) -> None:
-        self.charges: dict[str, Charge] = {}
-        self.opening = spent
-        self._lock = threading.Lock()
-
-    def spent_usd(self, day: str | None = None) -> float:
-        with self._lock:
-            return self.opening + sum(c.usd for c in self.charges.values())
-
-    def charge(self, charge: Charge) -> bool:
-        with self._lock:
-            if charge.call_id in self.charges:
-                return False
-            self.charges[charge.call_id] = charge
-            return True

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import sys
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -30,14 +29,6 @@ _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 def get_logger(name: str) -> logging.Logger:
     return logging.getLogger(name)
-
-
-def new_traceparent(traceparent: str | None = None) -> str:
-    """A child span id in the same trace, or a new trace when there is none (or it is bad)."""
-    match = _TRACEPARENT.match(traceparent or "")
-    trace_id = match.group(1) if match else secrets.token_hex(16)
-    flags = match.group(3) if match else "01"
-    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
 
 
 def current_traceparent() -> str | None:

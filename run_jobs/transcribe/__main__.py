@@ -64,7 +64,7 @@ def main() -> int:
 
 
 def _last_attempt(env: TaskEnv, worker: Worker) -> bool:
-    return env.attempt >= worker.settings.transcription.max_retries
+    return env.attempt >= worker.settings.executions.max_retries
 
 
 def run_one(env: TaskEnv, worker: Worker, traceparent: str | None, *, in_lane: bool = False) -> int:

@@ -79,7 +79,7 @@ def drain(
             code = run_one(env, job.traceparent)
             report.jobs.append(job.job_id)
             if code != 0:
-                if first.attempt < w.settings.transcription.max_retries:
+                if first.attempt < w.settings.executions.max_retries:
                     return code, report  # Cloud Run retries the task; the retry resumes this job
                 report.crashed.append(job.job_id)  # failed for good: go on with the others
             idle_since = clock()

@@ -168,7 +168,7 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> Chunk
         lambda fraction: w.jobs.set_progress(
             plan.job_id, TRANSCRIPTION_SHARE * (already + fraction) / plan.chunk_count
         ),
-        w.settings.transcription.progress_interval_s,
+        w.settings.executions.progress_interval_s,
     )
     loads_before = model_loads()
     started = time.monotonic()

@@ -40,14 +40,14 @@ from tests.fakes import (
 from tests.unit.test_dispatch import _request
 
 # One lane for every job, so the tests need not know which shard a job id falls in.
-ONE_LANE = {"batch_lanes": 1}
+ONE_LANE = {"count": 1}
 
 
 def _world(
-    *jobs: Job, **transcription: object
+    *jobs: Job, **lanes: object
 ) -> tuple[Services, DispatchDeps, FakeLauncher, MemoryLaneStore]:
     svc = Services(
-        settings=settings(**{**ONE_LANE, **transcription}),
+        settings=settings(batch_lanes={**ONE_LANE, **lanes}),
         jobs=MemoryJobStore(*jobs),
         publisher=cast(Publisher, None),
         blobs=MemoryBlobStore(),
@@ -103,7 +103,7 @@ def test_short_jobs_share_one_execution() -> None:
     [launch] = launcher.launches
     assert ChunkPlan.model_validate_json(launch["env"][PLAN_ENV]).job_id == "j-0"
     lane_env = LaneEnv.model_validate_json(launch["env"][LANE_ENV])
-    assert lane_env.linger_s == svc.settings.transcription.batch_linger_s
+    assert lane_env.linger_s == svc.settings.batch_lanes.linger_s
     first, *waiting = (svc.jobs.get(j.job_id) for j in jobs)
     assert first.execution is not None and not is_waiting(first)
     assert all(is_waiting(j) and j.batch_lane == lane_env.key for j in waiting)
@@ -116,7 +116,7 @@ def test_short_jobs_share_one_execution() -> None:
 
 def test_a_full_lane_opens_another_execution() -> None:
     jobs = _jobs(5)
-    svc, deps, launcher, _ = _world(*jobs, batch_max_jobs=2)
+    svc, deps, launcher, _ = _world(*jobs, max_jobs=2)
 
     outcomes = [handle_dispatch(_request(j), svc, deps) for j in jobs]
 
@@ -160,20 +160,20 @@ def test_redeliveries_of_batched_jobs_launch_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("job", "transcription"),
+    ("job", "lanes"),
     [
         (new_job(priority=Priority.HIGH), {}),  # high priority never waits behind others
-        (new_job(), {"batch_short_max_s": 0}),  # lanes off
-        (new_job(), {"batch_short_max_s": 10}),  # 30 s is not short here
+        (new_job(), {"short_max_s": 0}),  # lanes off
+        (new_job(), {"short_max_s": 10}),  # 30 s is not short here
     ],
 )
 def test_high_priority_long_or_lanes_off_get_their_own_execution(
-    job: Job, transcription: dict[str, object]
+    job: Job, lanes: dict[str, object]
 ) -> None:
-    svc, deps, launcher, lanes = _world(job, **transcription)
+    svc, deps, launcher, store = _world(job, **lanes)
     assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
     assert LANE_ENV not in launcher.launches[0]["env"]
-    assert svc.jobs.get(job.job_id).batch_lane is None and not lanes.lanes
+    assert svc.jobs.get(job.job_id).batch_lane is None and not store.lanes
 
 
 # The lane execution -------------------------------------------------------------------------
@@ -327,7 +327,7 @@ def test_on_the_last_attempt_a_crashing_job_does_not_stop_the_others() -> None:
     svc, _, _, lanes, first = _lane_world(3)
     svc.jobs.transition("j-0", JobState.TRANSCRIBED)
     last = TaskEnv(
-        plan=first.plan, index=0, attempt=svc.settings.transcription.max_retries, execution="ex-1"
+        plan=first.plan, index=0, attempt=svc.settings.executions.max_retries, execution="ex-1"
     )
     ran: list[str] = []
     clock = Clock()

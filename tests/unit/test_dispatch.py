@@ -26,10 +26,10 @@ from tests.fakes import FakeLauncher, FakeProber, MemoryBlobStore, MemoryJobStor
 
 
 def _world(
-    job: Job, **transcription: object
+    job: Job, **groups: dict[str, object]
 ) -> tuple[Services, DispatchDeps, FakeLauncher, FakeProber]:
     svc = Services(
-        settings=settings(**transcription),
+        settings=settings(**groups),
         jobs=MemoryJobStore(job),
         publisher=cast(Publisher, None),  # dispatch publishes nothing
         blobs=MemoryBlobStore(),
@@ -60,7 +60,7 @@ def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
     assert (plan.job_id, plan.model, plan.chunk_count) == (job.job_id, "tiny.en", 1)
     assert (
         launch["task_count"] == 1
-        and launch["timeout_s"] == svc.settings.transcription.cpu_task_timeout_s
+        and launch["timeout_s"] == svc.settings.executions.cpu_task_timeout_s
     )
 
 
@@ -190,8 +190,8 @@ def test_tier_follows_priority_and_the_batch_tier_setting() -> None:
     s = settings()
     assert choose_tier("high", s)[0] == "transcribe-gpu"  # type: ignore[arg-type]
     assert choose_tier("normal", s)[0] == "transcribe-cpu"  # type: ignore[arg-type]
-    gpu_batch = settings(batch_tier="gpu")
-    assert choose_tier("low", gpu_batch) == ("transcribe-gpu", s.transcription.gpu_task_timeout_s)  # type: ignore[arg-type]
+    gpu_batch = settings(executions={"batch_tier": "gpu"})
+    assert choose_tier("low", gpu_batch) == ("transcribe-gpu", s.executions.gpu_task_timeout_s)  # type: ignore[arg-type]
 
 
 def test_push_body_is_parsed_and_poison_is_refused() -> None:
@@ -229,7 +229,7 @@ def test_a_transcribing_job_whose_execution_ended_is_launched_again_a_bounded_nu
     None
 ):
     job = new_job()
-    svc, deps, launcher, _ = _world(job, max_relaunches=2)
+    svc, deps, launcher, _ = _world(job, executions={"max_relaunches": 2})
     handle_dispatch(_request(job), svc, deps)
     svc.jobs.transition(job.job_id, JobState.TRANSCRIBING)  # its task started, then was killed
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from common.obs.logs import JsonFormatter, bind, current_traceparent, new_traceparent
+from common.obs.logs import JsonFormatter, bind, current_traceparent
 
 
 def _record(msg: str, **extra: object) -> logging.LogRecord:
@@ -38,12 +38,3 @@ def test_bind_is_scoped() -> None:
     assert current_traceparent() is None
     entry = json.loads(JsonFormatter().format(_record("x")))
     assert "job_id" not in entry and "logging.googleapis.com/trace" not in entry
-
-
-def test_child_span_keeps_the_trace() -> None:
-    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-    child = new_traceparent(parent)
-    assert child.split("-")[1] == parent.split("-")[1]
-    assert child.split("-")[2] != parent.split("-")[2]
-    fresh = new_traceparent("garbage")
-    assert len(fresh.split("-")[1]) == 32

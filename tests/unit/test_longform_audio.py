@@ -83,7 +83,7 @@ def test_chunks_are_cut_in_the_silence_and_the_merge_keeps_every_sentence(
     around_a_boundary: tuple[Path, tuple[float, float]], tmp_path: Path
 ) -> None:
     audio, silence = around_a_boundary
-    s = settings(cache_dir=str(tmp_path / "cache"))
+    s = settings(transcription={"cache_dir": str(tmp_path / "cache")})
     job = new_job(uri="gs://test-inbox/uploads/long.wav")
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)
@@ -140,7 +140,7 @@ def minute_of_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _batched(tmp_path: Path) -> Transcriber:
-    s = settings(cache_dir=str(tmp_path), batched="always", device="cpu")
+    s = settings(transcription={"cache_dir": str(tmp_path), "batched": "always", "device": "cpu"})
     return Transcriber(model_path("tiny.en", s, None), WhisperOptions.from_settings("tiny.en", s))
 
 
@@ -175,7 +175,7 @@ def test_batched_silence_decodes_nothing(tmp_path: Path) -> None:
 def test_sequential_decoding_is_checked_too_and_clean_speech_is_not_redone(
     minute_of_speech: Path, tmp_path: Path
 ) -> None:
-    s = settings(cache_dir=str(tmp_path), batched="never", device="cpu")
+    s = settings(transcription={"cache_dir": str(tmp_path), "batched": "never", "device": "cpu"})
     options = WhisperOptions.from_settings("tiny.en", s)
     result = Transcriber(model_path("tiny.en", s, None), options).transcribe(
         decode_window(minute_of_speech), language="en"

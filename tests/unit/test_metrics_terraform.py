@@ -199,7 +199,7 @@ def test_transcribe_lines_carry_audio_seconds_and_real_time_factor(
     caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
     caplog.set_level(logging.INFO)
-    s = settings(cache_dir=str(tmp_path / "cache"))
+    s = settings(transcription={"cache_dir": str(tmp_path / "cache")})
     job = new_job("j-3")
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)

@@ -50,7 +50,7 @@ def test_templates_change_the_voice_not_the_facts(
 
 def test_no_speech_gives_empty_notes() -> None:
     notes = extract_notes("   ", NotesTemplate.DIARY)
-    assert notes.is_empty() and notes.action_items == []
+    assert (notes.summary.strip(), notes.key_points, notes.action_items) == ("", [], [])
 
 
 def test_merge_keeps_what_every_part_found(transcript: Transcript) -> None:

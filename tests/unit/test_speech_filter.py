@@ -76,7 +76,7 @@ def test_white_noise_decodes_to_no_words_on_either_path(tmp_path: Path, batched:
         check=True,
     )
     noise = decode_window(path)
-    s = settings(cache_dir=str(tmp_path), batched=batched, device="cpu")
+    s = settings(transcription={"cache_dir": str(tmp_path), "batched": batched, "device": "cpu"})
     transcriber = Transcriber(
         model_path("tiny.en", s, None), WhisperOptions.from_settings("tiny.en", s)
     )

