@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -36,7 +35,7 @@ from common.domain.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from common.domain.jobs import JOB_ID_PATTERN, JobOptions, utcnow
+from common.domain.jobs import JobOptions, utcnow
 from common.edge.auth import Principal, Unauthenticated
 from common.obs.logs import get_logger
 from common.obs.tracing import stage
@@ -49,9 +48,15 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-_JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")
-# Codes the service layer raises as plain InvalidInput that are still requests we cannot read.
-_BAD_REQUEST_CODES = {"bad_format", "bad_idempotency_key"}
+# Raised as plain InvalidInput by the service layer and the job store, still unreadable requests.
+_BAD_REQUEST_CODES = {
+    "bad_limit",
+    "bad_page_token",
+    "bad_state",
+    "bad_format",
+    "unknown_parameter",
+    "bad_idempotency_key",
+}
 _MEDIA_TYPES = {
     "json": "application/json",
     "txt": "text/plain; charset=utf-8",
@@ -134,7 +139,7 @@ def _view(route: Route, api_factory: Callable[[], Api]) -> Handler:
                 span.set_attribute("job_id", args["job_id"])
             try:
                 caller = _admit(route, api, request)
-                if "job_id" in args and not _JOB_ID.match(args["job_id"]):
+                if "job_id" in args and not schemas.JOB_ID.match(args["job_id"]):
                     raise JobNotFound(f"no job {args['job_id']}")
                 query = None if route.query is None else parse_query(route.query, request.args)
                 response = handler(api, caller, query, **args)

@@ -30,6 +30,7 @@ from common.domain.jobs import (
     Priority,
     WebhookUrl,
 )
+from common.domain.ports import MAX_PAGE_SIZE
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -91,7 +92,7 @@ class CreateUpload(BaseModel):
 PAGE_TOKEN_PATTERN = r"[A-Za-z0-9_-]{46}"
 # A state as the query names it: JobState's values, or the same in lower case.
 STATE_NAMES = (*(s.value for s in JobState), *(s.value.lower() for s in JobState))
-_JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")
+JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")  # in the path, and inside a page token
 
 
 def _state_name(value: object) -> object:
@@ -107,7 +108,7 @@ def _issued_token(value: str) -> str:
         job_id = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         job_id = ""
-    if not _JOB_ID.match(job_id):
+    if not JOB_ID.match(job_id):
         raise ValueError("not a page token this API issued")
     return value
 
@@ -136,7 +137,8 @@ StateName = Annotated[
 PageToken = Annotated[
     str, StringConstraints(pattern=f"^{PAGE_TOKEN_PATTERN}$"), AfterValidator(_issued_token)
 ]
-PageSize = Annotated[int, Field(ge=1, le=100), BeforeValidator(_digits)]  # digits checked first
+# BeforeValidator last: the digits are checked before pydantic parses an int.
+PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE), BeforeValidator(_digits)]
 TranscriptFormat = Annotated[
     str,
     AfterValidator(_one_of(TRANSCRIPT_FORMATS)),

@@ -11,10 +11,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from common.config.settings import Settings
+from common.domain.errors import InvalidInput
 from common.edge.auth import issue_hs256
 from common.gcp.rate_limit import RateLimiter
 from functions.api import build_api
-from functions.api.http import create_app
+from functions.api.http import create_app, status_of
 from functions.api.service import Api
 from functions.bootstrap import Services
 from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, RecordingPublisher
@@ -188,3 +189,9 @@ def test_a_body_over_the_limit_is_413_before_it_is_parsed() -> None:
         "/v1/uploads", data=b"{", content_type="application/json", headers=_auth()
     )
     assert _error(unreadable) == (400, "malformed_json")
+
+
+def test_codes_the_store_raises_for_a_query_keep_their_400() -> None:
+    # A well-formed page token of another caller's job is refused by the job store.
+    assert status_of(InvalidInput("page_token is stale or invalid", code="bad_page_token")) == 400
+    assert status_of(InvalidInput("bad value", code="invalid_value")) == 422
