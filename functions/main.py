@@ -10,10 +10,12 @@ Run client and PyAV for dispatch, ...), which saves memory and cold-start time.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import flask
 import functions_framework
+import werkzeug
 from cloudevents.http.event import CloudEvent
 from pydantic import ValidationError
 
@@ -89,11 +91,17 @@ def notes(event: CloudEvent) -> None:
 
 
 @functions_framework.http
-def api(request: flask.Request) -> flask.Response:
-    """The HTTPS API: routing, auth, rate limits and error mapping live in functions.api.http."""
-    from functions.api.http import handle as handle_api
+def api(request: flask.Request) -> werkzeug.Response:
+    """The HTTPS API: its own Flask app (functions.api.http) is handed the request as it came."""
+    return flask.Response.from_app(_api_app(), request.environ, buffered=True)
 
-    return handle_api(request, _traced_api)
+
+@functools.cache
+def _api_app() -> flask.Flask:
+    from common.config.settings import get_settings
+    from functions.api.http import create_app
+
+    return create_app(get_settings(), _traced_api)
 
 
 def _json_http_errors() -> None:
@@ -103,9 +111,9 @@ def _json_http_errors() -> None:
         return
     from werkzeug.exceptions import HTTPException
 
-    from functions.api.http import framework_error
+    from functions.api.http import http_error
 
-    flask.current_app.register_error_handler(HTTPException, framework_error)
+    flask.current_app.register_error_handler(HTTPException, http_error)
 
 
 _json_http_errors()

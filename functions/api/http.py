@@ -1,5 +1,5 @@
-"""The HTTP side of ``api``: route, authenticate, rate-limit, parse, call the service layer,
-and map domain errors to statuses with ``{"error": {"code", "message"}}`` bodies.
+"""The HTTP side of ``api``, a Flask app: route, authenticate, rate-limit, parse, call the
+service layer, and map domain errors to statuses with ``{"error": {"code", "message"}}`` bodies.
 
 Status rules: 400 a request we cannot read (bad JSON, query or header); 401 no valid token;
 403 a source the caller may not use; 404 no such job (or not the caller's) or route; 405 wrong
@@ -11,19 +11,18 @@ Retry-After; nothing was created).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import ipaddress
-import re
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
 
 import flask
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common.config.settings import Limits, Settings
 from common.domain.errors import (
@@ -36,19 +35,20 @@ from common.domain.errors import (
     RateLimited,
     StoreUnavailable,
 )
-from common.domain.jobs import JOB_ID_PATTERN, JobOptions, JobState, utcnow
+from common.domain.jobs import JobOptions, utcnow
 from common.edge.auth import Principal, Unauthenticated
 from common.obs.logs import get_logger
 from common.obs.tracing import stage
 from functions.api import openapi, schemas, service
-from functions.api.routes import BY_ENDPOINT, PAGE_TOKEN_PATTERN, STATE_NAMES, url_map
+from functions.api.routes import ROUTES, Route
 from functions.api.service import Api, Forbidden, NotReady, TooLarge, UnsupportedMedia
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 log = get_logger(__name__)
 
-_URLS = url_map()
-_JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")
-_TOKEN = re.compile(f"^{PAGE_TOKEN_PATTERN}$")
+# Raised as plain InvalidInput by the service layer and the job store, still unreadable requests.
 _BAD_REQUEST_CODES = {
     "bad_limit",
     "bad_page_token",
@@ -65,157 +65,229 @@ _MEDIA_TYPES = {
     "md": "text/markdown; charset=utf-8",
 }
 M = TypeVar("M", bound=BaseModel)
+Handler = Callable[..., flask.Response]
+_HANDLERS: dict[str, Handler] = {}
 
 
 class BadRequest(InvalidInput):
     code = "bad_request"
 
 
-def handle(request: flask.Request, api_factory: Callable[[], Api]) -> flask.Response:
-    try:
-        adapter = _URLS.bind_to_environ(request.environ)
-        endpoint, args = adapter.match()
-    except MethodNotAllowed as exc:
-        response = _error(405, "method_not_allowed", f"{request.method} is not allowed here")
-        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
-        return response
-    except NotFound:
-        return _error(404, "not_found", f"no route for {request.method} {request.path}")
-    if endpoint == "healthz":
-        return _json(200, schemas.Health())
-    try:
+def create_app(settings: Settings, api_factory: Callable[[], Api]) -> flask.Flask:
+    """The API as a Flask app: a view per route, JSON errors for everything it answers.
+
+    ``api_factory`` builds the services on the first request that needs them (not /healthz).
+    """
+    app = flask.Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
+    app.url_map.strict_slashes = False
+    hops = settings.auth.trusted_proxy_hops
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        _plausible_forwarding(app.wsgi_app), x_for=hops, x_proto=hops, x_host=0
+    )
+    app.register_error_handler(HTTPException, http_error)
+    app.register_error_handler(AudionotesError, _domain_error)
+    app.register_error_handler(Exception, _internal_error)
+    for route in ROUTES:
+        view = _health if route.endpoint == "healthz" else _view(route, api_factory)
+        app.add_url_rule(
+            route.rule,
+            route.endpoint,
+            view,
+            methods=[route.method],
+            provide_automatic_options=False,  # OPTIONS is 405 like any other unrouted method
+        )
+    return app
+
+
+def _plausible_forwarding(app: WSGIApplication) -> WSGIApplication:
+    """ProxyFix takes the trusted hop's values as they are: one that is not an IP address or
+    not http(s) is ignored, and the request keeps what it came with."""
+
+    def checked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        orig = environ.get("werkzeug.proxy_fix.orig")
+        if orig:
+            try:
+                environ["REMOTE_ADDR"] = str(ipaddress.ip_address(environ.get("REMOTE_ADDR", "")))
+            except ValueError:
+                environ["REMOTE_ADDR"] = orig["REMOTE_ADDR"]
+            if environ["wsgi.url_scheme"] not in ("http", "https"):
+                environ["wsgi.url_scheme"] = orig["wsgi.url_scheme"]
+        return app(environ, start_response)
+
+    return checked
+
+
+def _health() -> flask.Response:
+    return _json(200, schemas.Health())
+
+
+def _view(route: Route, api_factory: Callable[[], Api]) -> Handler:
+    handler = _HANDLERS[route.endpoint]
+
+    def view(**args: str) -> flask.Response:
         api = api_factory()  # first: it configures tracing (functions.main)
-    except Exception:
-        log.exception("cannot build the API's services", extra={"code": "internal"})
-        return _error(500, "internal", "internal error; it has been logged")
-    # A job created here starts its trace here (or in the client's, when it sends one).
-    with stage(
-        f"api {endpoint}",
-        parents=[request.headers.get("traceparent")],
-        kind=SpanKind.SERVER,
-        attributes={"http.request.method": request.method, "http.route": str(request.path)},
-    ) as span:
-        if isinstance(args.get("job_id"), str):
-            span.set_attribute("job_id", args["job_id"])
-        try:
-            response = _dispatch(endpoint, args, request, api)
-        except AudionotesError as exc:
-            response = _domain_error(exc)
-        except Exception:
-            log.exception("unhandled error in %s", endpoint, extra={"code": "internal"})
-            response = _error(500, "internal", "internal error; it has been logged")
-        span.set_attribute("http.response.status_code", response.status_code)
-        if response.status_code >= 500:
-            span.set_status(StatusCode.ERROR)
-        return response
+        request = flask.request
+        # A job created here starts its trace here (or in the client's, when it sends one).
+        with stage(
+            f"api {route.endpoint}",
+            parents=[request.headers.get("traceparent")],
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "http.route": request.path},
+        ) as span:
+            if "job_id" in args:
+                span.set_attribute("job_id", args["job_id"])
+            try:
+                caller = _admit(route, api, request)
+                if "job_id" in args and not schemas.JOB_ID.match(args["job_id"]):
+                    raise JobNotFound(f"no job {args['job_id']}")
+                query = None if route.query is None else parse_query(route.query, request.args)
+                response = handler(api, caller, query, **args)
+            except Exception as exc:  # answered by the app's error handlers, inside the span
+                app = flask.current_app
+                response = app.make_response(app.handle_user_exception(exc))
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(StatusCode.ERROR)
+            return response
+
+    return view
 
 
-def _dispatch(
-    endpoint: str, args: Mapping[str, Any], request: flask.Request, api: Api
+def _admit(route: Route, api: Api, request: flask.Request) -> Principal | None:
+    """Authenticate and rate-limit: by the client's address and, once known, its subject."""
+    ip = request.remote_addr or "unknown"  # the trusted proxy's view of it (ProxyFix)
+    if not route.auth:
+        if route.rate_limited:
+            api.limiter.hit([f"ip:{ip}"])
+        return None
+    try:
+        caller = api.verifier.verify_header(request.headers.get("Authorization"))
+    except Unauthenticated:
+        api.limiter.hit([f"ip:{ip}"])  # failed logins count against the address too
+        raise
+    api.limiter.hit([f"ip:{ip}", f"sub:{caller.subject}"])
+    if caller.subject == api.core.settings.auth.upload_owner:
+        # That owner holds every gsutil upload: a token naming it would read them all.
+        raise Forbidden(
+            f"subject {caller.subject!r} is reserved for uploads into the inbox",
+            code="reserved_subject",
+        )
+    return caller
+
+
+def _handles(endpoint: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _HANDLERS[endpoint] = handler
+        return handler
+
+    return register
+
+
+# --- views: (api, caller, query model, path arguments) -> response -----------------------------
+
+
+@_handles("openapi")
+def _openapi_document(api: Api, _caller: None, _query: None) -> flask.Response:
+    return flask.Response(_openapi(api.core.settings), 200, mimetype="application/json")
+
+
+@_handles("create_job")
+def _create_job(api: Api, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
+    request = flask.request
+    body = read_body(request, schemas.CreateJob)
+    submission = service.Submission(
+        audio_url=body.audio_url,
+        options=JobOptions(**body.model_dump(exclude={"audio_url"})),
+    )
+    key = request.headers.get("Idempotency-Key")
+    job, replayed = service.submit_job(api, caller, submission, key)
+    trace.get_current_span().set_attributes({"job_id": job.job_id, "state": job.state.value})
+    accepted = schemas.JobAccepted(
+        **schemas.JobView.of(job).model_dump(),
+        status_url=f"{request.url_root.rstrip('/')}/v1/jobs/{job.job_id}",  # scheme: ProxyFix
+        replayed=replayed,
+    )
+    response = _json(202, accepted)
+    response.headers["Location"] = accepted.links.self
+    return response
+
+
+@_handles("list_jobs")
+def _list_jobs(api: Api, caller: Principal, query: schemas.ListJobsQuery) -> flask.Response:
+    page = service.list_jobs(
+        api, caller, state=query.state, limit=query.limit, page_token=query.page_token
+    )
+    return _json(
+        200,
+        schemas.JobPage(
+            jobs=[schemas.JobView.of(j) for j in page.jobs],
+            next_page_token=page.next_page_token,
+        ),
+    )
+
+
+@_handles("get_job")
+def _get_job(api: Api, caller: Principal, _query: schemas.NoQuery, job_id: str) -> flask.Response:
+    return _json(200, schemas.JobView.of(service.get_job(api, caller, job_id)))
+
+
+@_handles("delete_job")
+def _delete_job(
+    api: Api, caller: Principal, _query: schemas.NoQuery, job_id: str
 ) -> flask.Response:
-    route = BY_ENDPOINT[endpoint]
-    ip = client_ip(request, api.core.settings.auth.trusted_proxy_hops)
-    caller: Principal | None = None
-    if route.auth:
-        try:
-            caller = api.verifier.verify_header(request.headers.get("Authorization"))
-        except Unauthenticated:
-            api.limiter.hit([f"ip:{ip}"])  # failed logins count against the address too
-            raise
-        api.limiter.hit([f"ip:{ip}", f"sub:{caller.subject}"])
-        if caller.subject == api.core.settings.auth.upload_owner:
-            # That owner holds every gsutil upload: a token naming it would read them all.
-            raise Forbidden(
-                f"subject {caller.subject!r} is reserved for uploads into the inbox",
-                code="reserved_subject",
-            )
-    elif route.rate_limited:
-        api.limiter.hit([f"ip:{ip}"])
+    done = service.delete_job(api, caller, job_id)
+    return _json(
+        200,
+        schemas.JobDeleted(
+            job_id=done.job.job_id,
+            state=done.job.state,
+            cancelled=done.cancelled,
+            deleted_objects=done.deleted_objects,
+        ),
+    )
 
-    if endpoint == "openapi":
-        return flask.Response(_openapi(api.core.settings), 200, mimetype="application/json")
-    assert caller is not None
-    job_id = args.get("job_id")
-    if job_id is not None and not _JOB_ID.match(job_id):
-        raise JobNotFound(f"no job {job_id}")
 
-    if endpoint == "create_job":
-        _no_query(request)
-        body = read_body(request, schemas.CreateJob, api.core.settings.limits.max_body_bytes)
-        submission = service.Submission(
-            audio_url=body.audio_url,
-            options=JobOptions(**body.model_dump(exclude={"audio_url"})),
-        )
-        key = request.headers.get("Idempotency-Key")
-        job, replayed = service.submit_job(api, caller, submission, key)
-        trace.get_current_span().set_attributes({"job_id": job.job_id, "state": job.state.value})
-        accepted = schemas.JobAccepted(
-            **schemas.JobView.of(job).model_dump(),
-            status_url=f"{public_root(request, api.core.settings.auth.trusted_proxy_hops)}"
-            f"/v1/jobs/{job.job_id}",
-            replayed=replayed,
-        )
-        response = _json(202, accepted)
-        response.headers["Location"] = accepted.links.self
-        return response
-    if endpoint == "list_jobs":
-        query = _query(request, {"state", "limit", "page_token"})
-        page = service.list_jobs(
-            api,
-            caller,
-            state=_state(query.get("state")),
-            limit=_limit(query.get("limit")),
-            page_token=_page_token(query.get("page_token")),
-        )
-        return _json(
-            200,
-            schemas.JobPage(
-                jobs=[schemas.JobView.of(j) for j in page.jobs],
-                next_page_token=page.next_page_token,
-            ),
-        )
-    if endpoint == "get_job":
-        _no_query(request)
-        return _json(200, schemas.JobView.of(service.get_job(api, caller, job_id or "")))
-    if endpoint == "delete_job":
-        _no_query(request)
-        done = service.delete_job(api, caller, job_id or "")
-        return _json(
-            200,
-            schemas.JobDeleted(
-                job_id=done.job.job_id,
-                state=done.job.state,
-                cancelled=done.cancelled,
-                deleted_objects=done.deleted_objects,
-            ),
-        )
-    if endpoint in ("get_transcript", "get_notes"):
-        query = _query(request, {"format"})
-        kind = "transcript" if endpoint == "get_transcript" else "notes"
-        result = service.read_result(api, caller, job_id or "", kind, query.get("format", "json"))
-        response = flask.Response(result.data, 200, content_type=_MEDIA_TYPES[result.fmt])
-        response.headers["Cache-Control"] = "private, no-store"
-        return response
-    if endpoint == "create_upload":
-        _no_query(request)
-        upload = read_body(request, schemas.CreateUpload, api.core.settings.limits.max_body_bytes)
-        ticket = service.create_upload(
-            api,
-            caller,
-            filename=upload.filename,
-            content_type=upload.content_type,
-            size=upload.size_bytes,
-        )
-        return _json(
-            201,
-            schemas.UploadTicket(
-                upload_url=ticket.upload_url,
-                headers=ticket.headers,
-                audio_url=ticket.audio_url,
-                expires_at=utcnow() + ticket.expires_in,
-            ),
-        )
-    raise AssertionError(f"route {endpoint} has no handler")  # pragma: no cover
+@_handles("get_transcript")
+def _get_transcript(
+    api: Api, caller: Principal, query: schemas.TranscriptQuery, job_id: str
+) -> flask.Response:
+    return _result(api, caller, job_id, "transcript", query.format)
+
+
+@_handles("get_notes")
+def _get_notes(
+    api: Api, caller: Principal, query: schemas.NotesQuery, job_id: str
+) -> flask.Response:
+    return _result(api, caller, job_id, "notes", query.format)
+
+
+def _result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -> flask.Response:
+    result = service.read_result(api, caller, job_id, kind, fmt)
+    response = flask.Response(result.data, 200, content_type=_MEDIA_TYPES[result.fmt])
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@_handles("create_upload")
+def _create_upload(api: Api, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
+    upload = read_body(flask.request, schemas.CreateUpload)
+    ticket = service.create_upload(
+        api,
+        caller,
+        filename=upload.filename,
+        content_type=upload.content_type,
+        size=upload.size_bytes,
+    )
+    return _json(
+        201,
+        schemas.UploadTicket(
+            upload_url=ticket.upload_url,
+            headers=ticket.headers,
+            audio_url=ticket.audio_url,
+            expires_at=utcnow() + ticket.expires_in,
+        ),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -232,23 +304,16 @@ def _openapi(settings: Settings) -> bytes:
 # --- parsing -----------------------------------------------------------------------------------
 
 
-def read_body(request: flask.Request, model: type[M], max_bytes: int) -> M:
-    """The JSON body as ``model``: 415 not JSON, 413 too big, 400 unparseable, 422 invalid."""
+def read_body(request: flask.Request, model: type[M]) -> M:
+    """The JSON body as ``model``: 415 not JSON, 413 over MAX_CONTENT_LENGTH (raised by
+    werkzeug as it reads), 400 unparseable, 422 invalid."""
     if request.mimetype != "application/json":
         raise UnsupportedMedia(
             f"Content-Type must be application/json, not {request.mimetype or '(none)'}",
             code="unsupported_media_type",
         )
-    length = request.content_length
-    if length is not None and length > max_bytes:
-        raise TooLarge(
-            f"the body is {length} bytes; the limit is {max_bytes}", code="body_too_large"
-        )
-    data = request.stream.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise TooLarge(f"the body is over the limit of {max_bytes} bytes", code="body_too_large")
     try:
-        return model.model_validate_json(data)
+        return model.model_validate_json(request.get_data(cache=False))
     except ValidationError as exc:
         raise _validation_error(exc) from None
 
@@ -278,80 +343,22 @@ def _validation_error(exc: ValidationError) -> InvalidInput:
     return InvalidInput("; ".join(parts), code=code)
 
 
-def _query(request: flask.Request, allowed: set[str]) -> dict[str, str]:
-    unknown = sorted(set(request.args) - allowed)
+def parse_query(model: type[M], args: MultiDict[str, str]) -> M:
+    """The query string as ``model``: 400 with unknown_parameter, or bad_<name> for a value."""
+    repeated = [k for k in args if len(args.getlist(k)) > 1]
+    if repeated:
+        raise BadRequest(f"repeated query parameter: {repeated[0]}", code="unknown_parameter")
+    try:
+        return model.model_validate(args.to_dict())
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+    unknown = sorted(str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden")
     if unknown:
         raise BadRequest(
             f"unknown query parameter(s): {', '.join(unknown)}", code="unknown_parameter"
         )
-    repeated = [k for k in request.args if len(request.args.getlist(k)) > 1]
-    if repeated:
-        raise BadRequest(f"repeated query parameter: {repeated[0]}", code="unknown_parameter")
-    return {k: request.args[k] for k in request.args}
-
-
-def _no_query(request: flask.Request) -> None:
-    _query(request, set())
-
-
-def _state(value: str | None) -> JobState | None:
-    if value is None:
-        return None
-    if value not in STATE_NAMES:
-        states = ", ".join(s.value for s in JobState)
-        raise BadRequest(
-            f"state must be one of {states} (or in lower case)", code="bad_state"
-        ) from None
-    return JobState(value.upper())
-
-
-def _page_token(value: str | None) -> str | None:
-    """Only a token this API could have issued (base64url of a job id) reaches the store."""
-    if value is None:
-        return None
-    try:
-        job_id = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        job_id = ""
-    if not _TOKEN.match(value) or not _JOB_ID.match(job_id):
-        raise BadRequest("page_token is not valid", code="bad_page_token")
-    return value
-
-
-def _limit(value: str | None) -> int:
-    if value is None:
-        return 20
-    if not value.isdigit() or not 1 <= int(value) <= 100:
-        raise BadRequest("limit must be an integer from 1 to 100", code="bad_limit")
-    return int(value)
-
-
-def public_root(request: flask.Request, trusted_hops: int) -> str:
-    """The URL root callers used: behind Google's front end the request reaches us as plain
-    http, and the scheme they used is in X-Forwarded-Proto (the hop we trust, from the right)."""
-    root = request.url_root.rstrip("/")
-    if trusted_hops <= 0:
-        return root
-    chain = [p.strip() for p in request.headers.get("X-Forwarded-Proto", "").split(",")]
-    scheme = chain[-trusted_hops] if len(chain) >= trusted_hops else ""
-    if scheme in ("http", "https"):
-        root = f"{scheme}://{root.split('://', 1)[1]}"
-    return root
-
-
-def client_ip(request: flask.Request, trusted_hops: int) -> str:
-    """The address that sent the request, as the trusted proxies in front of us saw it."""
-    peer = request.remote_addr or "unknown"
-    if trusted_hops <= 0:
-        return peer
-    chain = [p.strip() for p in request.headers.get("X-Forwarded-For", "").split(",") if p.strip()]
-    if len(chain) < trusted_hops:
-        return peer
-    candidate = chain[-trusted_hops]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return peer
+    name = str(errors[0]["loc"][0])
+    raise BadRequest(f"{name}: {errors[0]['msg']}", code=f"bad_{name}")
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -364,12 +371,32 @@ def _json(status: int, body: BaseModel) -> flask.Response:
     return response
 
 
-def framework_error(exc: HTTPException) -> flask.Response:
-    """An HTTP error raised outside ``handle`` (by functions-framework's routing)."""
+def http_error(exc: HTTPException) -> flask.Response:
+    """The errors werkzeug raises (no route, wrong method, body too large), for this app and
+    for functions-framework's own routing (functions.main)."""
+    request = flask.request
+    if isinstance(exc, NotFound):
+        return _error(404, "not_found", f"no route for {request.method} {request.path}")
+    if isinstance(exc, MethodNotAllowed):
+        response = _error(405, "method_not_allowed", f"{request.method} is not allowed here")
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
+        return response
+    if isinstance(exc, RequestEntityTooLarge):
+        limit, length = request.max_content_length, request.content_length
+        if length is not None and limit is not None and length > limit:
+            message = f"the body is {length} bytes; the limit is {limit}"
+        else:  # sent without Content-Length (chunked): werkzeug stopped reading at the limit
+            message = f"the body is over the limit of {limit} bytes"
+        return _error(413, "body_too_large", message)
     status = exc.code or 500
-    if status == 404:
-        return _error(404, "not_found", f"no route for {flask.request.method} {flask.request.path}")
     return _error(status, "bad_request" if status < 500 else "internal", exc.description or "")
+
+
+def _internal_error(exc: Exception) -> flask.Response:
+    log.error(
+        "unhandled error in %s", flask.request.endpoint, exc_info=exc, extra={"code": "internal"}
+    )
+    return _error(500, "internal", "internal error; it has been logged")
 
 
 def _error(status: int, code: str, message: str) -> flask.Response:

@@ -62,6 +62,8 @@ def _operation(route: Route) -> dict[str, Any]:
         }
         for p in route.params
     ]
+    if route.query is not None:
+        params += _query_params(route.query)
     if params:
         op["parameters"] = params
     if route.body is not None:
@@ -96,6 +98,28 @@ def _operation(route: Route) -> dict[str, Any]:
     op["responses"] = responses
     op["security"] = [{"bearer": []}] if route.auth else []
     return op
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """The query model's fields as parameters: each limit is stated once, in the model."""
+    schema = model.model_json_schema()
+    params = []
+    for name, prop in schema["properties"].items():
+        # An optional parameter is absent, never null.
+        value = next(s for s in prop.get("anyOf", [prop]) if s.get("type") != "null")
+        value = {k: v for k, v in value.items() if k not in ("title", "description", "default")}
+        if prop.get("default") is not None:
+            value["default"] = prop["default"]
+        params.append(
+            {
+                "name": name,
+                "in": "query",
+                "required": name in schema.get("required", ()),
+                "description": prop["description"],
+                "schema": value,
+            }
+        )
+    return params
 
 
 def document(limits: Limits | None = None, models: list[str] | None = None) -> dict[str, Any]:

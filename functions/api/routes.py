@@ -1,19 +1,15 @@
-"""The API's routes, described once: the router and the OpenAPI document are both built here."""
+"""The API's routes, described once: the Flask app (``http.create_app``) and the OpenAPI
+document are both built from them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
-from werkzeug.routing import Map, Rule
 
-from common.domain.jobs import JOB_ID_PATTERN, JobState
+from common.domain.jobs import JOB_ID_PATTERN
 from functions.api import schemas
 
-# A page token is base64url (unpadded) of a job id of the caller's (see FirestoreJobStore.list).
-PAGE_TOKEN_PATTERN = r"[A-Za-z0-9_-]{46}"
-# A state as the query names it: JobState's values, or the same in lower case.
-STATE_NAMES = (*(s.value for s in JobState), *(s.value.lower() for s in JobState))
 # Visible ASCII: what an HTTP header carries unchanged through every proxy.
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
 
@@ -21,7 +17,7 @@ IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
 @dataclass(frozen=True)
 class Param:
     name: str
-    where: str  # "query" | "header" | "path"
+    where: str  # "header" | "path" (query parameters are the route's ``query`` model)
     description: str
     schema: dict[str, object]
     required: bool = False
@@ -37,6 +33,7 @@ class Route:
     response: type[BaseModel] | dict[str, str] | None  # a model, or media type -> description
     body: type[BaseModel] | None = None
     params: tuple[Param, ...] = ()
+    query: type[schemas.NoQuery] | None = schemas.NoQuery  # None: the query is not read
     errors: tuple[int, ...] = ()
     auth: bool = True
     rate_limited: bool = True
@@ -61,6 +58,7 @@ ROUTES: tuple[Route, ...] = (
         "Liveness",
         200,
         schemas.Health,
+        query=None,
         auth=False,
         rate_limited=False,
     ),
@@ -71,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
         "This document",
         200,
         {"application/json": "The OpenAPI 3.1 document"},
+        query=None,
         auth=False,
         errors=(429, 503),
     ),
@@ -99,26 +98,7 @@ ROUTES: tuple[Route, ...] = (
         "Your jobs, newest first",
         200,
         schemas.JobPage,
-        params=(
-            Param(
-                "state",
-                "query",
-                "Only jobs in this state",
-                {"type": "string", "enum": list(STATE_NAMES)},
-            ),
-            Param(
-                "limit",
-                "query",
-                "Page size",
-                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-            ),
-            Param(
-                "page_token",
-                "query",
-                "next_page_token of the previous page (valid only for the same caller)",
-                {"type": "string", "pattern": f"^{PAGE_TOKEN_PATTERN}$"},
-            ),
-        ),
+        query=schemas.ListJobsQuery,
         errors=(400, *_AUTH_ERRORS),
     ),
     Route(
@@ -153,15 +133,8 @@ ROUTES: tuple[Route, ...] = (
             "application/x-subrip": "format=srt",
             "text/vtt": "format=vtt",
         },
-        params=(
-            _JOB_ID_PARAM,
-            Param(
-                "format",
-                "query",
-                "Rendering",
-                {"type": "string", "enum": ["json", "txt", "srt", "vtt"], "default": "json"},
-            ),
-        ),
+        params=(_JOB_ID_PARAM,),
+        query=schemas.TranscriptQuery,
         errors=(400, *_AUTH_ERRORS, 404, 409),
     ),
     Route(
@@ -171,15 +144,8 @@ ROUTES: tuple[Route, ...] = (
         "The structured notes",
         200,
         {"application/json": "format=json", "text/markdown": "format=md"},
-        params=(
-            _JOB_ID_PARAM,
-            Param(
-                "format",
-                "query",
-                "Rendering",
-                {"type": "string", "enum": ["json", "md"], "default": "json"},
-            ),
-        ),
+        params=(_JOB_ID_PARAM,),
+        query=schemas.NotesQuery,
         errors=(400, *_AUTH_ERRORS, 404, 409),
     ),
     Route(
@@ -193,12 +159,3 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, *_AUTH_ERRORS, 413, 415, 422),
     ),
 )
-
-BY_ENDPOINT = {r.endpoint: r for r in ROUTES}
-
-
-def url_map() -> Map:
-    return Map(
-        [Rule(r.rule, endpoint=r.endpoint, methods=[r.method]) for r in ROUTES],
-        strict_slashes=False,
-    )

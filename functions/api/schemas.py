@@ -1,13 +1,27 @@
-"""The API's request and response bodies. The OpenAPI document is generated from these."""
+"""The API's query strings, request and response bodies. The OpenAPI document is generated
+from these."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from common.domain.jobs import (
+    JOB_ID_PATTERN,
     Job,
     JobState,
     LanguageCode,
@@ -16,6 +30,8 @@ from common.domain.jobs import (
     Priority,
     WebhookUrl,
 )
+from common.domain.ports import MAX_PAGE_SIZE
+from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -68,6 +84,97 @@ class CreateUpload(BaseModel):
     )
     # Its maximum is the deployment's (see openapi.document), checked with audio_too_large.
     size_bytes: Annotated[int, Field(ge=1), BeforeValidator(_integral)] | None = None
+
+
+# --- query strings: each parameter once, unknown ones refused; a bad value is 400 bad_<name> ---
+
+# A page token is base64url (unpadded) of a job id of the caller's (see FirestoreJobStore.list).
+PAGE_TOKEN_PATTERN = r"[A-Za-z0-9_-]{46}"
+# A state as the query names it: JobState's values, or the same in lower case.
+STATE_NAMES = (*(s.value for s in JobState), *(s.value.lower() for s in JobState))
+JOB_ID = re.compile(f"^{JOB_ID_PATTERN}$")  # in the path, and inside a page token
+
+
+def _state_name(value: object) -> object:
+    if value not in STATE_NAMES:
+        states = ", ".join(s.value for s in JobState)
+        raise ValueError(f"must be one of {states} (or in lower case)")
+    return str(value).upper()
+
+
+def _issued_token(value: str) -> str:
+    """Only a token this API could have issued (base64url of a job id) reaches the store."""
+    try:
+        job_id = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        job_id = ""
+    if not JOB_ID.match(job_id):
+        raise ValueError("not a page token this API issued")
+    return value
+
+
+def _digits(value: object) -> object:
+    """Plain decimal digits: pydantic would also take " 5", "+5", "5.0" and "1_0"."""
+    if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+        raise ValueError("must be an integer")
+    return value
+
+
+def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in names:
+            raise ValueError(f"must be one of {', '.join(names)}")
+        return value
+
+    return check
+
+
+StateName = Annotated[
+    JobState,
+    BeforeValidator(_state_name),
+    WithJsonSchema({"type": "string", "enum": list(STATE_NAMES)}),
+]
+PageToken = Annotated[
+    str, StringConstraints(pattern=f"^{PAGE_TOKEN_PATTERN}$"), AfterValidator(_issued_token)
+]
+# BeforeValidator last: the digits are checked before pydantic parses an int.
+PageSize = Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE), BeforeValidator(_digits)]
+TranscriptFormat = Annotated[
+    str,
+    AfterValidator(_one_of(TRANSCRIPT_FORMATS)),
+    WithJsonSchema({"type": "string", "enum": list(TRANSCRIPT_FORMATS)}),
+]
+NotesFormat = Annotated[
+    str,
+    AfterValidator(_one_of(NOTES_FORMATS)),
+    WithJsonSchema({"type": "string", "enum": list(NOTES_FORMATS)}),
+]
+
+
+class NoQuery(BaseModel):
+    """A route that takes no query parameters: any is refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ListJobsQuery(NoQuery):
+    state: StateName | None = Field(default=None, description="Only jobs in this state")
+    limit: PageSize = Field(default=20, description="Page size")
+    page_token: PageToken | None = Field(
+        default=None,
+        description="next_page_token of the previous page (valid only for the same caller)",
+    )
+
+
+class TranscriptQuery(NoQuery):
+    format: TranscriptFormat = Field(default="json", description="Rendering")
+
+
+class NotesQuery(NoQuery):
+    format: NotesFormat = Field(default="json", description="Rendering")
+
+
+# --- responses ---------------------------------------------------------------------------------
 
 
 class ErrorDetail(BaseModel):

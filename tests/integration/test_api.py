@@ -35,7 +35,7 @@ from common.edge.ssrf import UrlPolicy
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
 from functions.api import build_api
-from functions.api.http import handle
+from functions.api.http import create_app
 from functions.api.openapi import render
 from functions.bootstrap import build
 from tests.integration.helpers import Tap, wait_for
@@ -225,13 +225,7 @@ def in_process(clean_stack: Any, tokens: dict[str, str]) -> Client:
         canceller=_NoExecutions(),
         policy=UrlPolicy.from_settings(settings, resolver=_resolver),
     )
-    app = flask.Flask("api-in-process")
-
-    @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def view(path: str) -> flask.Response:
-        return handle(flask.request, lambda: api)
-
+    app = create_app(settings, lambda: api)
     return Client("http://in-process", tokens["alice"], _FlaskSession(app))
 
 

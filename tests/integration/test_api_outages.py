@@ -14,7 +14,6 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
-import flask
 import pytest
 import requests
 
@@ -22,7 +21,7 @@ from common.config.settings import get_settings
 from common.domain.jobs import Job, JobSource, api_job_id
 from common.gcp.job_store import FirestoreJobStore
 from functions.api import build_api
-from functions.api.http import handle
+from functions.api.http import create_app
 from functions.bootstrap import build
 from tests.integration.test_api import (  # noqa: F401 (fixtures)
     Client,
@@ -46,14 +45,9 @@ def dead_port() -> Iterator[str]:
 
 def _client(token: str) -> Client:
     """The API in process, its clients built from the environment as it is now."""
-    api = build_api(build(get_settings()), canceller=_NoExecutions())
-    app = flask.Flask("api-outage")
-
-    @app.route("/<path:path>", methods=["GET", "POST", "DELETE"])
-    def view(path: str) -> flask.Response:
-        return handle(flask.request, lambda: api)
-
-    return Client("http://in-process", token, _FlaskSession(app))
+    settings = get_settings()
+    api = build_api(build(settings), canceller=_NoExecutions())
+    return Client("http://in-process", token, _FlaskSession(create_app(settings, lambda: api)))
 
 
 def test_a_pubsub_outage_answers_503_and_leaves_no_job(

@@ -346,3 +346,14 @@ def test_paths_the_framework_routes_itself_get_the_json_error_body(
     assert response.status_code == 404
     assert response.mimetype == "application/json"
     assert response.get_json()["error"]["code"] == "not_found"
+
+
+def test_the_api_entry_point_hands_the_request_to_the_api_app(api_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The app is configured from the settings (proxy hops, body limit) when first called.
+    monkeypatch.setenv("AUDIONOTES_PROJECT", "audionotes-test")
+    monkeypatch.setenv("AUDIONOTES_BUCKETS__INBOX", "test-inbox")
+    monkeypatch.setenv("AUDIONOTES_BUCKETS__RESULTS", "test-results")
+    assert api_app.get("/healthz").get_json() == {"status": "ok"}
+    wrong = api_app.put("/v1/jobs", data=b"{}")
+    assert (wrong.status_code, wrong.get_json()["error"]["code"]) == (405, "method_not_allowed")
+    assert wrong.headers["Allow"] == "GET, HEAD, POST"

@@ -1,0 +1,197 @@
+"""The API's Flask app through Flask's test client, on the in-memory stores: routing, the query
+models, the trusted proxy hops, the body limit and the error envelope."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import flask
+import pytest
+from flask.testing import FlaskClient
+
+from common.config.settings import Settings
+from common.domain.errors import InvalidInput
+from common.edge.auth import issue_hs256
+from common.gcp.rate_limit import RateLimiter
+from functions.api import build_api
+from functions.api.http import create_app, status_of
+from functions.api.service import Api
+from functions.bootstrap import Services
+from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, RecordingPublisher
+
+SECRET = "a-test-secret-long-enough-for-hs256-keys"
+UNKNOWN_JOB = f"/v1/jobs/a-{0:032d}"
+
+
+class RecordingLimiter(RateLimiter):
+    """Counts nothing, refuses nothing: records the keys each request was counted under."""
+
+    def __init__(self) -> None:
+        super().__init__("audionotes-test", "rate-limits", [])
+        self.keys: list[list[str]] = []
+
+    def hit(self, keys: Sequence[str]) -> None:
+        self.keys.append(list(keys))
+
+
+def _settings(hops: int = 1) -> Settings:
+    return Settings(
+        project="audionotes-test",
+        buckets={"inbox": "test-inbox", "results": "test-results"},
+        auth={"jwt_secret": SECRET, "trusted_proxy_hops": hops},
+    )
+
+
+def _api(settings: Settings) -> Api:
+    core = Services(
+        settings=settings,
+        jobs=MemoryJobStore(),
+        publisher=RecordingPublisher(),  # type: ignore[arg-type]
+        blobs=MemoryBlobStore(),
+    )
+    api = build_api(core, canceller=FakeLauncher())
+    return dataclasses.replace(api, limiter=RecordingLimiter())
+
+
+def _client(hops: int = 1, factory: Callable[[], Api] | None = None) -> tuple[FlaskClient, Api]:
+    settings = _settings(hops)
+    api = _api(settings)
+    return create_app(settings, factory or (lambda: api)).test_client(), api
+
+
+def _auth(subject: str = "alice") -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_hs256(SECRET, subject)}"}
+
+
+def _error(response: flask.Response) -> tuple[int, str]:
+    assert response.mimetype == "application/json"
+    return response.status_code, response.get_json()["error"]["code"]
+
+
+def test_healthz_answers_without_building_the_services() -> None:
+    def broken() -> Api:
+        raise RuntimeError("no Firestore client")
+
+    client, _ = _client(factory=broken)
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert _error(client.get("/v1/jobs", headers=_auth())) == (500, "internal")
+
+
+def test_a_view_per_route_and_json_errors_for_unrouted_requests() -> None:
+    client, _ = _client()
+    assert client.get("/v1/jobs", headers=_auth()).get_json() == {
+        "jobs": [],
+        "next_page_token": None,
+    }
+    assert client.get("/v1/jobs/", headers=_auth()).status_code == 200  # no redirect
+    assert _error(client.get("/v2/jobs")) == (404, "not_found")
+    assert _error(client.get(UNKNOWN_JOB, headers=_auth())) == (404, "job_not_found")
+    assert _error(client.get("/v1/jobs/x%20y", headers=_auth())) == (404, "job_not_found")
+    for method in ("PUT", "OPTIONS"):
+        wrong = client.open("/v1/jobs", method=method)
+        assert _error(wrong) == (405, "method_not_allowed")
+        assert wrong.headers["Allow"] == "GET, HEAD, POST"
+    unauthenticated = client.get("/v1/jobs")
+    assert _error(unauthenticated) == (401, "missing_token")
+    assert unauthenticated.headers["WWW-Authenticate"] == 'Bearer realm="audionotes"'
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/v1/jobs?x=1", "unknown_parameter"),
+        ("/v1/jobs?limit=5&limit=6", "unknown_parameter"),
+        (f"{UNKNOWN_JOB}?format=json", "unknown_parameter"),  # get_job takes no query
+        ("/v1/jobs?limit=0", "bad_limit"),
+        ("/v1/jobs?limit=101", "bad_limit"),
+        ("/v1/jobs?limit=ten", "bad_limit"),
+        ("/v1/jobs?limit=+5", "bad_limit"),
+        ("/v1/jobs?limit=", "bad_limit"),
+        ("/v1/jobs?state=Queued", "bad_state"),
+        ("/v1/jobs?state=", "bad_state"),
+        ("/v1/jobs?page_token=%21%21", "bad_page_token"),
+        ("/v1/jobs?page_token=X19tYWluX18", "bad_page_token"),  # base64 of a reserved id
+        (f"{UNKNOWN_JOB}/transcript?format=pdf", "bad_format"),
+        (f"{UNKNOWN_JOB}/notes?format=srt", "bad_format"),
+    ],
+)
+def test_query_parameters_are_the_routes_models_and_unknown_ones_are_refused(
+    path: str, code: str
+) -> None:
+    client, _ = _client()
+    response = client.get(path, headers=_auth())
+    assert _error(response) == (400, code)
+    assert response.get_json()["error"]["message"]
+
+
+def test_known_query_values_reach_the_service() -> None:
+    client, _ = _client()
+    for path in ("/v1/jobs?state=queued&limit=05", "/v1/jobs?state=FAILED"):
+        assert client.get(path, headers=_auth()).status_code == 200, path
+    # The format is valid, so the missing job is what is reported.
+    notes = client.get(f"{UNKNOWN_JOB}/notes?format=md", headers=_auth())
+    assert _error(notes) == (404, "job_not_found")
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded_for", "counted_as"),
+    [
+        (1, "198.51.100.77, 203.0.113.9", "203.0.113.9"),  # the first one is spoofable
+        (2, "198.51.100.77, 203.0.113.9", "198.51.100.77"),
+        (0, "198.51.100.77, 203.0.113.9", "127.0.0.1"),  # no proxy trusted: the TCP peer
+        (2, "203.0.113.9", "127.0.0.1"),  # fewer hops than trusted
+        (1, "not-an-address", "127.0.0.1"),
+        (1, "2001:DB8::0:1", "2001:db8::1"),
+    ],
+)
+def test_rate_limits_count_the_address_the_trusted_hop_saw(
+    hops: int, forwarded_for: str, counted_as: str
+) -> None:
+    client, api = _client(hops)
+    response = client.get("/v1/jobs", headers={"X-Forwarded-For": forwarded_for})
+    assert response.status_code == 401
+    assert isinstance(api.limiter, RecordingLimiter)
+    assert api.limiter.keys == [[f"ip:{counted_as}"]]  # failed logins count too
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "root"),
+    [
+        (1, "https", "https://api.example.com/"),  # Google's front end terminated TLS
+        (1, "http, https", "https://api.example.com/"),  # the hop we trust is the last
+        (0, "https", "http://api.example.com/"),  # no proxy trusted: the request as it came
+        (1, None, "http://api.example.com/"),
+        (1, "gopher", "http://api.example.com/"),
+    ],
+)
+def test_urls_use_the_scheme_the_caller_used(hops: int, forwarded: str | None, root: str) -> None:
+    settings = _settings(hops)
+    app = create_app(settings, lambda: _api(settings))
+    app.add_url_rule("/root", "root", lambda: flask.request.url_root)  # what status_url uses
+    headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
+    response = app.test_client().get("/root", base_url="http://api.example.com", headers=headers)
+    assert response.get_data(as_text=True) == root
+
+
+def test_a_body_over_the_limit_is_413_before_it_is_parsed() -> None:
+    client, api = _client()
+    limit = api.core.settings.limits.max_body_bytes
+    body = b'{"audio_url": "' + b"a" * limit + b'"}'
+    response = client.post("/v1/jobs", data=body, content_type="application/json", headers=_auth())
+    assert _error(response) == (413, "body_too_large")
+    message = response.get_json()["error"]["message"]
+    assert message == f"the body is {len(body)} bytes; the limit is {limit}"
+    # Not JSON is said first, whatever the size.
+    as_text = client.post("/v1/jobs", data=body, content_type="text/plain", headers=_auth())
+    assert _error(as_text) == (415, "unsupported_media_type")
+    unreadable = client.post(
+        "/v1/uploads", data=b"{", content_type="application/json", headers=_auth()
+    )
+    assert _error(unreadable) == (400, "malformed_json")
+
+
+def test_codes_the_store_raises_for_a_query_keep_their_400() -> None:
+    # A well-formed page token of another caller's job is refused by the job store.
+    assert status_of(InvalidInput("page_token is stale or invalid", code="bad_page_token")) == 400
+    assert status_of(InvalidInput("bad value", code="invalid_value")) == 422
