@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from functions_framework import _function_registry
 from pydantic import SecretStr
 
+import common.config.settings
 import functions.api
 import functions.bootstrap
 import functions.dispatch
@@ -117,6 +118,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
     api = dataclasses.replace(build_api(svc, canceller=launcher), limiter=_NoLimits())
     provide: dict[tuple[Any, str], Callable[[], object]] = {
         (functions.bootstrap, "services"): lambda: svc,
+        # The API's app reads its limits and proxy hops from the settings of the process.
+        (common.config.settings, "get_settings"): lambda: s,
         (functions.api, "api_services"): lambda: api,
         (functions.dispatch, "dispatch_deps"): lambda: DispatchDeps(launcher, FakeProber()),
         # The notes engine is never reached here: no job below is TRANSCRIBED.
