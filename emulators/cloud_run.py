@@ -73,7 +73,7 @@ def _seconds(duration: str | None, default: float) -> float:
 
 
 @dataclass
-class Task:
+class TaskRun:
     index: int
     attempts: list[dict[str, Any]] = field(default_factory=list)
     state: str = "PENDING"  # PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED
@@ -96,7 +96,7 @@ class Execution:
     start_time: str | None = None
     completion_time: str | None = None
     cancelled: bool = False
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[TaskRun] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         states = [t.state for t in self.tasks]
@@ -219,7 +219,7 @@ class CloudRunEmulator:
             max_retries=int(task_template.get("maxRetries", 3)),
             timeout_s=_seconds(overrides.get("timeout") or task_template.get("timeout"), 600),
             log_dir=self.state_dir / short,
-            tasks=[Task(i) for i in range(task_count)],
+            tasks=[TaskRun(i) for i in range(task_count)],
         )
         with self.lock:
             self.executions[name] = execution
@@ -315,7 +315,7 @@ class CloudRunEmulator:
             t.join()
         execution.completion_time = _now()
 
-    def _run_task(self, execution: Execution, task: Task, slots: threading.Semaphore) -> None:
+    def _run_task(self, execution: Execution, task: TaskRun, slots: threading.Semaphore) -> None:
         try:
             for attempt in range(execution.max_retries + 1):
                 if execution.cancelled:
@@ -331,7 +331,7 @@ class CloudRunEmulator:
         finally:
             slots.release()
 
-    def _attempt(self, execution: Execution, task: Task, attempt: int) -> int:
+    def _attempt(self, execution: Execution, task: TaskRun, attempt: int) -> int:
         env = {
             **os.environ,
             **execution.env,

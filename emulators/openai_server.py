@@ -35,7 +35,7 @@ from common.domain.jobs import NotesTemplate
 from common.domain.notes import Notes, NotesBatch, NotesBatchItem
 from common.notes.chunking import estimate_tokens
 from common.notes.extractive import extract_notes, merge_notes
-from common.notes.prompts import Task, parse_request
+from common.notes.prompts import PromptKind, parse_request
 
 MODEL_NAME = "local-extractive"
 
@@ -93,17 +93,17 @@ class FaultScript:
             }
 
 
-def answer(messages: list[dict[str, Any]]) -> tuple[Task, NotesTemplate, str]:
+def answer(messages: list[dict[str, Any]]) -> tuple[PromptKind, NotesTemplate, str]:
     """``(task, template, JSON content)`` built from what the request says."""
     try:
         task, template, payload = parse_request(messages)
     except ValueError:
         # Not one of ours: treat the last user message as the transcript.
         user = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
-        task, template, payload = Task.NOTES, NotesTemplate.MEETING, user[-1] if user else ""
-    if task is Task.NOTES:
+        task, template, payload = PromptKind.NOTES, NotesTemplate.MEETING, user[-1] if user else ""
+    if task is PromptKind.NOTES:
         result: Notes | NotesBatch = extract_notes(payload, template)
-    elif task is Task.MERGE:
+    elif task is PromptKind.MERGE:
         parts = [Notes.model_validate(p) for p in json.loads(payload)]
         result = merge_notes(parts, template)
     else:
@@ -235,7 +235,7 @@ def _inject(fault: Mapping[str, Any]) -> None:
         raise _Refusal(error_reply(status, f"scripted fault {status}", kind, headers))
 
 
-def _answer_checked(body: Mapping[str, Any]) -> tuple[Task, NotesTemplate, str]:
+def _answer_checked(body: Mapping[str, Any]) -> tuple[PromptKind, NotesTemplate, str]:
     """``answer``, refused for a request we cannot answer or an answer that does not fit the
     schema asked for."""
     messages = body.get("messages")

@@ -25,7 +25,7 @@ class ProviderError(AudionotesError):
         self.retry_after = retry_after
 
 
-class RateLimited(ProviderError):
+class ProviderRateLimited(ProviderError):
     outcome = "rate_limited"
     retryable = True
 
@@ -67,7 +67,7 @@ class BadOutput(ProviderError):
         self.model = model
 
 
-class BadRequest(ProviderError):
+class ProviderRejected(ProviderError):
     """A 4xx other than auth and rate limits (context too long, unknown model...)."""
 
     outcome = "bad_request"

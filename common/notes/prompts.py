@@ -20,7 +20,7 @@ from common.domain.jobs import NotesTemplate
 from common.domain.notes import TEMPLATES, Notes
 
 
-class Task(StrEnum):
+class PromptKind(StrEnum):
     NOTES = "notes"
     MERGE = "merge"
     BATCH = "batch"
@@ -40,7 +40,7 @@ _RULES = (
 )
 
 
-def _system(task: Task, template: NotesTemplate, schema: type[BaseModel] | None) -> str:
+def _system(task: PromptKind, template: NotesTemplate, schema: type[BaseModel] | None) -> str:
     tpl = TEMPLATES[template]
     lines = [
         f"audionotes-task: {task.value}; template: {template.value}",
@@ -48,13 +48,13 @@ def _system(task: Task, template: NotesTemplate, schema: type[BaseModel] | None)
         _RULES,
         f"The diary entry is written {tpl.diary_voice}.",
     ]
-    if task is Task.MERGE:
+    if task is PromptKind.MERGE:
         lines.append(
             "You are given the notes of consecutive parts of one recording. Merge them into "
             "one set of notes for the whole recording: deduplicate, keep every action item, "
             "decision and open question, and write one summary and one diary entry."
         )
-    if task is Task.BATCH:
+    if task is PromptKind.BATCH:
         lines.append(
             "You are given several independent transcripts. Answer with one item per "
             "transcript, in the same order, echoing its id."
@@ -76,7 +76,7 @@ def map_messages(
 ) -> list[dict[str, Any]]:
     where = f" (part {part} of {parts})" if parts > 1 else ""
     return [
-        {"role": "system", "content": _system(Task.NOTES, template, schema_in_prompt)},
+        {"role": "system", "content": _system(PromptKind.NOTES, template, schema_in_prompt)},
         {"role": "user", "content": f"{TRANSCRIPT_MARKER}{where}\n{text}"},
     ]
 
@@ -89,7 +89,7 @@ def reduce_messages(
 ) -> list[dict[str, Any]]:
     body = json.dumps([p.model_dump(mode="json") for p in partials], ensure_ascii=False)
     return [
-        {"role": "system", "content": _system(Task.MERGE, template, schema_in_prompt)},
+        {"role": "system", "content": _system(PromptKind.MERGE, template, schema_in_prompt)},
         {"role": "user", "content": f"{PARTIAL_NOTES_MARKER}\n{body}"},
     ]
 
@@ -102,23 +102,23 @@ def batch_messages(
 ) -> list[dict[str, Any]]:
     body = json.dumps([{"id": i, "text": t} for i, t in items], ensure_ascii=False)
     return [
-        {"role": "system", "content": _system(Task.BATCH, template, schema_in_prompt)},
+        {"role": "system", "content": _system(PromptKind.BATCH, template, schema_in_prompt)},
         {"role": "user", "content": f"{BATCH_MARKER}\n{body}"},
     ]
 
 
-def parse_request(messages: Sequence[dict[str, Any]]) -> tuple[Task, NotesTemplate, str]:
+def parse_request(messages: Sequence[dict[str, Any]]) -> tuple[PromptKind, NotesTemplate, str]:
     """``(task, template, payload)`` of a request built here; ValueError if it is not one."""
     system = next((str(m.get("content")) for m in messages if m.get("role") == "system"), "")
     user = next((str(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     match = _HEADER.search(system)
     if not match:
         raise ValueError("the system message has no 'audionotes-task: ...' header")
-    task, template = Task(match.group(1)), NotesTemplate(match.group(2))
+    task, template = PromptKind(match.group(1)), NotesTemplate(match.group(2))
     marker = {
-        Task.NOTES: TRANSCRIPT_MARKER,
-        Task.MERGE: PARTIAL_NOTES_MARKER,
-        Task.BATCH: BATCH_MARKER,
+        PromptKind.NOTES: TRANSCRIPT_MARKER,
+        PromptKind.MERGE: PARTIAL_NOTES_MARKER,
+        PromptKind.BATCH: BATCH_MARKER,
     }[task]
     if not user.startswith(marker):
         raise ValueError(f"the user message does not start with {marker!r}")

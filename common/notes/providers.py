@@ -26,9 +26,9 @@ from common.notes.chunking import estimate_tokens
 from common.notes.errors import (
     AuthFailed,
     BadOutput,
-    BadRequest,
     ProviderError,
-    RateLimited,
+    ProviderRateLimited,
+    ProviderRejected,
     ServerError,
     Timeout,
     Unreachable,
@@ -175,12 +175,12 @@ def _status_error(exc: openai.APIStatusError) -> ProviderError:
     retry_after = parse_retry_after(headers)
     message = f"HTTP {status}: {_short(exc)}"
     if status == 429:
-        return RateLimited(message, status=status, retry_after=retry_after)
+        return ProviderRateLimited(message, status=status, retry_after=retry_after)
     if status in (401, 403):
         return AuthFailed(message, status=status)
     if status >= 500 or status in (408, 409):
         return ServerError(message, status=status, retry_after=retry_after)
-    return BadRequest(message, status=status)
+    return ProviderRejected(message, status=status)
 
 
 def _short(exc: Exception) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from common.domain.retry import Backoff
-from common.notes.errors import AuthFailed, BadOutput, ProviderError, RateLimited
+from common.notes.errors import AuthFailed, BadOutput, ProviderError, ProviderRateLimited
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def decide(
         return Decision(Step.GIVE_UP, reason=f"{error.outcome} after {tries.failures} attempts")
     delay = policy.backoff.delay(tries.failures, retry_after=error.retry_after, rand=rand)
     rest: float | None = None
-    if isinstance(error, RateLimited):
+    if isinstance(error, ProviderRateLimited):
         # Rest this key however long it was told to wait; another one may be usable at once
         # (and a key rested for no time is usable again at once).
         rest = max(delay, error.retry_after or 0.0)

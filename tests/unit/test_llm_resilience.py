@@ -19,15 +19,15 @@ from common.notes.errors import (
     AuthFailed,
     BadOutput,
     ProviderError,
+    ProviderRateLimited,
     ProvidersDown,
-    RateLimited,
     ServerError,
 )
 from common.notes.extractive import extract_notes
 from common.notes.keys import KeyRing
 from common.notes.ledger import Charge
 from common.notes.pricing import cost_usd, price_for
-from common.notes.prompts import Task, map_messages, parse_request
+from common.notes.prompts import PromptKind, map_messages, parse_request
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy
 from emulators.openai_server import answer
@@ -205,7 +205,7 @@ def test_chunks_are_token_bounded_and_lose_nothing() -> None:
 
 def test_requests_say_what_they_ask() -> None:
     task, template, payload = parse_request(map_messages(TEXT, NotesTemplate.LECTURE))
-    assert (task, template, payload) == (Task.NOTES, NotesTemplate.LECTURE, TEXT)
+    assert (task, template, payload) == (PromptKind.NOTES, NotesTemplate.LECTURE, TEXT)
     with pytest.raises(ValueError):
         parse_request([{"role": "user", "content": "hi"}])
 
@@ -214,7 +214,9 @@ def test_requests_say_what_they_ask() -> None:
 def test_rate_limits_then_success_wait_for_retry_after() -> None:
     sleeps: list[float] = []
     ledger = MemorySpendLedger()
-    provider = ScriptedProvider([RateLimited("429", retry_after=3.0), RateLimited("429")])
+    provider = ScriptedProvider(
+        [ProviderRateLimited("429", retry_after=3.0), ProviderRateLimited("429")]
+    )
     notes, prov = engine(provider, ledger=ledger, sleeps=sleeps).generate(
         "j", [TEXT], NotesTemplate.MEETING
     )
@@ -273,7 +275,7 @@ def test_billed_bad_output_is_charged_but_not_an_outage() -> None:
 
 def test_a_retry_after_too_long_for_one_key_rotates_to_the_next() -> None:
     sleeps: list[float] = []
-    provider = ScriptedProvider([RateLimited("429", retry_after=600.0)])
+    provider = ScriptedProvider([ProviderRateLimited("429", retry_after=600.0)])
     _, prov = engine(provider, keys=("busy", "free"), sleeps=sleeps).generate(
         "j", [TEXT], NotesTemplate.MEETING
     )
@@ -282,7 +284,7 @@ def test_a_retry_after_too_long_for_one_key_rotates_to_the_next() -> None:
 
 
 def test_a_retry_after_too_long_on_every_key_gives_the_provider_up() -> None:
-    provider = ScriptedProvider([RateLimited("429", retry_after=600.0)] * 2)
+    provider = ScriptedProvider([ProviderRateLimited("429", retry_after=600.0)] * 2)
     _, prov = engine(provider, keys=("a", "b")).generate("j", [TEXT], NotesTemplate.MEETING)
     assert [a.key for a in prov.attempts] == [0, 1]
     assert prov.provider == "extractive" and "too long" in (prov.fallback_reason or "")
@@ -293,7 +295,7 @@ def test_a_half_open_probe_that_meets_a_429_goes_on_as_the_probe() -> None:
     breaker = CircuitBreaker("openai", MemoryBreakerStore(), BreakerConfig(1, 60), clock=clock.utc)
     breaker.record_failure()
     clock.advance(61)  # open period over: the next call is the half-open probe
-    provider = ScriptedProvider([RateLimited("429", retry_after=1.0)])
+    provider = ScriptedProvider([ProviderRateLimited("429", retry_after=1.0)])
     _, prov = engine(provider, breaker=breaker).generate("j", [TEXT], NotesTemplate.MEETING)
     assert [a.outcome for a in prov.attempts] == ["rate_limited", "ok"]
     assert prov.provider == "openai" and breaker.state().state is BreakerPosition.CLOSED

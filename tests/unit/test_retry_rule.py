@@ -8,9 +8,9 @@ from common.domain.retry import Backoff
 from common.notes.errors import (
     AuthFailed,
     BadOutput,
-    BadRequest,
     ProviderError,
-    RateLimited,
+    ProviderRateLimited,
+    ProviderRejected,
     ServerError,
     Timeout,
 )
@@ -36,7 +36,7 @@ POLICY = RetryPolicy(
         ),
         # a refused request: no retry, not an outage
         (
-            BadRequest("400"),
+            ProviderRejected("400"),
             Tries(),
             True,
             Decision(Step.GIVE_UP, reason="bad_request", outage=False),
@@ -52,27 +52,27 @@ POLICY = RetryPolicy(
         ),
         # Retry-After floors the wait (and rests the key as long)
         (
-            RateLimited("429", retry_after=3.0),
+            ProviderRateLimited("429", retry_after=3.0),
             Tries(failures=1),
             False,
             Decision(Step.BACK_OFF, wait_s=3.0, rest_key_s=3.0),
         ),
         # another key ready: rest this one, try that one at once
         (
-            RateLimited("429", retry_after=3.0),
+            ProviderRateLimited("429", retry_after=3.0),
             Tries(failures=1),
             True,
             Decision(Step.RETRY_NOW, rest_key_s=3.0),
         ),
         (
-            RateLimited("429", retry_after=600.0),
+            ProviderRateLimited("429", retry_after=600.0),
             Tries(failures=1),
             True,
             Decision(Step.RETRY_NOW, rest_key_s=600.0),
         ),
         # a Retry-After too long with no other key: the provider is given up, the key rests
         (
-            RateLimited("429", retry_after=600.0),
+            ProviderRateLimited("429", retry_after=600.0),
             Tries(failures=1),
             False,
             Decision(
@@ -87,7 +87,7 @@ POLICY = RetryPolicy(
         ),
         # the attempt budget comes before any key rotation
         (
-            RateLimited("429"),
+            ProviderRateLimited("429"),
             Tries(failures=3),
             True,
             Decision(Step.GIVE_UP, reason="rate_limited after 3 attempts"),
@@ -103,7 +103,11 @@ def test_decide(
 
 def test_a_key_rested_for_no_time_is_tried_again_at_once() -> None:
     decision = decide(
-        RateLimited("429"), Tries(failures=1), POLICY, other_key_ready=False, rand=lambda: 0.0
+        ProviderRateLimited("429"),
+        Tries(failures=1),
+        POLICY,
+        other_key_ready=False,
+        rand=lambda: 0.0,
     )
     assert decision == Decision(Step.RETRY_NOW, rest_key_s=0.0)
 
@@ -113,9 +117,9 @@ def test_a_key_rested_for_no_time_is_tried_again_at_once() -> None:
     [
         (BadOutput("bad"), Tries(failures=1, bad_outputs=2)),
         (ServerError("500"), Tries(failures=2, bad_outputs=1)),
-        (RateLimited("429"), Tries(failures=2, bad_outputs=1)),
+        (ProviderRateLimited("429"), Tries(failures=2, bad_outputs=1)),
         (AuthFailed("401"), Tries(failures=1, bad_outputs=1)),
-        (BadRequest("400"), Tries(failures=1, bad_outputs=1)),
+        (ProviderRejected("400"), Tries(failures=1, bad_outputs=1)),
     ],
 )
 def test_tries_count_what_the_policy_limits(error: ProviderError, expected: Tries) -> None:
