@@ -21,8 +21,8 @@ from common.domain.lanes import (
     opened,
     registered,
 )
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
-from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
 from run_jobs.transcribe.lane import DrainReport, drain

@@ -13,8 +13,8 @@ import pytest
 from common.domain.errors import Busy, InvalidInput
 from common.domain.jobs import Job, JobState, utcnow
 from common.domain.messages import TranscriptionRequested, decode_push
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
-from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import (
     DispatchDeps,
