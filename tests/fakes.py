@@ -22,6 +22,7 @@ from common.domain.errors import (
     BlobExists,
     BlobForbidden,
     BlobNotFound,
+    ExecutorUnavailable,
     InvalidInput,
     JobNotFound,
 )
@@ -259,7 +260,7 @@ class FakeLauncher:
     def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
         if self.fail_next:
             self.fail_next = False
-            raise RuntimeError("Cloud Run said 503")
+            raise ExecutorUnavailable("Cloud Run said 503")
         name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.launches)}"
         self.launches.append(
             {"job": job, "env": env, "task_count": task_count, "timeout_s": timeout_s}
