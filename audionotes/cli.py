@@ -91,19 +91,21 @@ def _upload_signed(client: Client, path: Path) -> str:
 def _upload_gcs(path: Path, token: str) -> str:
     """Straight into <inbox>/<api upload folder>/<sha256(sub)>/ with your own credentials."""
     import jwt
-    from google.cloud import storage  # type: ignore[attr-defined]
 
     from common.config.settings import get_settings
     from common.domain.owners import subject_folder
+    from common.gcp.gcs import GcsBlobStore
 
     settings = get_settings()
     subject = jwt.decode(token, options={"verify_signature": False})["sub"]
     name = (
         f"{settings.auth.api_upload_prefix}{subject_folder(subject)}/{uuid.uuid4().hex}/{path.name}"
     )
-    bucket = storage.Client(project=settings.project).bucket(settings.buckets.inbox)
-    bucket.blob(name).upload_from_filename(str(path))
-    return f"gs://{settings.buckets.inbox}/{name}"
+    uri = f"gs://{settings.buckets.inbox}/{name}"
+    # The type the storage library guessed when it uploaded by file name.
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    GcsBlobStore(settings.project).write_file(uri, path, content_type=content_type)
+    return uri
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from common.config.settings import Settings, get_settings
-from common.domain.ports import BlobStore, JobStore
+from common.domain.ports import BlobStore, JobStore, Publisher
 from common.gcp.gcs import GcsBlobStore, IamSigner, KeySigner, Signer
 from common.gcp.job_store import FirestoreJobStore
-from common.gcp.pubsub import Publisher
+from common.gcp.pubsub import PubSubPublisher
 from common.obs.logs import configure_logging
 
 
@@ -30,7 +30,7 @@ def build(settings: Settings) -> Services:
     return Services(
         settings=settings,
         jobs=FirestoreJobStore(settings.project, settings.collections.jobs),
-        publisher=Publisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
+        publisher=PubSubPublisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
         blobs=GcsBlobStore(settings.project, signer=signer),
     )
 

@@ -24,9 +24,9 @@ from common.config.settings import Settings
 from common.domain.errors import InvalidInput, JobNotFound
 from common.domain.jobs import Job, JobError, JobState, advance
 from common.domain.messages import TranscriptReady, decode_push
+from common.domain.ports import Launcher
 from common.obs.logs import get_logger
 from functions.bootstrap import Services
-from functions.dispatch_launcher import Launcher
 
 log = get_logger(__name__)
 

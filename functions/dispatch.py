@@ -42,12 +42,12 @@ from common.domain.lanes import (
     opened,
 )
 from common.domain.messages import TranscriptionRequested
-from common.domain.ports import LaneStore
+from common.domain.ports import LaneStore, Launcher
 from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
+from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.lane_store import FirestoreLaneStore
 from common.obs.logs import current_traceparent, get_logger
 from functions.bootstrap import Services, services
-from functions.dispatch_launcher import CloudRunLauncher, Launcher
 from functions.dispatch_source import Prober, SourceProber
 
 log = get_logger(__name__)

@@ -8,17 +8,12 @@ frame and seeks, and only those bytes travel. HTTPS sources are copied through t
 from __future__ import annotations
 
 import tempfile
-from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from google.api_core import exceptions as gexc
-from google.cloud import storage  # type: ignore[attr-defined]
-
 from common.audio.decode import AudioInfo, probe
 from common.config.settings import Settings
-from common.domain.blobs import BlobRef
-from common.domain.errors import InvalidInput
+from common.domain.errors import BlobNotFound, InvalidInput
 from common.domain.ports import BlobStore
 from common.edge.fetch import fetch_audio
 
@@ -35,18 +30,12 @@ class SourceProber:
         self.settings = settings
         self.blobs = blobs
 
-    @cached_property
-    def storage(self) -> storage.Client:
-        return storage.Client(project=self.settings.project)
-
     def probe(self, uri: str) -> AudioInfo:
         if uri.startswith("gs://"):
-            ref = BlobRef.parse(uri)
-            blob = self.storage.bucket(ref.bucket).blob(ref.name)
             try:
-                with blob.open("rb", chunk_size=_READ_CHUNK) as reader:
+                with self.blobs.open_reader(uri, chunk_size=_READ_CHUNK) as reader:
                     return probe(reader)
-            except gexc.NotFound as exc:
+            except BlobNotFound as exc:
                 raise InvalidInput(f"{uri} does not exist", code="source_missing") from exc
         with tempfile.TemporaryDirectory(prefix="probe-") as folder:
             fetched = fetch_audio(uri, Path(folder), settings=self.settings, blobs=self.blobs)

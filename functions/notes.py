@@ -2,7 +2,7 @@
 
 Idempotent under at-least-once delivery:
 - the job moves TRANSCRIBED -> SUMMARIZING -> COMPLETED, each a no-op when already there;
-- ``notes.json`` is written only if absent (``if_generation_match=0``): the first writer wins,
+- ``notes.json`` is created only if absent: the first writer wins,
   a later or concurrent delivery reads the winner's notes instead of making (and paying for)
   new ones, and ``notes.md`` is a pure rendering of it;
 - completion adds the notes' usage and cost to the job once, in one conditional write;
@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
 from pydantic import ValidationError
 
 from common.domain.errors import (
     AudionotesError,
+    BlobExists,
     BlobNotFound,
     InvalidInput,
     InvalidTransition,
@@ -46,6 +45,7 @@ from common.domain.retry import Backoff
 from common.domain.transcripts import Transcript, result_uri
 from common.edge.ssrf import UrlPolicy
 from common.edge.webhooks import WebhookReceipt, WebhookSender
+from common.gcp import clients
 from common.gcp.notes_engine import build_engine
 from common.notes import cache as notes_cache
 from common.notes.chain import NotesEngine
@@ -83,13 +83,6 @@ class NotesServices:
 
 def build_notes_services(base: Services) -> NotesServices:
     s = base.settings
-    client: list[firestore.Client] = []
-
-    def firestore_client() -> firestore.Client:
-        if not client:
-            client.append(firestore.Client(project=s.project))
-        return client[0]
-
     sender = None
     if s.webhooks.secret is not None:
         sender = WebhookSender(
@@ -99,7 +92,8 @@ def build_notes_services(base: Services) -> NotesServices:
             timeout_s=s.webhooks.timeout_s,
             backoff=Backoff(base_s=s.webhooks.backoff_s, max_s=30.0),
         )
-    return NotesServices(base=base, engine=build_engine(s, firestore_client), webhooks=sender)
+    engine = build_engine(s, lambda: clients.firestore_client(s.project))
+    return NotesServices(base=base, engine=engine, webhooks=sender)
 
 
 @lru_cache(maxsize=1)
@@ -321,13 +315,10 @@ def _write_notes(
     )
     json_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
     try:
-        svc.base.blobs.write_bytes(
-            json_uri,
-            doc.model_dump_json(indent=2).encode(),
-            content_type="application/json",
-            if_generation_match=0,
+        svc.base.blobs.create(
+            json_uri, doc.model_dump_json(indent=2).encode(), content_type="application/json"
         )
-    except gexc.PreconditionFailed:
+    except BlobExists:
         # A concurrent delivery wrote first: its notes are the job's notes.
         existing = _existing_notes(job, svc)
         assert existing is not None
@@ -442,12 +433,9 @@ def _webhook(job: Job, svc: NotesServices) -> None:
             {"job_id": job.job_id, "state": job.state.value, "outputs": job.outputs},
             delivery_id,
         )
-    with contextlib.suppress(gexc.PreconditionFailed):  # a concurrent delivery recorded it
-        blobs.write_bytes(
-            receipt_uri,
-            receipt.model_dump_json().encode(),
-            content_type="application/json",
-            if_generation_match=0,
+    with contextlib.suppress(BlobExists):  # a concurrent delivery recorded it
+        blobs.create(
+            receipt_uri, receipt.model_dump_json().encode(), content_type="application/json"
         )
     if not receipt.delivered:
         log.error("webhook not delivered: %s", receipt.error, extra={"code": "webhook_refused"})

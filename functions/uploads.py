@@ -17,12 +17,11 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from google.api_core import exceptions as gexc
 from opentelemetry import trace
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.config.settings import Settings
-from common.domain.blobs import BlobRef, check_object_name
+from common.domain.blobs import check_object_name
 from common.domain.errors import AudionotesError, BlobNotFound, Busy, InvalidInput
 from common.domain.jobs import (
     Job,
@@ -35,11 +34,9 @@ from common.domain.jobs import (
     utcnow,
 )
 from common.domain.messages import TranscriptionRequested
-from common.domain.ports import BlobStore
 from common.domain.transcription_plan import resolve_model
 from common.edge.sniff import HEAD_BYTES, sniff
 from common.edge.ssrf import UrlPolicy, check_with_policy
-from common.gcp.gcs import GcsBlobStore
 from common.obs.logs import bind, current_traceparent, get_logger
 from functions.bootstrap import Services
 
@@ -209,21 +206,6 @@ def options_from_metadata(
     return options, None
 
 
-def read_head(blobs: BlobStore, uri: str, size: int, *, generation: str | None = None) -> bytes:
-    """The first ``size`` bytes of an object (of that generation, when given)."""
-    if isinstance(blobs, GcsBlobStore):
-        ref = BlobRef.parse(uri)
-        blob = blobs.client.bucket(ref.bucket).blob(
-            ref.name, generation=int(generation) if generation else None
-        )
-        try:
-            data: bytes = blob.download_as_bytes(start=0, end=size - 1, raw_download=True)
-        except gexc.NotFound as exc:
-            raise BlobNotFound(f"{uri} does not exist") from exc
-        return data
-    return blobs.read_bytes(uri)[:size]  # stores without ranged reads (test fakes)
-
-
 def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
     try:
         check_object_name(obj.name)
@@ -239,7 +221,7 @@ def _reject_reason(obj: StorageObject, svc: Services) -> JobError | None:
         )
     uri = f"gs://{obj.bucket}/{obj.name}"
     try:
-        head = read_head(svc.blobs, uri, HEAD_BYTES, generation=obj.generation)
+        head = svc.blobs.read_range(uri, 0, HEAD_BYTES, generation=obj.generation)
     except BlobNotFound:
         return JobError(
             code="source_missing",

@@ -15,14 +15,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
-
-from google.api_core import exceptions as gexc
+from typing import IO, Any, TypeVar
 
 from common.audio.decode import AudioInfo
 from common.config.settings import Settings
 from common.domain.blobs import BlobInfo, BlobRef
-from common.domain.errors import BlobNotFound, InvalidInput, JobNotFound
+from common.domain.errors import (
+    BlobChanged,
+    BlobExists,
+    BlobForbidden,
+    BlobNotFound,
+    ExecutorUnavailable,
+    InvalidInput,
+    JobNotFound,
+)
 from common.domain.jobs import Job, JobError, JobSource, JobState, advance
 from common.domain.lanes import LANE_STATES, Lane
 from common.domain.ports import Page, Transition
@@ -125,24 +131,58 @@ class MemoryLaneStore:
 
 
 class MemoryBlobStore:
+    """Objects in a dict; a URI in ``forbidden`` answers every call as Cloud Storage does to
+    an identity without access to it."""
+
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
         self.generations: dict[str, int] = {}
+        self.forbidden: set[str] = set()
 
     def read_bytes(self, uri: str) -> bytes:
+        self._check(uri)
         if uri not in self.objects:
             raise BlobNotFound(uri)
         return self.objects[uri]
 
-    def write_bytes(
-        self, uri: str, data: bytes, *, content_type: str, if_generation_match: int | None = None
-    ) -> str:
-        current = self.generations.get(uri, 0)
-        if if_generation_match is not None and if_generation_match != current:
-            raise gexc.PreconditionFailed(uri)
+    def read_range(
+        self, uri: str, start: int, length: int, *, generation: str | None = None
+    ) -> bytes:
+        data = self.read_bytes(uri)
+        if generation is not None and generation != str(self.generations[uri]):
+            raise BlobNotFound(f"{uri} generation {generation}")
+        return data[start : start + length]
+
+    @contextlib.contextmanager
+    def open_reader(self, uri: str, *, chunk_size: int) -> Iterator[IO[bytes]]:
+        with io.BytesIO(self.read_bytes(uri)) as reader:
+            yield reader
+
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str) -> str:
+        self._check(uri)
+        generation = self.generations.get(uri, 0) + 1
         self.objects[uri] = data
-        self.generations[uri] = current + 1
-        return str(current + 1)
+        self.generations[uri] = generation
+        return str(generation)
+
+    def write_file(self, uri: str, path: Path, *, content_type: str) -> str:
+        return self.write_bytes(uri, path.read_bytes(), content_type=content_type)
+
+    def create(self, uri: str, data: bytes, *, content_type: str) -> str:
+        self._check(uri)
+        if uri in self.objects:
+            raise BlobExists(uri)
+        return self.write_bytes(uri, data, content_type=content_type)
+
+    def replace(self, uri: str, data: bytes, *, content_type: str, generation: str) -> str:
+        self._check(uri)
+        if uri not in self.objects or str(self.generations[uri]) != generation:
+            raise BlobChanged(uri)
+        return self.write_bytes(uri, data, content_type=content_type)
+
+    def _check(self, uri: str) -> None:
+        if uri in self.forbidden:
+            raise BlobForbidden(uri)
 
     def download_to(self, uri: str, path: Path) -> BlobInfo:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,6 +192,7 @@ class MemoryBlobStore:
         return info
 
     def stat(self, uri: str) -> BlobInfo | None:
+        self._check(uri)
         if uri not in self.objects:
             return None
         return BlobInfo(
@@ -166,6 +207,7 @@ class MemoryBlobStore:
         yield from sorted(u for u in self.objects if u.startswith(prefix_uri))
 
     def delete(self, uri: str) -> bool:
+        self._check(uri)
         return self.objects.pop(uri, None) is not None
 
     def delete_prefix(self, prefix_uri: str) -> int:
@@ -224,7 +266,7 @@ class FakeLauncher:
     def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
         if self.fail_next:
             self.fail_next = False
-            raise RuntimeError("Cloud Run said 503")
+            raise ExecutorUnavailable("Cloud Run said 503")
         name = f"projects/p/locations/r/jobs/{job}/executions/{job}-{len(self.launches)}"
         self.launches.append(
             {"job": job, "env": env, "task_count": task_count, "timeout_s": timeout_s}

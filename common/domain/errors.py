@@ -41,10 +41,35 @@ class BlobNotFound(AudionotesError):
     code = "blob_not_found"
 
 
+class BlobExists(AudionotesError):
+    """A create-if-absent found the object there: another writer was first."""
+
+    code = "blob_exists"
+
+
+class BlobChanged(AudionotesError):
+    """A replace-if-generation found another generation (or none): another writer was first."""
+
+    code = "blob_changed"
+
+
+class BlobForbidden(AudionotesError):
+    """The service's own identity may not read or write the object (permissions, not input)."""
+
+    code = "blob_forbidden"
+
+
 class PublishFailed(AudionotesError):
     """Pub/Sub did not confirm a publish in time: transient, let the platform retry."""
 
     code = "publish_failed"
+
+
+class ExecutorUnavailable(AudionotesError):
+    """The service that runs transcribe executions refused or failed a launch, lookup or
+    cancel: transient, let the platform retry."""
+
+    code = "executor_unavailable"
 
 
 class StoreContention(AudionotesError):

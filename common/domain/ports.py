@@ -1,4 +1,5 @@
-"""The ports: what the domain and the handlers need of storage, as Protocols.
+"""The ports: what the domain and the handlers need of storage, messaging and executions, as
+Protocols.
 
 Adapters in ``common/gcp`` implement them; ``tests/fakes.py`` fakes them in memory.
 """
@@ -6,10 +7,13 @@ Adapters in ``common/gcp`` implement them; ``tests/fakes.py`` fakes them in memo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Any, Protocol
+
+from pydantic import BaseModel
 
 from common.domain.blobs import BlobInfo
 from common.domain.jobs import Job, JobError, JobState
@@ -17,10 +21,30 @@ from common.domain.lanes import Lane
 
 
 class BlobStore(Protocol):
+    """Objects by ``gs://`` URI. Reads raise ``BlobNotFound``, any call ``BlobForbidden``;
+    writes return the new generation."""
+
     def read_bytes(self, uri: str) -> bytes: ...
-    def write_bytes(
-        self, uri: str, data: bytes, *, content_type: str, if_generation_match: int | None = None
-    ) -> str: ...
+    def read_range(
+        self, uri: str, start: int, length: int, *, generation: str | None = None
+    ) -> bytes:
+        """Up to ``length`` bytes from ``start``, as stored (of that generation, when given)."""
+        ...
+
+    def open_reader(self, uri: str, *, chunk_size: int) -> AbstractContextManager[IO[bytes]]:
+        """A seekable reader that fetches ``chunk_size`` bytes at a time, for streaming."""
+        ...
+
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str) -> str: ...
+    def write_file(self, uri: str, path: Path, *, content_type: str) -> str: ...
+    def create(self, uri: str, data: bytes, *, content_type: str) -> str:
+        """Write only if absent; raises ``BlobExists`` when the object is there."""
+        ...
+
+    def replace(self, uri: str, data: bytes, *, content_type: str, generation: str) -> str:
+        """Write only over ``generation``; raises ``BlobChanged`` when it is no longer that."""
+        ...
+
     def download_to(self, uri: str, path: Path) -> BlobInfo: ...
     def stat(self, uri: str) -> BlobInfo | None: ...
     def list(self, prefix_uri: str) -> Iterator[str]: ...
@@ -71,6 +95,28 @@ class JobStore(Protocol):
     def in_lane(self, lane: str, *, limit: int = 100) -> Sequence[Job]: ...
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job: ...
     def delete(self, job_id: str) -> bool: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, message: BaseModel | dict[str, Any], **attributes: str) -> str:
+        """Publish JSON, wait for the message id; raises ``PublishFailed``."""
+        ...
+
+
+class Launcher(Protocol):
+    """Transcribe executions; every method raises ``ExecutorUnavailable`` on service trouble."""
+
+    def launch(self, job: str, *, env: dict[str, str], task_count: int, timeout_s: int) -> str:
+        """Start an execution of Cloud Run job ``job`` (short name); returns its full name."""
+        ...
+
+    def is_alive(self, execution: str) -> bool:
+        """Whether the execution exists and has not finished."""
+        ...
+
+    def cancel(self, execution: str) -> None:
+        """Stop the execution's tasks; nothing to do if it finished or is gone."""
+        ...
 
 
 class LaneStore(Protocol):

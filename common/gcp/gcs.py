@@ -6,10 +6,11 @@ local stack generates one), IAM ``signBlob`` with the runtime's own identity on 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import IO, Protocol
 
 import google.auth
 import google.auth.transport.requests
@@ -18,7 +19,8 @@ from google.cloud import storage  # type: ignore[attr-defined]
 from google.oauth2 import service_account
 
 from common.domain.blobs import BlobInfo, BlobRef
-from common.domain.errors import BlobNotFound
+from common.domain.errors import BlobChanged, BlobExists, BlobForbidden, BlobNotFound
+from common.gcp import clients
 
 
 class Signer(Protocol):
@@ -75,68 +77,98 @@ class IamSigner:
 
 
 class GcsBlobStore:
-    def __init__(
-        self,
-        project: str,
-        *,
-        client: storage.Client | None = None,
-        signer: Signer | None = None,
-    ) -> None:
+    def __init__(self, project: str, *, signer: Signer | None = None) -> None:
         self.project = project
-        self._client = client
         self._signer = signer
 
     @property
     def client(self) -> storage.Client:
-        if self._client is None:
-            self._client = storage.Client(project=self.project)
-        return self._client
+        return clients.storage_client(self.project)
 
-    def _blob(self, uri: str) -> storage.Blob:
+    def _blob(self, uri: str, generation: str | None = None) -> storage.Blob:
         ref = BlobRef.parse(uri)
-        return self.client.bucket(ref.bucket).blob(ref.name)
+        return self.client.bucket(ref.bucket).blob(
+            ref.name, generation=int(generation) if generation else None
+        )
 
     def read_bytes(self, uri: str) -> bytes:
-        try:
+        with _domain_errors(uri):
             data: bytes = self._blob(uri).download_as_bytes()
-        except gexc.NotFound as exc:
-            raise BlobNotFound(f"{uri} does not exist") from exc
         return data
 
-    def write_bytes(
+    def read_range(
+        self, uri: str, start: int, length: int, *, generation: str | None = None
+    ) -> bytes:
+        with _domain_errors(uri):
+            # Raw: the stored bytes, not a gzip-encoded object's decompressed ones.
+            data: bytes = self._blob(uri, generation).download_as_bytes(
+                start=start, end=start + length - 1, raw_download=True
+            )
+        return data
+
+    @contextlib.contextmanager
+    def open_reader(self, uri: str, *, chunk_size: int) -> Iterator[IO[bytes]]:
+        # The reader fetches on read, so errors surface in the caller's body, here too.
+        with _domain_errors(uri), self._blob(uri).open("rb", chunk_size=chunk_size) as reader:
+            yield reader
+
+    def write_bytes(self, uri: str, data: bytes, *, content_type: str) -> str:
+        return self._upload(uri, data, content_type=content_type)
+
+    def write_file(self, uri: str, path: Path, *, content_type: str) -> str:
+        blob = self._blob(uri)
+        with _domain_errors(uri):
+            blob.upload_from_filename(str(path), content_type=content_type)
+        return str(blob.generation)
+
+    def create(self, uri: str, data: bytes, *, content_type: str) -> str:
+        try:
+            return self._upload(uri, data, content_type=content_type, if_generation_match=0)
+        except gexc.PreconditionFailed as exc:
+            raise BlobExists(f"{uri} already exists") from exc
+
+    def replace(self, uri: str, data: bytes, *, content_type: str, generation: str) -> str:
+        try:
+            return self._upload(
+                uri, data, content_type=content_type, if_generation_match=int(generation)
+            )
+        except gexc.PreconditionFailed as exc:
+            raise BlobChanged(f"{uri} is no longer generation {generation}") from exc
+
+    def _upload(
         self, uri: str, data: bytes, *, content_type: str, if_generation_match: int | None = None
     ) -> str:
-        """Write and return the new generation. ``if_generation_match=0`` writes only if absent
-        (raises ``google.api_core.exceptions.PreconditionFailed`` otherwise)."""
         blob = self._blob(uri)
-        blob.upload_from_string(
-            data, content_type=content_type, if_generation_match=if_generation_match
-        )
+        with _domain_errors(uri):
+            blob.upload_from_string(
+                data, content_type=content_type, if_generation_match=if_generation_match
+            )
         return str(blob.generation)
 
     def download_to(self, uri: str, path: Path) -> BlobInfo:
         blob = self._blob(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with _domain_errors(uri):
             blob.download_to_filename(str(path))
-        except gexc.NotFound as exc:
-            raise BlobNotFound(f"{uri} does not exist") from exc
         return _info(blob)
 
     def stat(self, uri: str) -> BlobInfo | None:
         ref = BlobRef.parse(uri)
-        blob = self.client.bucket(ref.bucket).get_blob(ref.name)
+        with _domain_errors(uri):
+            blob = self.client.bucket(ref.bucket).get_blob(ref.name)
         return None if blob is None else _info(blob)
 
     def list(self, prefix_uri: str) -> Iterator[str]:
         ref = BlobRef.parse(prefix_uri)
-        for blob in self.client.list_blobs(ref.bucket, prefix=ref.name):
-            yield f"gs://{ref.bucket}/{blob.name}"
+        with _domain_errors(prefix_uri):
+            for blob in self.client.list_blobs(ref.bucket, prefix=ref.name):
+                yield f"gs://{ref.bucket}/{blob.name}"
 
     def delete(self, uri: str) -> bool:
         try:
-            self._blob(uri).delete()
-        except gexc.NotFound:
+            with _domain_errors(uri):
+                self._blob(uri).delete()
+        except BlobNotFound:
             return False
         return True
 
@@ -151,6 +183,16 @@ class GcsBlobStore:
         return self._signer.sign(
             self._blob(uri), method=method, expires=expires, content_type=content_type
         )
+
+
+@contextlib.contextmanager
+def _domain_errors(uri: str) -> Iterator[None]:
+    try:
+        yield
+    except gexc.NotFound as exc:
+        raise BlobNotFound(f"{uri} does not exist") from exc
+    except gexc.Forbidden as exc:
+        raise BlobForbidden(f"the service may not access {uri}") from exc
 
 
 def _info(blob: storage.Blob) -> BlobInfo:

@@ -21,6 +21,7 @@ from common.domain.errors import InvalidInput, JobNotFound, StoreContention
 from common.domain.jobs import Job, JobError, JobState, advance, utcnow
 from common.domain.lanes import LANE_STATES
 from common.domain.ports import MAX_PAGE_SIZE, Page, Transition
+from common.gcp import clients
 from common.gcp.firestore_calls import STORE_CALL, unavailable_as_domain_error
 from common.obs.logs import get_logger
 
@@ -49,7 +50,7 @@ class FirestoreJobStore:
     @property
     def client(self) -> firestore.Client:
         if self._client is None:
-            self._client = firestore.Client(project=self.project)
+            self._client = clients.firestore_client(self.project)
         return self._client
 
     def _ref(self, job_id: str) -> firestore.DocumentReference:

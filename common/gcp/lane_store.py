@@ -11,6 +11,7 @@ from google.cloud import firestore
 
 from common.domain.errors import StoreContention
 from common.domain.lanes import WRITE_ATTEMPTS, Lane
+from common.gcp import clients
 
 
 class FirestoreLaneStore:
@@ -27,7 +28,7 @@ class FirestoreLaneStore:
     @property
     def client(self) -> firestore.Client:
         if self._client is None:
-            self._client = firestore.Client(project=self.project)
+            self._client = clients.firestore_client(self.project)
         return self._client
 
     def get(self, key: str) -> Lane:

@@ -1,7 +1,9 @@
-"""Publishing to Pub/Sub: awaited, retried on transient errors, with trace context.
+"""Publishing to Pub/Sub behind the ``Publisher`` port: awaited, retried on transient errors,
+with trace context.
 
-The client is created on first use. ``publish`` returns only once Pub/Sub has confirmed the
-message, so a handler that returns has really handed its work on (no fire-and-forget).
+The process's one publisher client (``common.gcp.clients``) is taken on first use. ``publish``
+returns only once Pub/Sub has confirmed the message, so a handler that returns has really
+handed its work on (no fire-and-forget).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from pydantic import BaseModel
 
 from common.domain.errors import PublishFailed
+from common.gcp import clients
 from common.obs.logs import current_job_id, current_traceparent, get_logger
 
 log = get_logger(__name__)
@@ -38,27 +41,14 @@ _PUBLISH_RETRY = Retry(
 )
 
 
-class Publisher:
-    def __init__(
-        self,
-        project: str,
-        *,
-        client: pubsub_v1.PublisherClient | None = None,
-        timeout_s: float = 30.0,
-    ) -> None:
+class PubSubPublisher:
+    def __init__(self, project: str, *, timeout_s: float = 30.0) -> None:
         self.project = project
         self.timeout_s = timeout_s
-        self._client = client
 
     @property
     def client(self) -> pubsub_v1.PublisherClient:
-        if self._client is None:
-            # One message per handler call: the batch latency (library default 10 ms) is the
-            # only delay, and we wait for the future anyway.
-            self._client = pubsub_v1.PublisherClient(
-                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.01)
-            )
-        return self._client
+        return clients.publisher_client()
 
     def topic_path(self, topic: str) -> str:
         path: str = self.client.topic_path(self.project, topic)
@@ -75,12 +65,12 @@ class Publisher:
         traceparent = current_traceparent()
         if traceparent and "traceparent" not in attrs:
             attrs["traceparent"] = traceparent
-        future = self.client.publish(
-            self.topic_path(topic), data, retry=_PUBLISH_RETRY, timeout=self.timeout_s, **attrs
-        )
         try:
+            future = self.client.publish(
+                self.topic_path(topic), data, retry=_PUBLISH_RETRY, timeout=self.timeout_s, **attrs
+            )
             message_id: str = future.result(timeout=self.timeout_s)
-        except Exception as exc:  # the future raises whatever the transport raised
+        except Exception as exc:  # the client and its future raise whatever the transport did
             raise PublishFailed(f"publish to {topic} failed: {exc}") from exc
         log.info("published to %s as %s", topic, message_id, extra={"event": "published"})
         return message_id

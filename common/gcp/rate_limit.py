@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from google.cloud import firestore
 
 from common.domain.errors import RateLimited
+from common.gcp import clients
 from common.gcp.firestore_calls import STORE_CALL, unavailable_as_domain_error
 
 EXPIRE_AFTER = timedelta(hours=1)
@@ -61,7 +62,7 @@ class RateLimiter:
     @property
     def client(self) -> firestore.Client:
         if self._client is None:
-            self._client = firestore.Client(project=self.project)
+            self._client = clients.firestore_client(self.project)
         return self._client
 
     def doc_id(self, key: str, window: Window, now: float) -> str:

@@ -3,7 +3,7 @@
 The trace starts where the job is created (``on_upload``, ``POST /v1/jobs``); the job
 document keeps that span's W3C ``traceparent``, and every later stage continues the trace:
 ``dispatch`` and ``notes`` from the Pub/Sub message's ``traceparent`` attribute (which
-``common.gcp.pubsub.Publisher`` sets from the current span), each transcribe task from the
+``common.gcp.pubsub.PubSubPublisher`` sets from the current span), each transcribe task from the
 ``TRACEPARENT`` variable dispatch sets on its execution, and, where those are missing, from
 the job's stored ``traceparent``.
 

@@ -10,10 +10,10 @@ from functools import lru_cache
 
 from common.edge.auth import Verifier
 from common.edge.ssrf import UrlPolicy
+from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.rate_limit import RateLimiter, windows
 from functions.api.service import Api, Canceller
 from functions.bootstrap import Services, services
-from functions.dispatch_launcher import CloudRunLauncher
 
 __all__ = ["Api", "api_services", "build_api"]
 

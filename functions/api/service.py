@@ -15,12 +15,12 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
-from google.api_core import exceptions as gexc
 from pydantic import ValidationError
 
 from common.domain.blobs import BlobRef
 from common.domain.errors import (
     AudionotesError,
+    BlobForbidden,
     BlobNotFound,
     Busy,
     InvalidInput,
@@ -42,7 +42,7 @@ from common.obs.logs import bind, current_traceparent, get_logger
 from functions.api.routes import IDEMPOTENCY_KEY_PATTERN
 from functions.api.schemas import FILENAME_PATTERN
 from functions.bootstrap import Services
-from functions.uploads import ensure_published, read_head
+from functions.uploads import ensure_published
 
 log = get_logger(__name__)
 
@@ -197,14 +197,14 @@ def _gcs_source(api: Api, caller: Principal, uri: str) -> JobSource:
         )
     try:
         info = api.core.blobs.stat(uri)
-    except gexc.Forbidden as exc:
+    except BlobForbidden as exc:
         raise Forbidden(f"the service cannot read {uri}", code="source_forbidden") from exc
     if info is None:
         raise InvalidInput(f"{uri} does not exist", code="source_not_found")
     try:
         _check_size(api, info.size, uri)
         try:
-            head = read_head(api.core.blobs, uri, HEAD_BYTES, generation=info.generation)
+            head = api.core.blobs.read_range(uri, 0, HEAD_BYTES, generation=info.generation)
         except BlobNotFound as exc:
             raise InvalidInput(f"{uri} does not exist", code="source_not_found") from exc
         _check_audio(head, uri)

@@ -22,7 +22,7 @@ from common.domain.transcription_plan import TRACEPARENT_ENV
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
 from common.gcp.lane_store import FirestoreLaneStore
-from common.gcp.pubsub import Publisher
+from common.gcp.pubsub import PubSubPublisher
 from common.obs.logs import configure_logging, get_logger
 from common.obs.tracing import configure_tracing, is_traceparent, stage
 from run_jobs.transcribe.audio_cache import AudioCache
@@ -39,7 +39,7 @@ def build_worker() -> Worker:
         settings=settings,
         jobs=FirestoreJobStore(settings.project, settings.collections.jobs),
         blobs=blobs,
-        publisher=Publisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
+        publisher=PubSubPublisher(settings.project, timeout_s=settings.limits.publish_timeout_s),
         audio=AudioCache(Path(settings.transcription.cache_dir), settings, blobs),
     )
 

@@ -3,8 +3,9 @@
 
 Every step may run twice (a retried task, two tasks finishing together): the files are
 deterministic and simply rewritten, the cache entry is created only if absent, and the
-message is published under a claim kept in Cloud Storage (``published.json``, created with
-``if_generation_match=0``), so it goes out once unless its publisher dies mid-way.
+message is published under a claim kept in Cloud Storage (``published.json``, created only if
+absent and taken over only at the generation seen), so it goes out once unless its publisher
+dies mid-way.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ import json
 import time
 from typing import Literal
 
-from google.api_core import exceptions as gexc
-
 from common.config.settings import Settings
+from common.domain.errors import BlobChanged, BlobExists
 from common.domain.messages import TranscriptReady
-from common.domain.ports import BlobStore
+from common.domain.ports import BlobStore, Publisher
 from common.domain.transcription_plan import cache_prefix
 from common.domain.transcripts import Transcript, result_uri
-from common.gcp.pubsub import Publisher
 from common.obs.logs import get_logger
 from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 
@@ -65,13 +64,8 @@ def read_cached(uri: str, blobs: BlobStore) -> Transcript | None:
 
 def write_cached(uri: str, transcript: Transcript, blobs: BlobStore) -> None:
     # Absent only: the same content may have been cached by another task or job first.
-    with contextlib.suppress(gexc.PreconditionFailed):
-        blobs.write_bytes(
-            uri,
-            transcript.model_dump_json().encode(),
-            content_type="application/json",
-            if_generation_match=0,
-        )
+    with contextlib.suppress(BlobExists):
+        blobs.create(uri, transcript.model_dump_json().encode(), content_type="application/json")
 
 
 def publish_ready_once(
@@ -103,9 +97,7 @@ def publish_ready_once(
 def _claim(marker_uri: str, blobs: BlobStore) -> Literal["published", "ours", "theirs"]:
     body = json.dumps({"claimed_at": time.time()}).encode()
     info = blobs.stat(marker_uri)
-    if info is None:
-        expected = 0
-    else:
+    if info is not None:
         try:
             state = json.loads(blobs.read_bytes(marker_uri))
         except ValueError:  # a marker cut short: treat it as an expired claim
@@ -114,11 +106,13 @@ def _claim(marker_uri: str, blobs: BlobStore) -> Literal["published", "ours", "t
             return "published"
         if time.time() - float(state.get("claimed_at", 0)) < PUBLISH_LEASE_S:
             return "theirs"
-        expected = int(info.generation)
     try:
-        blobs.write_bytes(
-            marker_uri, body, content_type="application/json", if_generation_match=expected
-        )
-    except gexc.PreconditionFailed:
+        if info is None:
+            blobs.create(marker_uri, body, content_type="application/json")
+        else:
+            blobs.replace(
+                marker_uri, body, content_type="application/json", generation=info.generation
+            )
+    except (BlobExists, BlobChanged):
         return "theirs"
     return "ours"

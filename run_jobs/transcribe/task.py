@@ -22,10 +22,9 @@ from common.audio.decode import decode_window
 from common.config.settings import Settings
 from common.domain.errors import InvalidInput, InvalidTransition, JobNotFound
 from common.domain.jobs import PIPELINE, Job, JobError, JobState
-from common.domain.ports import BlobStore, JobStore
+from common.domain.ports import BlobStore, JobStore, Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript
-from common.gcp.pubsub import Publisher
 from common.obs import metrics
 from common.obs.logs import bind, get_logger
 from run_jobs.transcribe.audio_cache import AudioCache

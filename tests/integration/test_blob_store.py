@@ -1,15 +1,17 @@
-"""GcsBlobStore against fake-gcs-server, including a V4 signed upload URL."""
+"""GcsBlobStore against fake-gcs-server: the port's checks (``tests/blob_contract.py``, also run
+on the in-memory fake) and a V4 signed upload URL."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import requests
-from google.api_core import exceptions as gexc
 
-from common.domain.errors import BlobNotFound
+from common.domain.errors import BlobExists, BlobNotFound
 from common.gcp.gcs import GcsBlobStore, KeySigner
+from tests import blob_contract
 
 
 @pytest.fixture
@@ -27,8 +29,8 @@ def test_write_read_stat_list_delete(blobs, clean_stack, unique):
     info = blobs.stat(base + "b.txt")
     assert info is not None and (info.size, info.content_type) == (3, "text/plain")
     assert sorted(blobs.list(base)) == [base + "a.json", base + "b.txt"]
-    with pytest.raises(gexc.PreconditionFailed):
-        blobs.write_bytes(base + "a.json", b"x", content_type="text/plain", if_generation_match=0)
+    with pytest.raises(BlobExists):
+        blobs.create(base + "a.json", b"x", content_type="text/plain")
     assert blobs.delete_prefix(base) == 2
     assert blobs.stat(base + "a.json") is None
     with pytest.raises(BlobNotFound):
@@ -46,3 +48,23 @@ def test_signed_url_upload(blobs, clean_stack, unique):
     )
     assert response.status_code == 200, response.text
     assert blobs.read_bytes(uri) == b"payload"
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        blob_contract.check_read_range,
+        blob_contract.check_open_reader,
+        blob_contract.check_create,
+        blob_contract.check_replace,
+    ],
+)
+def test_keeps_the_port(blobs, clean_stack, unique, check: Any):
+    check(blobs, f"gs://{clean_stack.local.settings.buckets.results}/port-{unique}/")
+
+
+def test_writes_a_file(blobs, clean_stack, unique, tmp_path):
+    base = f"gs://{clean_stack.local.settings.buckets.results}/file-{unique}/"
+    blob_contract.check_write_file(blobs, base, tmp_path)
+    info = blobs.stat(base + "upload.wav")
+    assert info is not None and info.content_type == "audio/wav"

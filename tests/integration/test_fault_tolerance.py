@@ -57,13 +57,13 @@ from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Transcript, result_uri
 from common.edge.auth import issue_hs256
 from common.gcp.breaker_store import FirestoreBreakerStore
+from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
 from common.gcp.notes_engine import OPENAI
-from common.gcp.pubsub import Publisher
+from common.gcp.pubsub import PubSubPublisher
 from common.notes.breaker import BreakerPosition
 from functions.dead_letters import DELIVERY_COUNT, SOURCE_SUBSCRIPTION
-from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import make_speech, repeated, word_error_rate
 from tests.integration.helpers import Tap, gsutil_upload, wait_for
 from tests.integration.test_api import Client, upload
@@ -182,7 +182,7 @@ def test_poison_request_is_dead_lettered_and_fails_the_job(
                 retention_days=1,
             )
         )
-        Publisher(settings.project).publish(
+        PubSubPublisher(settings.project).publish(
             settings.topics.transcription_requests, TranscriptionRequested(job_id=job_id)
         )
 
@@ -252,7 +252,7 @@ def test_pubsub_restart_loses_no_job(clean_stack, settings, store, unique, short
         )
         transcribed = f"t-{unique}"
         _transcribed_job(settings, store, transcribed)
-        Publisher(settings.project).publish(
+        PubSubPublisher(settings.project).publish(
             settings.topics.transcripts_ready, TranscriptReady(job_id=transcribed)
         )
 
@@ -334,7 +334,7 @@ def test_notes_provider_outage(clean_stack, settings, store, unique, llm):
     into the dead letter), then complete with the extractive engine, saying so in the
     provenance (no charge). Once the provider is back and the breaker's open period is over,
     the next job's call is the half-open probe, the provider answers, and the breaker closes."""
-    publisher = Publisher(settings.project)
+    publisher = PubSubPublisher(settings.project)
     llm_settings = settings.llm
 
     def notes_for(job_id: str) -> tuple[Job, NotesDocument]:
@@ -507,7 +507,7 @@ def test_three_notes_deliveries_send_one_webhook(
         return sum(needle in line for line in log.read_text(errors="replace").splitlines())
 
     duplicates = handled("notes: already_completed")
-    publisher = Publisher(settings.project)
+    publisher = PubSubPublisher(settings.project)
     publisher.publish(settings.topics.transcripts_ready, TranscriptReady(job_id=job_id))
     job = _final(store, job_id)
     assert job.state is JobState.COMPLETED, job.error

@@ -22,7 +22,7 @@ from common.edge.ssrf import UrlPolicy, check_with_policy
 from common.edge.webhooks import WebhookReceipt
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
-from common.gcp.pubsub import Publisher
+from common.gcp.pubsub import PubSubPublisher
 from tests.conftest import DATA
 from tests.integration.helpers import wait_for
 from tests.integration.test_notes_chain import LocalLlm
@@ -36,7 +36,7 @@ class Harness:
         self.s: Settings = stack.local.settings
         self.jobs = FirestoreJobStore(self.s.project, self.s.collections.jobs)
         self.blobs = GcsBlobStore(self.s.project)
-        self.publisher = Publisher(self.s.project)
+        self.publisher = PubSubPublisher(self.s.project)
         self.llm = LocalLlm(stack.local.url(stack.local.ports.openai))
         self.llm.reset()
 

@@ -19,9 +19,9 @@ from common.domain.jobs import Job, JobSource, JobState
 from common.domain.messages import TranscriptionRequested
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript, result_uri
+from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
-from functions.dispatch_launcher import CloudRunLauncher
 from tests.data.speech import KNOWN_TEXT, make_speech, repeated, word_error_rate
 from tests.integration.helpers import Tap, gsutil_upload, inbox_job_id, wait_for
 

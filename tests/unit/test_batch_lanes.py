@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from common.domain.errors import ExecutorUnavailable
 from common.domain.jobs import Job, JobState, Priority, utcnow
 from common.domain.lanes import (
     LANE_ENV,
@@ -21,8 +22,8 @@ from common.domain.lanes import (
     opened,
     registered,
 )
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
-from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
 from run_jobs.transcribe.lane import DrainReport, drain
@@ -142,7 +143,7 @@ def test_a_failed_launch_closes_the_lane_and_the_redelivery_launches() -> None:
     svc, deps, launcher, lanes = _world(*jobs)
     launcher.fail_next = True
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ExecutorUnavailable):
         handle_dispatch(_request(jobs[0]), svc, deps)
     assert not any(lane.open for lane in lanes.lanes.values())
     assert is_waiting(svc.jobs.get("j-0"))  # nothing half-done: it waits for its redelivery

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pytest
 
 from common.domain.jobs import Job, JobState
-from common.gcp.pubsub import Publisher
+from common.domain.ports import Publisher
 from functions.bootstrap import Services
 from functions.dead_letters import (
     DELIVERY_COUNT,

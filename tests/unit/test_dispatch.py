@@ -10,11 +10,11 @@ from typing import cast
 
 import pytest
 
-from common.domain.errors import Busy, InvalidInput
+from common.domain.errors import Busy, ExecutorUnavailable, InvalidInput
 from common.domain.jobs import Job, JobState, utcnow
 from common.domain.messages import TranscriptionRequested, decode_push
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
-from common.gcp.pubsub import Publisher
 from functions.bootstrap import Services
 from functions.dispatch import (
     DispatchDeps,
@@ -126,7 +126,7 @@ def test_a_failed_launch_releases_its_claim_for_the_retry() -> None:
     job = new_job()
     svc, deps, launcher, _ = _world(job)
     launcher.fail_next = True
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ExecutorUnavailable):
         handle_dispatch(_request(job), svc, deps)
     assert svc.jobs.get(job.job_id).state == JobState.DISPATCHED
 

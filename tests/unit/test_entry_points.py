@@ -151,9 +151,9 @@ def _storage_event(**data: object) -> tuple[dict[str, str], str]:
 
 def test_on_upload_turns_the_golden_event_into_a_queued_published_job(world: World) -> None:
     headers, body = _storage_event()
-    world.blobs.write_bytes(
-        "gs://audionotes-local-inbox/uploads/a.wav", wav_bytes(), content_type="audio/wav"
-    )
+    uri = "gs://audionotes-local-inbox/uploads/a.wav"
+    world.blobs.write_bytes(uri, wav_bytes(), content_type="audio/wav")
+    world.blobs.generations[uri] = 1795496552016747  # the generation the event names
 
     response = serve("on_upload").post("/", headers=headers, data=body)
 

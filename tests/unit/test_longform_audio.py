@@ -14,9 +14,9 @@ from faster_whisper import BatchedInferencePipeline as _RealPipeline
 
 from common.audio.decode import SAMPLE_RATE, decode_window
 from common.domain.jobs import JobState
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript
-from common.gcp.pubsub import Publisher
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult
 from run_jobs.transcribe.model_store import model_path

@@ -15,9 +15,9 @@ import hcl2
 import pytest
 
 from common.domain.jobs import JobError, JobState, NotesTemplate, advance
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import ChunkPlan
 from common.gcp.job_store import _log_state_change
-from common.gcp.pubsub import Publisher
 from common.obs import metrics
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task

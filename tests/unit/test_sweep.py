@@ -9,8 +9,7 @@ from typing import cast
 
 from common.config.settings import Settings
 from common.domain.jobs import Job, JobState, utcnow
-from common.domain.ports import Page
-from common.gcp.pubsub import Publisher
+from common.domain.ports import Page, Publisher
 from functions.bootstrap import Services
 from functions.sweep import SweepRequest, sweep
 from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from common.config.settings import Tracing
 from common.domain.jobs import JobState, NotesTemplate
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import ChunkPlan
-from common.gcp.pubsub import Publisher
 from common.notes.errors import ServerError
 from common.obs.logs import JsonFormatter, bind, current_traceparent
 from common.obs.tracing import (

@@ -16,9 +16,9 @@ import pytest
 from common.audio.decode import SAMPLE_RATE, decode_window, probe
 from common.domain.errors import InvalidInput
 from common.domain.jobs import JobState
+from common.domain.ports import Publisher
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Transcript
-from common.gcp.pubsub import Publisher
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path

@@ -101,7 +101,7 @@ resource "google_cloud_run_v2_job" "this" {
 }
 
 # dispatch starts executions with per-execution overrides (the chunk plan, task count and
-# timeout; functions/dispatch_launcher.py) and asks whether an execution is still running: a
+# timeout; common/gcp/cloud_run.py) and asks whether an execution is still running: a
 # custom role with exactly that, instead of roles/run.developer (which can also change and
 # delete jobs). It never waits on the run operation, so it needs no run.operations.get.
 resource "google_project_iam_custom_role" "job_runner" {
