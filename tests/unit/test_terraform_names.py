@@ -11,8 +11,8 @@ module terraform/modules/audionotes (which the environment roots terraform/envs/
 * every function and job gets the required settings (project, buckets), each function its own
   settings, and secrets come only from Secret Manager.
 
-and that every environment root is a thin caller of that module: all its inputs passed
-through unchanged, all its outputs passed back, no defaults or validation of its own.
+and that every environment root is a thin caller of that module: its variables.tf is the
+module's (a symlink), every input passed through unchanged, every output passed back.
 """
 
 from __future__ import annotations
@@ -430,8 +430,19 @@ def _composition_call(root: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
+def test_environment_root_shares_the_module_inputs(root: Path) -> None:
+    # One declaration of every type, default and validation: the root's variables.tf is the
+    # module's file, not a copy that could drift from it.
+    assert (root / "variables.tf").is_symlink(), f"{root.name}: variables.tf must be a symlink"
+    assert (root / "variables.tf").resolve() == (COMPOSITION / "variables.tf").resolve()
+    # environment is the one input a root sets in code, so the shared file must not hold it.
+    environment = _blocks(_load(COMPOSITION / "environment.tf"), "variable")
+    assert list(environment) == ["environment"]
+    assert "environment" not in _blocks(_load(COMPOSITION / "variables.tf"), "variable")
+
+
+@pytest.mark.parametrize("root", ENV_ROOTS, ids=lambda p: p.name)
 def test_environment_root_passes_every_input_through(root: Path) -> None:
-    inputs = _blocks(_load(COMPOSITION / "variables.tf"), "variable")
     root_vars = _blocks(_load(root / "variables.tf"), "variable")
     call = _composition_call(root)
     args = {k: v for k, v in call.items() if k not in {"source", "depends_on"}}
@@ -439,20 +450,11 @@ def test_environment_root_passes_every_input_through(root: Path) -> None:
     # The root names its environment; everything else is one of its variables, unchanged.
     assert _ref(args.pop("environment")) == "local.environment"
     assert _locals(root)["environment"] == root.name
-    assert set(args) <= set(inputs), f"not inputs of modules/audionotes: {set(args) - set(inputs)}"
-    assert set(inputs) - {"environment"} == set(root_vars), "a root must offer every input"
     assert {k: _ref(v) for k, v in args.items()} == {k: f"var.{k}" for k in root_vars}
 
-    # Required where the module requires it; otherwise null, meaning the module's default.
-    required = {k for k, body in inputs.items() if "default" not in body} - {"environment"}
-    assert {k for k, body in root_vars.items() if "default" not in body} == required
-    for name, body in root_vars.items():
-        assert body.get("default", None) is None, f"{root.name}: {name} has its own default"
-        assert "validation" not in body, f"{root.name}: validate {name} in modules/audionotes"
 
-
-def test_composition_defaults_survive_a_null_from_the_roots() -> None:
-    # The roots pass null for "unset": an input with a non-null default must not be nullable,
+def test_composition_defaults_survive_a_null() -> None:
+    # null in a tfvars means "unset": an input with a non-null default must not be nullable,
     # or null would replace the default.
     for name, body in _blocks(_load(COMPOSITION / "variables.tf"), "variable").items():
         if body.get("default") is not None:

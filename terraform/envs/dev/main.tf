@@ -1,5 +1,6 @@
-# audionotes dev: the whole system (modules/audionotes) in one project. The roots differ
-# only in the environment name here and in their tfvars (see terraform.tfvars.example).
+# audionotes dev: the whole system (modules/audionotes) in one project. The roots differ only
+# in this name and in their tfvars (see terraform.tfvars.example); variables.tf is a symlink to
+# the module's, so its types, defaults and validation apply here as they are.
 
 locals {
   environment = "dev"
@@ -7,8 +8,7 @@ locals {
 
 provider "google" {
   project = var.project
-  # Every regional resource takes its region from the module; null leaves the provider's unset.
-  region = var.region
+  region  = var.region
   default_labels = {
     app         = "audionotes"
     environment = local.environment
@@ -36,46 +36,4 @@ module "audionotes" {
   log_level           = var.log_level
   alerting            = var.alerting
   sweep               = var.sweep
-}
-
-# State applied before the roots called modules/audionotes keeps its resources (no destroy and
-# re-create); harmless on a fresh state.
-moved {
-  from = module.iam
-  to   = module.audionotes.module.iam
-}
-
-moved {
-  from = module.storage
-  to   = module.audionotes.module.storage
-}
-
-moved {
-  from = module.firestore
-  to   = module.audionotes.module.firestore
-}
-
-moved {
-  from = module.secrets
-  to   = module.audionotes.module.secrets
-}
-
-moved {
-  from = module.functions
-  to   = module.audionotes.module.functions
-}
-
-moved {
-  from = module.pubsub
-  to   = module.audionotes.module.pubsub
-}
-
-moved {
-  from = module.run_jobs
-  to   = module.audionotes.module.run_jobs
-}
-
-moved {
-  from = module.monitoring
-  to   = module.audionotes.module.monitoring
 }

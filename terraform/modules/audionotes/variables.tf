@@ -1,16 +1,8 @@
-# Every input of the system, with its type, defaults and validation: the environment roots
-# (envs/<env>/variables.tf) pass their values through unchecked, so a bad value in a root's
-# tfvars is rejected here, at plan, naming the variable. Inputs with a default are not
-# nullable: a root passes null for "not set" and gets the default below.
-
-variable "environment" {
-  type        = string
-  description = "Environment name (AUDIONOTES_ENVIRONMENT and the environment label): dev or prod, the values common/config/settings.py Environment accepts on GCP (local is the emulator stack)."
-  validation {
-    condition     = contains(["dev", "prod"], var.environment)
-    error_message = "environment must be dev or prod (common/config/settings.py Environment; local means the emulators and signs URLs without IAM)."
-  }
-}
+# Every input the environment roots share, with its type, defaults and validation. Each root's
+# variables.tf is a symlink to this file, so a root takes exactly these inputs and checks them
+# itself: a bad value in its tfvars is rejected at plan, naming the root's variable. The one
+# input a root sets in code, its environment name, is in environment.tf. Inputs with a default
+# are not nullable, so that null in a tfvars (or from another caller) means the default.
 
 variable "project" {
   type        = string

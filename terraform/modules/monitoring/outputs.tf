@@ -5,12 +5,7 @@ output "log_metrics" {
 
 output "alert_policies" {
   description = "Alert policy key => id."
-  value = {
-    failure_rate        = google_monitoring_alert_policy.failure_rate.id
-    dead_letter_backlog = google_monitoring_alert_policy.dead_letter_backlog.id
-    stage_latency       = google_monitoring_alert_policy.stage_latency.id
-    llm_spend           = google_monitoring_alert_policy.llm_spend.id
-  }
+  value       = { for k, policy in google_monitoring_alert_policy.this : k => policy.id }
 }
 
 output "dashboard" {

@@ -2,7 +2,8 @@
 #   ../shared/tools/terraform-offline/tf-offline -chdir=terraform/envs/prod test
 # (terraform/check does). The system itself (jobs, subscriptions, lifecycle, triggers, secrets,
 # roles, validation) is tested once, in modules/audionotes/tests/; here: this root plans and
-# applies, passes its values through (unset = the module's default) and names its environment.
+# applies, passes its values through (unset = the module's default), names its environment and
+# checks its inputs itself (its variables.tf is the module's).
 
 mock_provider "google" {
   source = "../../modules/audionotes/tests/mocks"
@@ -26,6 +27,17 @@ variables {
 override_resource {
   target = module.audionotes.module.functions.google_cloudfunctions2_function.this["api"]
   values = { service_config = { uri = "https://api-abc123-uc.a.run.app", service = "api" } }
+}
+
+# A bad value stops at this root's own variable (not only inside the module).
+run "bad_value_rejected_here" {
+  command = plan
+
+  variables {
+    transcribe = { gpu = { timeout_s = 3600 } }
+  }
+
+  expect_failures = [var.transcribe]
 }
 
 # Plan first: every for_each key must be known before anything exists (a real first apply).
