@@ -225,6 +225,8 @@ locals {
 
 resource "google_monitoring_alert_policy" "this" {
   for_each = local.alerts
+  # Each alert names a log-based metric by type: on a first apply it must exist first.
+  depends_on = [google_logging_metric.this]
 
   project               = var.project
   display_name          = each.value.display_name
