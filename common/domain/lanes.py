@@ -31,7 +31,6 @@ from common.domain.jobs import Job, JobState, utcnow
 LANE_ENV = "AUDIONOTES_TRANSCRIBE_LANE"
 # Jobs of a lane that are not done yet: waiting for a worker, or claimed by one.
 LANE_STATES = (JobState.DISPATCHED, JobState.TRANSCRIBING)
-WRITE_ATTEMPTS = 40
 
 
 class Lane(BaseModel):
