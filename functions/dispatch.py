@@ -41,6 +41,7 @@ from common.domain.lanes import (
     launched,
     opened,
 )
+from common.domain.lease import holds
 from common.domain.messages import TranscriptionRequested
 from common.domain.ports import LaneStore
 from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
@@ -225,14 +226,12 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
 
     def offer(current: Lane) -> Lane:
         now = utcnow()
-        if accepts(
-            current, max_jobs=t.batch_max_jobs, lease_s=t.launch_lease_s, alive=is_alive, now=now
-        ):
+        if accepts(current, max_jobs=t.batch_max_jobs, alive=is_alive, now=now):
             return handed_off(current, now)
-        return opened(current, claim, now)
+        return opened(current, claim, now, t.launch_lease_s)
 
     stored = deps.lanes.update(lane.key, offer)
-    if stored.pending != claim:
+    if not holds(stored.pending, claim):
         log.info(
             "handed to lane %s (execution %s, job %d of it)",
             lane.key,

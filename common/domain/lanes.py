@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain.jobs import Job, JobState, utcnow
+from common.domain.lease import Lease, fresh, holds, release
 
 # The execution env var that makes a transcribe execution drain a lane after its first job.
 LANE_ENV = "AUDIONOTES_TRANSCRIBE_LANE"
@@ -38,9 +39,8 @@ class Lane(BaseModel):
     open: bool = False
     # The execution draining the lane (its full name), once it has registered.
     execution: str | None = None
-    # A dispatch that opened the lane and is launching its execution holds this claim.
-    pending: str | None = None
-    pending_at: datetime | None = None
+    # A dispatch that opened the lane and is launching its execution holds this lease.
+    pending: Lease | None = None
     handed: int = Field(default=0, ge=0)  # jobs given to the current execution
     seq: int = Field(default=0, ge=0)  # bumped by every change a draining worker must see
     updated_at: datetime | None = None
@@ -75,16 +75,13 @@ def lane_key(run_job: str, model: str, job_id: str, shards: int) -> str:
 # Lane changes ------------------------------------------------------------------------------
 
 
-def accepts(
-    lane: Lane, *, max_jobs: int, lease_s: float, alive: Callable[[str], bool], now: datetime
-) -> bool:
+def accepts(lane: Lane, *, max_jobs: int, alive: Callable[[str], bool], now: datetime) -> bool:
     """Whether a job handed to this lane now will be drained by the lane's execution."""
     if not lane.open or lane.handed >= max_jobs:
         return False
     if lane.execution is not None:
         return alive(lane.execution)
-    fresh = lane.pending_at is not None and now - lane.pending_at < timedelta(seconds=lease_s)
-    return lane.pending is not None and fresh
+    return fresh(lane.pending, now)
 
 
 def handed_off(lane: Lane, now: datetime) -> Lane:
@@ -93,14 +90,13 @@ def handed_off(lane: Lane, now: datetime) -> Lane:
     )
 
 
-def opened(lane: Lane, claim: str, now: datetime) -> Lane:
+def opened(lane: Lane, claim: str, now: datetime, lease_s: float) -> Lane:
     """The lane for an execution we are about to launch (its first job is ours)."""
     return lane.model_copy(
         update={
             "open": True,
             "execution": None,
-            "pending": claim,
-            "pending_at": now,
+            "pending": Lease(holder=claim, taken_at=now, ttl_s=lease_s),
             "handed": 1,
             "seq": lane.seq + 1,
             "updated_at": now,
@@ -110,21 +106,20 @@ def opened(lane: Lane, claim: str, now: datetime) -> Lane:
 
 def launched(lane: Lane, claim: str, execution: str, now: datetime) -> Lane | None:
     """Record the execution we launched, unless it registered itself or the lane moved on."""
-    if not lane.open or lane.pending != claim:
+    if not lane.open or not holds(lane.pending, claim):
         return None
     return lane.model_copy(
-        update={"execution": execution, "pending": None, "pending_at": None, "updated_at": now}
+        update={"execution": execution, "pending": release(lane.pending, claim), "updated_at": now}
     )
 
 
 def launch_failed(lane: Lane, claim: str, now: datetime) -> Lane | None:
-    if lane.pending != claim:
+    if not holds(lane.pending, claim):
         return None
     return lane.model_copy(
         update={
             "open": False,
-            "pending": None,
-            "pending_at": None,
+            "pending": release(lane.pending, claim),
             "seq": lane.seq + 1,
             "updated_at": now,
         }
@@ -140,7 +135,6 @@ def registered(lane: Lane, execution: str, now: datetime) -> Lane | None:
             "open": True,
             "execution": execution,
             "pending": None,
-            "pending_at": None,
             "handed": lane.handed if lane.open else 0,
             "seq": lane.seq + 1,
             "updated_at": now,

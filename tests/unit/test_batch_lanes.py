@@ -74,12 +74,12 @@ def test_a_lane_accepts_only_while_open_alive_and_not_full() -> None:
         return False
 
     def check(lane: Lane, alive: Callable[[str], bool] = yes) -> bool:
-        return accepts(lane, max_jobs=2, lease_s=60, alive=alive, now=now)
+        return accepts(lane, max_jobs=2, alive=alive, now=now)
 
     assert not check(lane)  # closed
-    starting = opened(lane, "claim", now)
+    starting = opened(lane, "claim", now, lease_s=60)
     assert check(starting)  # its execution is being launched
-    assert not check(starting.model_copy(update={"pending_at": now - timedelta(seconds=61)}))
+    assert not check(opened(lane, "claim", now - timedelta(seconds=61), lease_s=60))  # died
     running = registered(starting, "ex-1", now)
     assert running is not None and running.pending is None
     assert check(running) and not check(running, no)  # a dead execution takes nothing
