@@ -1,10 +1,10 @@
 """Batch lanes: short jobs share one Cloud Run execution, so the model loads once for many.
 
 A lane is one Firestore document per (Cloud Run job, model, shard). ``dispatch`` puts a short
-job in the lane's queue (the job is DISPATCHED with ``batch_lane`` set and no execution) and
-then, in one conditional write on the lane, either *hands it off* to the execution the lane
-names (open, alive, not full) or *opens* the lane with a launch claim and launches an
-execution itself. That execution registers in the lane, and drains the queue: it claims
+job in the lane's queue (the job is DISPATCHED with ``coordination.batch_lane`` set and no
+execution) and then, in one conditional write on the lane, either *hands it off* to the
+execution the lane names (open, alive, not full) or *opens* the lane with a launch lease and
+launches an execution itself. That execution registers in the lane, and drains the queue: it claims
 waiting jobs one at a time (a conditional write on each job), transcribes them with the model
 it loaded once, and lingers a little for more before it closes the lane and exits.
 
@@ -159,17 +159,24 @@ def closed(lane: Lane, execution: str, seen_seq: int | None, now: datetime) -> L
 def is_waiting(job: Job) -> bool:
     return (
         job.state == JobState.DISPATCHED
-        and job.batch_lane is not None
+        and job.coordination.batch_lane is not None
         and job.execution is None
-        and job.launch_claim is None
+        and job.coordination.launch is None
     )
 
 
 def claimed_by(job: Job, lane: str, execution: str) -> Job | None:
     """A worker's claim on a waiting job of its lane (None: taken, moved on, or not ours)."""
-    if job.batch_lane != lane or not is_waiting(job):
+    if job.coordination.batch_lane != lane or not is_waiting(job):
         return None
     return job.model_copy(update={"execution": execution, "updated_at": utcnow()})
+
+
+def launch_claimed(job: Job, claim: str, now: datetime, lease_s: float) -> Job | None:
+    """The launch lease on a job waiting in a lane, taken by the dispatch that opens it."""
+    if not is_waiting(job):
+        return None
+    return job.coordinated(launch=Lease(holder=claim, taken_at=now, ttl_s=lease_s))
 
 
 # Stores ------------------------------------------------------------------------------------

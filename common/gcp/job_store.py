@@ -25,6 +25,9 @@ from common.obs.logs import get_logger
 
 log = get_logger(__name__)
 
+# The document field a lane worker's query filters on (an index in terraform/modules/firestore).
+LANE_FIELD = "coordination.batch_lane"
+
 
 class FirestoreJobStore:
     def __init__(
@@ -105,7 +108,7 @@ class FirestoreJobStore:
         is seen by a worker that queries after it (common/domain/lanes.py relies on this)."""
         query = (
             self.client.collection(self.collection)
-            .where(filter=firestore.FieldFilter("batch_lane", "==", lane))
+            .where(filter=firestore.FieldFilter(LANE_FIELD, "==", lane))
             .where(filter=firestore.FieldFilter("state", "in", [s.value for s in LANE_STATES]))
             .order_by("created_at")
             .limit(limit)
