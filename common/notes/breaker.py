@@ -1,8 +1,8 @@
 """A circuit breaker (closed / open / half-open) whose state every instance shares.
 
 The state is one Firestore document per provider (collection ``Settings.collections.breakers``).
-The transitions are pure functions of (state, now); the store applies them inside a
-transaction, so two instances never both take the single half-open probe. A closed breaker
+The transitions are pure functions of (state, now); the store applies them in conditional
+writes, so two instances never both take the single half-open probe. A closed breaker
 with no failures is read, not written, on the hot path.
 
 - closed: calls go through; ``failure_threshold`` consecutive failures open it;
