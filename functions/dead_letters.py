@@ -22,7 +22,7 @@ from typing import Any
 
 from common.config.settings import Settings
 from common.domain.errors import InvalidInput, JobNotFound
-from common.domain.jobs import Job, JobError, JobState, advance
+from common.domain.jobs import Job, JobError, JobState, failed_if_unchanged
 from common.domain.messages import TranscriptReady, decode_push
 from common.domain.ports import Launcher
 from common.obs.logs import get_logger
@@ -140,7 +140,7 @@ def handle_dead_letter(letter: DeadLetter, svc: Services, launcher: Launcher) ->
             extra={"code": "dead_letter_late"},
         )
         return DeadLetterOutcome.NOT_STUCK
-    failed = svc.jobs.update(job.job_id, lambda j: _fail_if_unchanged(j, job, error))
+    failed = svc.jobs.update(job.job_id, lambda j: failed_if_unchanged(j, job, error))
     if failed.state != JobState.FAILED or failed.error != error:
         return DeadLetterOutcome.NOT_STUCK  # it moved on between our read and our write
     log.error("job failed: %s", error.message, extra={"code": ERROR_CODE})
@@ -154,10 +154,3 @@ def _running(job: Job, launcher: Launcher) -> bool:
         and job.execution is not None
         and launcher.is_alive(job.execution)
     )
-
-
-def _fail_if_unchanged(current: Job, seen: Job, error: JobError) -> Job | None:
-    if (current.state, current.execution) != (seen.state, seen.execution):
-        return None
-    failed, _ = advance(current, JobState.FAILED, error=error)
-    return failed

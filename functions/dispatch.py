@@ -6,10 +6,10 @@ model (the job's option, mapped through ``Settings.transcription.models``) and t
 the execution and records its name; it never waits for the execution.
 
 At-least-once delivery, one execution: the QUEUED -> DISPATCHED transition also writes a
-launch claim (``Job.launch_claim`` and its time), in one conditional write. Only the delivery that
-wrote the claim launches, and it swaps the claim for the execution's name (``Job.execution``).
-A redelivery finds either a claim (younger than ``launch_lease_s``: retry later; older: its
-holder died, take it over) or an execution (alive: nothing to do; finished or gone while the
+launch lease (``Job.coordination.launch``, for ``launch_lease_s``), in one conditional write.
+Only the delivery that took the lease launches, and it swaps the lease for the execution's name
+(``Job.execution``). A redelivery finds either a lease (fresh: retry later; stale: its holder
+died, take it over) or an execution (alive: nothing to do; finished or gone while the
 job is still DISPATCHED: launch again).
 
 Short jobs on the batch tier go through a batch lane instead (``common/domain/lanes.py``): they
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 
@@ -29,7 +28,16 @@ from opentelemetry import trace
 
 from common.config.settings import Settings, Tier
 from common.domain.errors import Busy, InvalidInput, JobNotFound
-from common.domain.jobs import Job, JobError, JobState, Priority, advance, utcnow
+from common.domain.jobs import (
+    Job,
+    JobError,
+    JobState,
+    Priority,
+    dispatched,
+    launch_settled,
+    launch_taken_over,
+    utcnow,
+)
 from common.domain.lanes import (
     Lane,
     LaneEnv,
@@ -37,10 +45,12 @@ from common.domain.lanes import (
     handed_off,
     is_waiting,
     lane_key,
+    launch_claimed,
     launch_failed,
     launched,
     opened,
 )
+from common.domain.lease import Lease, fresh, holds
 from common.domain.messages import TranscriptionRequested
 from common.domain.ports import LaneStore, Launcher
 from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
@@ -97,16 +107,19 @@ def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: Dispat
         lane = lane_for(job, plan, svc.settings, deps)
         if lane is not None:
             queued = {"batch_lane": lane.key, "batch_plan": plan.model_dump_json()}
-            job = svc.jobs.update(job.job_id, lambda j: _dispatched(j, plan, **queued))
+            job = svc.jobs.update(job.job_id, lambda j: dispatched(j, plan.duration_s, **queued))
             if is_waiting(job):
                 return _offer(job, plan, lane, svc, deps)
             return _redelivered(job, svc, deps)
         claim = uuid.uuid4().hex
+        lease_s = svc.settings.executions.launch_lease_s
         job = svc.jobs.update(
             job.job_id,
-            lambda j: _dispatched(j, plan, launch_claim=claim, launch_claimed_at=utcnow()),
+            lambda j: dispatched(
+                j, plan.duration_s, launch=Lease(holder=claim, taken_at=utcnow(), ttl_s=lease_s)
+            ),
         )
-        if job.launch_claim == claim:
+        if holds(job.coordination.launch, claim):
             return _launch(job, plan, claim, svc, deps)
     return _redelivered(job, svc, deps)
 
@@ -157,53 +170,6 @@ def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
     return settings.run_jobs.transcribe_cpu, t.cpu_task_timeout_s
 
 
-# Claims -------------------------------------------------------------------------------------
-
-
-def _dispatched(job: Job, plan: ChunkPlan, **fields: object) -> Job | None:
-    """QUEUED -> DISPATCHED with the probed duration and ``fields``: our launch claim, or the
-    batch lane the job waits in."""
-    if job.state != JobState.QUEUED:
-        return None
-    dispatched, _ = advance(job, JobState.DISPATCHED)
-    source = dispatched.source.model_copy(update={"duration_s": plan.duration_s})
-    return dispatched.model_copy(update={"source": source, **fields})
-
-
-def _claim_waiting(job: Job, claim: str) -> Job | None:
-    """The launch claim on a job waiting in a lane, taken by the dispatch that opens it."""
-    if not is_waiting(job):
-        return None
-    return job.model_copy(update={"launch_claim": claim, "launch_claimed_at": utcnow()})
-
-
-def _take_over(job: Job, seen: Job, claim: str) -> Job | None:
-    """Replace the dead claim or execution we saw with our claim, unless someone did first."""
-    if job.state not in (JobState.DISPATCHED, JobState.TRANSCRIBING) or (
-        job.launch_claim,
-        job.execution,
-    ) != (seen.launch_claim, seen.execution):
-        return None
-    return job.model_copy(
-        update={"launch_claim": claim, "launch_claimed_at": utcnow(), "attempts": job.attempts + 1}
-    )
-
-
-def _settle_claim(job: Job, claim: str, execution: str | None) -> Job | None:
-    """Swap our claim for the execution's name, or (``None``: the launch failed) expire it so
-    the redelivery may launch at once rather than after the lease."""
-    if job.launch_claim != claim:
-        return None
-    if execution is None and job.batch_lane is not None:
-        # Back in its lane's queue: the redelivery offers it again (or a lane worker takes it).
-        return job.model_copy(update={"launch_claim": None, "launch_claimed_at": None})
-    if execution is None:
-        return job.model_copy(update={"launch_claimed_at": datetime.fromtimestamp(0, UTC)})
-    return job.model_copy(
-        update={"execution": execution, "launch_claim": None, "launch_claimed_at": None}
-    )
-
-
 # Launching ----------------------------------------------------------------------------------
 
 
@@ -222,18 +188,12 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
 
     def offer(current: Lane) -> Lane:
         now = utcnow()
-        if accepts(
-            current,
-            max_jobs=s.batch_lanes.max_jobs,
-            lease_s=s.executions.launch_lease_s,
-            alive=is_alive,
-            now=now,
-        ):
+        if accepts(current, max_jobs=s.batch_lanes.max_jobs, alive=is_alive, now=now):
             return handed_off(current, now)
-        return opened(current, claim, now)
+        return opened(current, claim, now, s.executions.launch_lease_s)
 
     stored = deps.lanes.update(lane.key, offer)
-    if stored.pending != claim:
+    if not holds(stored.pending, claim):
         log.info(
             "handed to lane %s (execution %s, job %d of it)",
             lane.key,
@@ -245,7 +205,9 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
         return Outcome.BATCHED
     # A lane worker draining the queue may have taken the job meanwhile: launch all the same,
     # since jobs handed to the lane from now on wait for this execution.
-    job = svc.jobs.update(job.job_id, lambda j: _claim_waiting(j, claim))
+    job = svc.jobs.update(
+        job.job_id, lambda j: launch_claimed(j, claim, utcnow(), s.executions.launch_lease_s)
+    )
     return _launch(job, plan, claim, svc, deps, lane=lane)
 
 
@@ -269,13 +231,13 @@ def _launch(
             run_job, env=env, task_count=plan.chunk_count, timeout_s=timeout_s
         )
     except Exception:
-        svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, None))
+        svc.jobs.update(job.job_id, lambda j: launch_settled(j, claim, None))
         if lane is not None and deps.lanes is not None:
             deps.lanes.update(lane.key, lambda current: launch_failed(current, claim, utcnow()))
         raise
     if lane is not None and deps.lanes is not None:
         deps.lanes.update(lane.key, lambda current: launched(current, claim, execution, utcnow()))
-    stored = svc.jobs.update(job.job_id, lambda j: _settle_claim(j, claim, execution))
+    stored = svc.jobs.update(job.job_id, lambda j: launch_settled(j, claim, execution))
     trace.get_current_span().set_attributes(
         {
             "execution": execution,
@@ -311,13 +273,13 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     if job.state != JobState.DISPATCHED and not resumable:
         log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
         return Outcome.NOT_NEEDED
-    if is_waiting(job) and deps.lanes is not None and job.batch_lane and job.batch_plan:
+    c = job.coordination
+    if is_waiting(job) and deps.lanes is not None and c.batch_lane and c.batch_plan:
         # Still waiting in its lane (its execution may have died): offer it again.
-        plan = ChunkPlan.model_validate_json(job.batch_plan)
-        return _offer(job, plan, _lane_env(job.batch_lane, job, svc.settings), svc, deps)
-    if job.launch_claim is not None and job.launch_claimed_at is not None:
-        age = utcnow() - job.launch_claimed_at
-        if age < timedelta(seconds=svc.settings.executions.launch_lease_s):
+        plan = ChunkPlan.model_validate_json(c.batch_plan)
+        return _offer(job, plan, _lane_env(c.batch_lane, job, svc.settings), svc, deps)
+    if c.launch is not None:
+        if fresh(c.launch, utcnow()):
             raise Busy(f"job {job.job_id}: another delivery is launching its execution")
     elif job.execution is not None and deps.launcher.is_alive(job.execution):
         log.info("execution %s is alive; not launching another", job.execution)
@@ -339,11 +301,15 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     except InvalidInput as exc:
         return _reject(job, exc, svc)
     claim = uuid.uuid4().hex
-    stored = svc.jobs.update(job.job_id, lambda j: _take_over(j, job, claim))
-    if stored.launch_claim != claim:
+    lease_s = svc.settings.executions.launch_lease_s
+    stored = svc.jobs.update(
+        job.job_id, lambda j: launch_taken_over(j, job, claim, utcnow(), lease_s)
+    )
+    if not holds(stored.coordination.launch, claim):
         raise Busy(f"job {job.job_id}: another delivery took over its launch")
-    log.warning("relaunching job %s (was %s)", job.job_id, job.execution or job.launch_claim)
-    lane = _lane_env(job.batch_lane, job, svc.settings) if job.batch_lane else None
+    was = job.execution or (c.launch.holder if c.launch else None)
+    log.warning("relaunching job %s (was %s)", job.job_id, was)
+    lane = _lane_env(c.batch_lane, job, svc.settings) if c.batch_lane else None
     return _launch(stored, plan, claim, svc, deps, lane=lane)
 
 

@@ -30,7 +30,18 @@ from common.domain.errors import (
     InvalidTransition,
     JobNotFound,
 )
-from common.domain.jobs import Job, JobError, JobState, advance, utcnow
+from common.domain.jobs import (
+    Job,
+    JobError,
+    JobState,
+    completed,
+    held_by_notes_batch,
+    notes_claimed_for,
+    notes_released,
+    one_more_provider_wait,
+    utcnow,
+)
+from common.domain.lease import holds
 from common.domain.messages import TranscriptReady
 from common.domain.notes import (
     NOTES_JSON,
@@ -123,21 +134,23 @@ def handle_transcript_ready(
             raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
         notes_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
-        if _held_by_batch(job, svc) and svc.base.blobs.stat(notes_uri) is None:
+        if held_by_notes_batch(job, utcnow()) and svc.base.blobs.stat(notes_uri) is None:
             # Acknowledged, not retried: nacking until the batch is done could dead-letter the
             # message. The batch completes the job (and re-announces it for its webhook); if
             # the batch's delivery died, the sweep re-announces the job after the lease.
-            log.info("notes being made with %s's", job.notes_batch, extra={"event": "batched"})
+            batch = job.coordination.notes_batch
+            log.info(
+                "notes being made with %s's", batch and batch.holder, extra={"event": "batched"}
+            )
             return NotesOutcome.BATCHED
         wait = _may_wait(job, svc, delivery_attempt)
         jobs.transition(job.job_id, JobState.SUMMARIZING)
         try:
             doc = _existing_notes(job, svc) or _make_notes(job, svc, wait_for_provider=wait)
         except ProvidersDown as exc:
-            waited = jobs.update(job.job_id, _one_more_wait)
-            log.warning(
-                "%s (wait %d)", exc.message, waited.provider_waits, extra={"code": exc.code}
-            )
+            waited = jobs.update(job.job_id, one_more_provider_wait)
+            waits = waited.coordination.provider_waits
+            log.warning("%s (wait %d)", exc.message, waits, extra={"code": exc.code})
             raise  # the job stays SUMMARIZING; the redelivery tries the providers again
         except (InvalidInput, BlobNotFound) as exc:
             jobs.transition(
@@ -198,16 +211,12 @@ def _may_wait(job: Job, svc: NotesServices, delivery_attempt: int | None) -> boo
     ``deliveryAttempt`` is not always there (the local emulator never sends it)."""
     s = svc.base.settings
     last_wait = s.delivery.max_delivery_attempts - 2  # the delivery after it must not fail
-    if s.llm.provider_wait_s <= 0 or job.provider_waits >= last_wait:
+    if s.llm.provider_wait_s <= 0 or job.coordination.provider_waits >= last_wait:
         return False
     if delivery_attempt is not None and delivery_attempt > last_wait:
         return False
     began = job.state_times.get(JobState.SUMMARIZING) or utcnow()
     return (utcnow() - began).total_seconds() < s.llm.provider_wait_s
-
-
-def _one_more_wait(job: Job) -> Job:
-    return job.model_copy(update={"provider_waits": job.provider_waits + 1})
 
 
 def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False) -> NotesDocument:
@@ -329,10 +338,10 @@ def _write_notes(
 
 # Several short transcripts in one request -----------------------------------------------
 # The first delivery to find other TRANSCRIBED jobs of the same owner and template with short
-# transcripts claims them (each TRANSCRIBED -> SUMMARIZING with ``notes_batch``, a conditional
-# write), makes all their notes in one request and completes them. Their own deliveries, while
-# the claim is fresh, leave them to it. Only one owner's transcripts share a request: a model
-# that mixed items up must not leak one customer's words into another's notes.
+# transcripts claims them (each TRANSCRIBED -> SUMMARIZING under a ``notes_batch`` lease, a
+# conditional write), makes all their notes in one request and completes them. Their own
+# deliveries, while the lease is fresh, leave them to it. Only one owner's transcripts share a
+# request: a model that mixed items up must not leak one customer's words into another's notes.
 
 
 def _batchable(text: str, svc: NotesServices) -> bool:
@@ -359,55 +368,32 @@ def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript,
         if not _batchable(text, svc):
             continue
         try:
-            claimed = svc.base.jobs.update(other.job_id, lambda j: _claimed_for(j, job.job_id))
+            claimed = svc.base.jobs.update(
+                other.job_id,
+                lambda j: notes_claimed_for(j, job.job_id, utcnow(), llm.batch_claim_lease_s),
+            )
         except JobNotFound:
             continue
-        if claimed.notes_batch == job.job_id and claimed.state is JobState.SUMMARIZING:
+        mine = holds(claimed.coordination.notes_batch, job.job_id)
+        if mine and claimed.state is JobState.SUMMARIZING:
             partners.append((claimed, transcript, text))
     return partners
-
-
-def _claimed_for(job: Job, owner_job: str) -> Job | None:
-    if job.state is not JobState.TRANSCRIBED:
-        return None  # its own delivery got there first
-    moved, _ = advance(job, JobState.SUMMARIZING)
-    return moved.model_copy(update={"notes_batch": owner_job, "notes_batch_at": utcnow()})
 
 
 def _release(partners: list[tuple[Job, Transcript, str]], job: Job, svc: NotesServices) -> None:
     """The batch failed: each partner's own delivery makes its notes."""
     for partner, _, _ in partners:
         with contextlib.suppress(JobNotFound):
-            svc.base.jobs.update(
-                partner.job_id,
-                lambda j: (
-                    j.model_copy(update={"notes_batch": None, "notes_batch_at": None})
-                    if j.notes_batch == job.job_id
-                    else None
-                ),
-            )
-
-
-def _held_by_batch(job: Job, svc: NotesServices) -> bool:
-    if job.notes_batch in (None, job.job_id) or job.notes_batch_at is None:
-        return False
-    age = (utcnow() - job.notes_batch_at).total_seconds()
-    return age < svc.base.settings.llm.batch_claim_lease_s
+            svc.base.jobs.update(partner.job_id, lambda j: notes_released(j, job.job_id))
 
 
 def _complete(job: Job, outputs: dict[str, str], provenance: Provenance) -> Job | None:
-    if job.state is JobState.COMPLETED:
-        return None
-    new, _ = advance(job, JobState.COMPLETED, outputs=outputs)
-    usage = dict(job.usage)
-    usage["llm_prompt_tokens"] = usage.get("llm_prompt_tokens", 0) + provenance.usage.prompt_tokens
-    usage["llm_completion_tokens"] = (
-        usage.get("llm_completion_tokens", 0) + provenance.usage.completion_tokens
-    )
-    usage["llm_calls"] = usage.get("llm_calls", 0) + provenance.calls
-    return new.model_copy(
-        update={"usage": usage, "cost_usd": round(job.cost_usd + provenance.cost_usd, 8)}
-    )
+    usage = {
+        "llm_prompt_tokens": provenance.usage.prompt_tokens,
+        "llm_completion_tokens": provenance.usage.completion_tokens,
+        "llm_calls": provenance.calls,
+    }
+    return completed(job, outputs, usage, provenance.cost_usd)
 
 
 def _webhook(job: Job, svc: NotesServices) -> None:

@@ -193,7 +193,7 @@ def _republish(svc: Services, job: Job, report: SweepReport) -> None:
     # Later stages continue the trace the job started in.
     trace = {"traceparent": job.traceparent} if job.traceparent else {}
     if job.state in (JobState.QUEUED, JobState.DISPATCHED, JobState.TRANSCRIBING):
-        if job.state == JobState.QUEUED and job.request_message_id is None:
+        if job.state == JobState.QUEUED and job.coordination.request_message_id is None:
             publish_request(svc, job)  # never published (its creator died): record it too
         else:
             svc.publisher.publish(

@@ -14,7 +14,6 @@ folder of their own outside ``inbox_prefix`` and submit with POST /v1/jobs, whic
 
 from __future__ import annotations
 
-from datetime import timedelta
 from enum import StrEnum
 
 from opentelemetry import trace
@@ -32,7 +31,9 @@ from common.domain.jobs import (
     advance,
     upload_job_id,
     utcnow,
+    with_request_message_id,
 )
+from common.domain.lease import Lease, fresh
 from common.domain.messages import TranscriptionRequested
 from common.domain.transcription_plan import resolve_model
 from common.edge.sniff import HEAD_BYTES, sniff
@@ -91,7 +92,8 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
     with bind(job_id=job_id):
         existing = _find(svc, job_id)
         if existing is not None and (
-            existing.state != JobState.QUEUED or existing.request_message_id is not None
+            existing.state != JobState.QUEUED
+            or existing.coordination.request_message_id is not None
         ):
             log.info("duplicate upload event; job is %s", existing.state, extra={"event": "dup"})
             return Outcome.ALREADY_QUEUED
@@ -115,7 +117,7 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
             # Created FAILED in one write: no moment where a QUEUED job waits for nothing.
             job, _ = advance(job, JobState.FAILED, error=problem)
         job, created = svc.jobs.create(job)
-        if job.state == JobState.FAILED and job.request_message_id is None:
+        if job.state == JobState.FAILED and job.coordination.request_message_id is None:
             if created:
                 log.warning("upload rejected: %s", job.error, extra={"code": "rejected"})
             return Outcome.REJECTED
@@ -132,12 +134,13 @@ def ensure_published(svc: Services, job: Job, *, created: bool) -> bool:
     the creator has had its full publish timeout and more, else raises ``Busy`` (redelivered):
     duplicates at the same moment never publish twice, and a creator that died is covered.
     """
-    if job.state != JobState.QUEUED or job.request_message_id is not None:
+    if job.state != JobState.QUEUED or job.coordination.request_message_id is not None:
         return False
-    if not created:
-        lease = timedelta(seconds=svc.settings.limits.publish_timeout_s * 2 + 5)
-        if utcnow() - job.created_at < lease:
-            raise Busy(f"job {job.job_id} is being published by its creator")
+    # The creator's lease on publishing, taken when it created the job.
+    ttl_s = svc.settings.limits.publish_timeout_s * 2 + 5
+    creator = Lease(holder="creator", taken_at=job.created_at, ttl_s=ttl_s)
+    if not created and fresh(creator, utcnow()):
+        raise Busy(f"job {job.job_id} is being published by its creator")
     publish_request(svc, job)
     return True
 
@@ -156,14 +159,7 @@ def publish_request(svc: Services, job: Job) -> str:
         # that died: every later stage continues the trace the job started in.
         **({"traceparent": job.traceparent} if job.traceparent else {}),
     )
-    svc.jobs.update(
-        job.job_id,
-        lambda j: (
-            j.model_copy(update={"request_message_id": message_id})
-            if j.request_message_id is None
-            else None
-        ),
-    )
+    svc.jobs.update(job.job_id, lambda j: with_request_message_id(j, message_id))
     return message_id
 
 

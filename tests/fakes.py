@@ -109,7 +109,11 @@ class MemoryJobStore:
         return self.jobs[job_id]
 
     def in_lane(self, lane: str, *, limit: int = 100) -> list[Job]:
-        found = [j for j in self.jobs.values() if j.batch_lane == lane and j.state in LANE_STATES]
+        found = [
+            j
+            for j in self.jobs.values()
+            if j.coordination.batch_lane == lane and j.state in LANE_STATES
+        ]
         return sorted(found, key=lambda j: j.created_at)[:limit]
 
     def delete(self, job_id: str) -> bool:

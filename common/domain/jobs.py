@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain.errors import InvalidTransition
+from common.domain.lease import Lease, expire, fresh, holds, release, take_over
 
 
 class JobState(StrEnum):
@@ -104,6 +106,28 @@ class JobError(BaseModel):
     message: str
 
 
+class Coordination(BaseModel):
+    """How the handlers working on one job coordinate, beside its state (``Job.coordination``;
+    the document field ``coordination``)."""
+
+    # Recorded once the transcription request is published: a redelivered event publishes
+    # again only if the first delivery died between creating the job and publishing.
+    request_message_id: str | None = None
+    # The dispatch delivery launching this job's execution holds this lease until it records
+    # the execution's name; a stale one belongs to a delivery that died.
+    launch: Lease | None = None
+    # A short job that shares a lane execution with others (common/domain/lanes.py), and the
+    # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
+    batch_lane: str | None = None
+    batch_plan: str | None = None
+    # Deliveries of its transcript-ready message that found every model provider out and
+    # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
+    provider_waits: int = Field(default=0, ge=0)
+    # Held by the job whose notes delivery is making this job's notes in the same request
+    # (functions/notes.py); its own delivery waits while the lease is fresh.
+    notes_batch: Lease | None = None
+
+
 class Job(BaseModel):
     """The job document in Firestore (collection ``Settings.collections.jobs``)."""
 
@@ -124,24 +148,7 @@ class Job(BaseModel):
     cost_usd: float = Field(default=0.0, ge=0.0)
     expire_at: datetime
     traceparent: str | None = None
-    # Recorded once the transcription request is published: a redelivered event publishes
-    # again only if the first delivery died between creating the job and publishing.
-    request_message_id: str | None = None
-    # The dispatch delivery launching this job's execution holds this claim until it records
-    # the execution's name; a claim older than the lease belongs to a delivery that died.
-    launch_claim: str | None = None
-    launch_claimed_at: datetime | None = None
-    # A short job that shares a lane execution with others (common/domain/lanes.py), and the
-    # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
-    batch_lane: str | None = None
-    batch_plan: str | None = None
-    # Deliveries of its transcript-ready message that found every model provider out and
-    # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
-    provider_waits: int = Field(default=0, ge=0)
-    # The job whose notes delivery is making this job's notes in the same request, and when
-    # it claimed it (functions/notes.py); its own delivery waits while the claim is fresh.
-    notes_batch: str | None = None
-    notes_batch_at: datetime | None = None
+    coordination: Coordination = Field(default_factory=Coordination)
 
     @classmethod
     def new(
@@ -172,6 +179,12 @@ class Job(BaseModel):
         # Python mode keeps datetimes as datetimes: Firestore stores them as timestamps,
         # which its TTL policy on expire_at requires.
         return self.model_dump(mode="python")
+
+    def coordinated(self, **changes: object) -> Job:
+        """This job with ``changes`` to its coordination fields."""
+        return self.model_copy(
+            update={"coordination": self.coordination.model_copy(update=changes)}
+        )
 
 
 def advance(
@@ -207,6 +220,117 @@ def advance(
     if execution is not None:
         changes["execution"] = execution
     return job.model_copy(update=changes), True
+
+
+# Changes the handlers apply with ``JobStore.update``: pure, since a store may run one again
+# on contention; each returns the new job, or None for no change. -------------------------
+
+
+def dispatched(job: Job, duration_s: float, **coordination: object) -> Job | None:
+    """QUEUED -> DISPATCHED with the probed duration and ``coordination``: a launch lease, or
+    the batch lane the job waits in."""
+    if job.state != JobState.QUEUED:
+        return None
+    moved, _ = advance(job, JobState.DISPATCHED)
+    source = moved.source.model_copy(update={"duration_s": duration_s})
+    return moved.model_copy(update={"source": source}).coordinated(**coordination)
+
+
+def launch_taken_over(job: Job, seen: Job, claim: str, now: datetime, lease_s: float) -> Job | None:
+    """Replace the stale launch lease or dead execution we saw with our lease, unless someone
+    did first; each take-over counts as an attempt."""
+    running = job.state in (JobState.DISPATCHED, JobState.TRANSCRIBING)
+    if not running or job.execution != seen.execution:
+        return None
+    launch = take_over(job.coordination.launch, seen.coordination.launch, claim, now, lease_s)
+    if launch is None:
+        return None
+    return job.model_copy(update={"attempts": job.attempts + 1}).coordinated(launch=launch)
+
+
+def launch_settled(job: Job, claim: str, execution: str | None) -> Job | None:
+    """Swap our launch lease for the execution's name, or (``None``: the launch failed) let
+    it lapse so the redelivery may launch at once rather than after the lease."""
+    launch = job.coordination.launch
+    if launch is None or not holds(launch, claim):
+        return None
+    if execution is None and job.coordination.batch_lane is not None:
+        # Back in its lane's queue: the redelivery offers it again (or a lane worker takes it).
+        return job.coordinated(launch=release(launch, claim))
+    if execution is None:
+        return job.coordinated(launch=expire(launch, claim))
+    return job.model_copy(update={"execution": execution}).coordinated(
+        launch=release(launch, claim)
+    )
+
+
+def with_request_message_id(job: Job, message_id: str) -> Job | None:
+    """The first published transcription request's id; a later one changes nothing."""
+    if job.coordination.request_message_id is not None:
+        return None
+    return job.coordinated(request_message_id=message_id)
+
+
+def with_source_digest(job: Job, sha256: str, size: int) -> Job | None:
+    if job.source.sha256 == sha256:
+        return None
+    return job.model_copy(
+        update={"source": job.source.model_copy(update={"sha256": sha256, "bytes": size})}
+    )
+
+
+def with_usage(job: Job, usage: Mapping[str, float]) -> Job:
+    """``usage`` added to the job's, key by key."""
+    merged = dict(job.usage)
+    for key, value in usage.items():
+        merged[key] = merged.get(key, 0.0) + value
+    return job.model_copy(update={"usage": merged})
+
+
+def one_more_provider_wait(job: Job) -> Job:
+    return job.coordinated(provider_waits=job.coordination.provider_waits + 1)
+
+
+def notes_claimed_for(job: Job, holder: str, now: datetime, lease_s: float) -> Job | None:
+    """TRANSCRIBED -> SUMMARIZING under ``holder``'s notes batch lease (None: its own delivery
+    got there first)."""
+    if job.state is not JobState.TRANSCRIBED:
+        return None
+    moved, _ = advance(job, JobState.SUMMARIZING)
+    return moved.coordinated(notes_batch=Lease(holder=holder, taken_at=now, ttl_s=lease_s))
+
+
+def notes_released(job: Job, holder: str) -> Job | None:
+    """``holder``'s notes batch failed: the job's own delivery makes its notes."""
+    if not holds(job.coordination.notes_batch, holder):
+        return None
+    return job.coordinated(notes_batch=release(job.coordination.notes_batch, holder))
+
+
+def held_by_notes_batch(job: Job, now: datetime) -> bool:
+    """Whether another job's notes delivery is making this job's notes right now."""
+    batch = job.coordination.notes_batch
+    return batch is not None and batch.holder != job.job_id and fresh(batch, now)
+
+
+def completed(
+    job: Job, outputs: dict[str, str], usage: Mapping[str, float], cost_usd: float
+) -> Job | None:
+    """-> COMPLETED with ``outputs``, and ``usage`` and ``cost_usd`` added to the job's."""
+    if job.state is JobState.COMPLETED:
+        return None
+    done, _ = advance(job, JobState.COMPLETED, outputs=outputs)
+    return with_usage(done, usage).model_copy(
+        update={"cost_usd": round(job.cost_usd + cost_usd, 8)}
+    )
+
+
+def failed_if_unchanged(current: Job, seen: Job, error: JobError) -> Job | None:
+    """-> FAILED, unless the job moved on (state or execution) since ``seen`` was read."""
+    if (current.state, current.execution) != (seen.state, seen.execution):
+        return None
+    failed, _ = advance(current, JobState.FAILED, error=error)
+    return failed
 
 
 def upload_job_id(bucket: str, name: str, generation: str | int) -> str:

@@ -1,10 +1,10 @@
 """Batch lanes: short jobs share one Cloud Run execution, so the model loads once for many.
 
 A lane is one Firestore document per (Cloud Run job, model, shard). ``dispatch`` puts a short
-job in the lane's queue (the job is DISPATCHED with ``batch_lane`` set and no execution) and
-then, in one conditional write on the lane, either *hands it off* to the execution the lane
-names (open, alive, not full) or *opens* the lane with a launch claim and launches an
-execution itself. That execution registers in the lane, and drains the queue: it claims
+job in the lane's queue (the job is DISPATCHED with ``coordination.batch_lane`` set and no
+execution) and then, in one conditional write on the lane, either *hands it off* to the
+execution the lane names (open, alive, not full) or *opens* the lane with a launch lease and
+launches an execution itself. That execution registers in the lane, and drains the queue: it claims
 waiting jobs one at a time (a conditional write on each job), transcribes them with the model
 it loaded once, and lingers a little for more before it closes the lane and exits.
 
@@ -21,17 +21,17 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain.jobs import Job, JobState, utcnow
+from common.domain.lease import Lease, fresh, holds, release
 
 # The execution env var that makes a transcribe execution drain a lane after its first job.
 LANE_ENV = "AUDIONOTES_TRANSCRIBE_LANE"
 # Jobs of a lane that are not done yet: waiting for a worker, or claimed by one.
 LANE_STATES = (JobState.DISPATCHED, JobState.TRANSCRIBING)
-WRITE_ATTEMPTS = 40
 
 
 class Lane(BaseModel):
@@ -39,9 +39,8 @@ class Lane(BaseModel):
     open: bool = False
     # The execution draining the lane (its full name), once it has registered.
     execution: str | None = None
-    # A dispatch that opened the lane and is launching its execution holds this claim.
-    pending: str | None = None
-    pending_at: datetime | None = None
+    # A dispatch that opened the lane and is launching its execution holds this lease.
+    pending: Lease | None = None
     handed: int = Field(default=0, ge=0)  # jobs given to the current execution
     seq: int = Field(default=0, ge=0)  # bumped by every change a draining worker must see
     updated_at: datetime | None = None
@@ -76,16 +75,13 @@ def lane_key(run_job: str, model: str, job_id: str, shards: int) -> str:
 # Lane changes ------------------------------------------------------------------------------
 
 
-def accepts(
-    lane: Lane, *, max_jobs: int, lease_s: float, alive: Callable[[str], bool], now: datetime
-) -> bool:
+def accepts(lane: Lane, *, max_jobs: int, alive: Callable[[str], bool], now: datetime) -> bool:
     """Whether a job handed to this lane now will be drained by the lane's execution."""
     if not lane.open or lane.handed >= max_jobs:
         return False
     if lane.execution is not None:
         return alive(lane.execution)
-    fresh = lane.pending_at is not None and now - lane.pending_at < timedelta(seconds=lease_s)
-    return lane.pending is not None and fresh
+    return fresh(lane.pending, now)
 
 
 def handed_off(lane: Lane, now: datetime) -> Lane:
@@ -94,14 +90,13 @@ def handed_off(lane: Lane, now: datetime) -> Lane:
     )
 
 
-def opened(lane: Lane, claim: str, now: datetime) -> Lane:
+def opened(lane: Lane, claim: str, now: datetime, lease_s: float) -> Lane:
     """The lane for an execution we are about to launch (its first job is ours)."""
     return lane.model_copy(
         update={
             "open": True,
             "execution": None,
-            "pending": claim,
-            "pending_at": now,
+            "pending": Lease(holder=claim, taken_at=now, ttl_s=lease_s),
             "handed": 1,
             "seq": lane.seq + 1,
             "updated_at": now,
@@ -111,21 +106,20 @@ def opened(lane: Lane, claim: str, now: datetime) -> Lane:
 
 def launched(lane: Lane, claim: str, execution: str, now: datetime) -> Lane | None:
     """Record the execution we launched, unless it registered itself or the lane moved on."""
-    if not lane.open or lane.pending != claim:
+    if not lane.open or not holds(lane.pending, claim):
         return None
     return lane.model_copy(
-        update={"execution": execution, "pending": None, "pending_at": None, "updated_at": now}
+        update={"execution": execution, "pending": release(lane.pending, claim), "updated_at": now}
     )
 
 
 def launch_failed(lane: Lane, claim: str, now: datetime) -> Lane | None:
-    if lane.pending != claim:
+    if not holds(lane.pending, claim):
         return None
     return lane.model_copy(
         update={
             "open": False,
-            "pending": None,
-            "pending_at": None,
+            "pending": release(lane.pending, claim),
             "seq": lane.seq + 1,
             "updated_at": now,
         }
@@ -141,7 +135,6 @@ def registered(lane: Lane, execution: str, now: datetime) -> Lane | None:
             "open": True,
             "execution": execution,
             "pending": None,
-            "pending_at": None,
             "handed": lane.handed if lane.open else 0,
             "seq": lane.seq + 1,
             "updated_at": now,
@@ -166,17 +159,24 @@ def closed(lane: Lane, execution: str, seen_seq: int | None, now: datetime) -> L
 def is_waiting(job: Job) -> bool:
     return (
         job.state == JobState.DISPATCHED
-        and job.batch_lane is not None
+        and job.coordination.batch_lane is not None
         and job.execution is None
-        and job.launch_claim is None
+        and job.coordination.launch is None
     )
 
 
 def claimed_by(job: Job, lane: str, execution: str) -> Job | None:
     """A worker's claim on a waiting job of its lane (None: taken, moved on, or not ours)."""
-    if job.batch_lane != lane or not is_waiting(job):
+    if job.coordination.batch_lane != lane or not is_waiting(job):
         return None
     return job.model_copy(update={"execution": execution, "updated_at": utcnow()})
+
+
+def launch_claimed(job: Job, claim: str, now: datetime, lease_s: float) -> Job | None:
+    """The launch lease on a job waiting in a lane, taken by the dispatch that opens it."""
+    if not is_waiting(job):
+        return None
+    return job.coordinated(launch=Lease(holder=claim, taken_at=now, ttl_s=lease_s))
 
 
 # Stores ------------------------------------------------------------------------------------

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from google.cloud import firestore
 
+from common.gcp.optimistic_write import Snapshot, write_optimistically
 from common.notes.breaker import BreakerState, T
 
 
@@ -19,22 +19,23 @@ class FirestoreBreakerStore:
         return self._client_factory().collection(self.collection).document(name)
 
     def read(self, name: str) -> BreakerState:
-        snap = self._ref(name).get()
-        return BreakerState.model_validate(snap.to_dict()) if snap.exists else BreakerState()
+        return _parse(self._ref(name).get())
 
     def mutate(
         self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
     ) -> T:
-        ref = self._ref(name)
+        results: list[T] = []
 
-        @firestore.transactional
-        def run(transaction: firestore.Transaction) -> Any:
-            snap = ref.get(transaction=transaction)
-            state = BreakerState.model_validate(snap.to_dict()) if snap.exists else BreakerState()
+        def apply(state: BreakerState) -> BreakerState | None:
             result, new = change(state)
-            if new is not None:
-                transaction.set(ref, new.model_dump(mode="python"))
-            return result
+            results.append(result)  # the run whose write (or no change) stands comes last
+            return new
 
-        value: T = run(self._client_factory().transaction())
-        return value
+        client = self._client_factory()
+        ref = client.collection(self.collection).document(name)
+        write_optimistically(client, ref, _parse, apply, what=f"breaker {name}")
+        return results[-1]
+
+
+def _parse(snap: Snapshot) -> BreakerState:
+    return BreakerState.model_validate(snap.to_dict()) if snap.exists else BreakerState()

@@ -9,30 +9,25 @@ from __future__ import annotations
 
 import base64
 import binascii
-import random
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from common.domain.errors import InvalidInput, JobNotFound, StoreContention
+from common.domain.errors import InvalidInput, JobNotFound
 from common.domain.jobs import Job, JobError, JobState, advance, utcnow
 from common.domain.lanes import LANE_STATES
 from common.domain.ports import MAX_PAGE_SIZE, Page, Transition
 from common.gcp import clients
 from common.gcp.firestore_calls import STORE_CALL, unavailable_as_domain_error
+from common.gcp.optimistic_write import Snapshot, write_optimistically
 from common.obs.logs import get_logger
 
 log = get_logger(__name__)
 
-# Parallel Cloud Run tasks and duplicate deliveries contend on one job document. Read-write
-# transactions take locks: under 6-16 racing writers the Firestore emulator deadlocked them
-# until its lock timeout, again and again (tests/integration/test_job_store.py). Writes are
-# therefore optimistic: read, compute, write only if the document is still the version read
-# (an update-time precondition), else read again after a short jittered pause.
-WRITE_ATTEMPTS = 40
+# The document field a lane worker's query filters on (an index in terraform/modules/firestore).
+LANE_FIELD = "coordination.batch_lane"
 
 
 class FirestoreJobStore:
@@ -114,7 +109,7 @@ class FirestoreJobStore:
         is seen by a worker that queries after it (common/domain/lanes.py relies on this)."""
         query = (
             self.client.collection(self.collection)
-            .where(filter=firestore.FieldFilter("batch_lane", "==", lane))
+            .where(filter=firestore.FieldFilter(LANE_FIELD, "==", lane))
             .where(filter=firestore.FieldFilter("state", "in", [s.value for s in LANE_STATES]))
             .order_by("created_at")
             .limit(limit)
@@ -172,33 +167,21 @@ class FirestoreJobStore:
 
     def _mutate(self, job_id: str, change: Callable[[Job], Job | None]) -> Job:
         """Apply ``change`` to the job as stored now; never over a concurrent change."""
-        ref = self._ref(job_id)
-        for attempt in range(WRITE_ATTEMPTS):
-            with unavailable_as_domain_error(f"read job {job_id}"):
-                snap = ref.get(**STORE_CALL)
-            if not snap.exists:
+
+        def parse(snap: Snapshot) -> Job:
+            if not snap.exists:  # never there, or deleted meanwhile
                 raise JobNotFound(f"no job {job_id}")
-            before = Job.model_validate(snap.to_dict())
-            new = change(before)
-            if new is None:
-                return before
-            try:
-                # Every field of Job is in the document, so this replaces it whole.
-                with unavailable_as_domain_error(f"write job {job_id}"):
-                    ref.update(
-                        new.to_document(),
-                        option=self.client.write_option(last_update_time=snap.update_time),
-                        **STORE_CALL,
-                    )
-            except gexc.FailedPrecondition:  # someone else wrote first: start over
-                time.sleep(random.uniform(0, min(0.2, 0.01 * 2**attempt)))
-                continue
-            except gexc.NotFound as exc:  # deleted meanwhile
-                raise JobNotFound(f"no job {job_id}") from exc
-            if new.state != before.state:
-                _log_state_change(before, new)
-            return new
-        raise StoreContention(f"job {job_id}: still changing after {WRITE_ATTEMPTS} attempts")
+            return Job.model_validate(snap.to_dict())
+
+        with unavailable_as_domain_error(f"update job {job_id}"):
+            before, new = write_optimistically(
+                self.client, self._ref(job_id), parse, change, what=f"job {job_id}", call=STORE_CALL
+            )
+        if new is None:
+            return before
+        if new.state != before.state:
+            _log_state_change(before, new)
+        return new
 
 
 def _log_state_change(before: Job | None, after: Job) -> None:

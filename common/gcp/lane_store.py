@@ -1,17 +1,14 @@
-"""Batch lanes kept in Firestore: one document per lane key, changed in transactions."""
+"""Batch lanes kept in Firestore: one document per lane key, changed optimistically."""
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable
 
-from google.api_core import exceptions as gexc
 from google.cloud import firestore
 
-from common.domain.errors import StoreContention
-from common.domain.lanes import WRITE_ATTEMPTS, Lane
+from common.domain.lanes import Lane
 from common.gcp import clients
+from common.gcp.optimistic_write import Snapshot, write_optimistically
 
 
 class FirestoreLaneStore:
@@ -36,23 +33,9 @@ class FirestoreLaneStore:
         return Lane.model_validate(snap.to_dict()) if snap.exists else Lane(key=key)
 
     def update(self, key: str, change: Callable[[Lane], Lane | None]) -> Lane:
+        def parse(snap: Snapshot) -> Lane:
+            return Lane.model_validate(snap.to_dict()) if snap.exists else Lane(key=key)
+
         ref = self.client.collection(self.collection).document(key)
-        for attempt in range(WRITE_ATTEMPTS):
-            snap = ref.get()
-            before = Lane.model_validate(snap.to_dict()) if snap.exists else Lane(key=key)
-            new = change(before)
-            if new is None:
-                return before
-            try:
-                if snap.exists:
-                    ref.update(
-                        new.model_dump(mode="python"),
-                        option=self.client.write_option(last_update_time=snap.update_time),
-                    )
-                else:
-                    ref.create(new.model_dump(mode="python"))
-            except (gexc.FailedPrecondition, gexc.Conflict, gexc.NotFound):
-                time.sleep(random.uniform(0, min(0.2, 0.01 * 2**attempt)))
-                continue
-            return new
-        raise StoreContention(f"lane {key}: still changing after {WRITE_ATTEMPTS} attempts")
+        before, new = write_optimistically(self.client, ref, parse, change, what=f"lane {key}")
+        return before if new is None else new

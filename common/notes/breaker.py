@@ -1,18 +1,19 @@
 """A circuit breaker (closed / open / half-open) whose state every instance shares.
 
 The state is one Firestore document per provider (collection ``Settings.collections.breakers``).
-The transitions are pure functions of (state, now); the store applies them inside a
-transaction, so two instances never both take the single half-open probe. A closed breaker
+The transitions are pure functions of (state, now); the store applies them in conditional
+writes, so two instances never both take the single half-open probe. A closed breaker
 with no failures is read, not written, on the hot path.
 
 - closed: calls go through; ``failure_threshold`` consecutive failures open it;
 - open: calls are refused until ``open_s`` has passed;
-- half-open: one caller (the probe) is let through and holds the claim for ``probe_lease_s``
+- half-open: one caller (the probe) is let through and holds a lease for ``probe_lease_s``
   (so a probe that died frees it); its success closes the breaker, its failure reopens it.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,8 @@ from enum import StrEnum
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
+
+from common.domain.lease import Lease, take
 
 T = TypeVar("T")
 
@@ -34,7 +37,7 @@ class BreakerState(BaseModel):
     state: BreakerPosition = BreakerPosition.CLOSED
     failures: int = 0
     opened_at: datetime | None = None
-    probe_until: datetime | None = None
+    probe: Lease | None = None  # the half-open probe's
     updated_at: datetime | None = None
 
 
@@ -46,25 +49,23 @@ class BreakerConfig:
 
 
 def on_request(
-    s: BreakerState, now: datetime, cfg: BreakerConfig
+    s: BreakerState, now: datetime, cfg: BreakerConfig, caller: str
 ) -> tuple[bool, BreakerState | None]:
-    """``(allowed, new state or None for unchanged)``."""
+    """``(allowed, new state or None for unchanged)``; ``caller`` names the request, which
+    holds the probe's lease if it is let through to probe."""
     if s.state is BreakerPosition.CLOSED:
         return True, None
     if s.state is BreakerPosition.OPEN:
         assert s.opened_at is not None
         if now < s.opened_at + timedelta(seconds=cfg.open_s):
             return False, None
-    elif s.probe_until is not None and now < s.probe_until:  # half-open, probe out
+    probe = take(s.probe, caller, now, cfg.probe_lease_s)
+    if probe is None:  # half-open, another caller's probe out
         return False, None
-    probe = s.model_copy(
-        update={
-            "state": BreakerPosition.HALF_OPEN,
-            "probe_until": now + timedelta(seconds=cfg.probe_lease_s),
-            "updated_at": now,
-        }
+    half_open = s.model_copy(
+        update={"state": BreakerPosition.HALF_OPEN, "probe": probe, "updated_at": now}
     )
-    return True, probe
+    return True, half_open
 
 
 def on_success(s: BreakerState, now: datetime) -> BreakerState | None:
@@ -109,7 +110,10 @@ class CircuitBreaker:
         current = self.store.read(self.name)
         if current.state is BreakerPosition.CLOSED:
             return True
-        return self.store.mutate(self.name, lambda s: on_request(s, self.clock(), self.config))
+        caller = uuid.uuid4().hex
+        return self.store.mutate(
+            self.name, lambda s: on_request(s, self.clock(), self.config, caller)
+        )
 
     def record_success(self) -> None:
         current = self.store.read(self.name)

@@ -356,9 +356,9 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
                 job, cancelled = moved.job, moved.changed
             except InvalidTransition:
                 job = api.core.jobs.get(job_id)  # it finished meanwhile
-        # A lane execution (job.batch_lane) serves other jobs too: it sees the job CANCELLED
-        # and moves on, so only a job's own execution is stopped.
-        if job.state == JobState.CANCELLED and job.execution and not job.batch_lane:
+        # A lane execution (coordination.batch_lane) serves other jobs too: it sees the job
+        # CANCELLED and moves on, so only a job's own execution is stopped.
+        if job.state == JobState.CANCELLED and job.execution and not job.coordination.batch_lane:
             api.canceller.cancel(job.execution)
         s = api.core.settings
         deleted = _forget_notes(api, job)

@@ -71,7 +71,7 @@ def drain(
                     continue  # another execution took it first
             seen.add(job.job_id)
             env = TaskEnv(
-                plan=ChunkPlan.model_validate_json(job.batch_plan or ""),
+                plan=ChunkPlan.model_validate_json(job.coordination.batch_plan or ""),
                 index=0,
                 attempt=first.attempt,
                 execution=first.execution,
@@ -112,7 +112,11 @@ def _close(lane: Lane, *, me: str, seq: int) -> Lane | None:
 
 def _next(jobs: Sequence[Job], lane: str, me: str, seen: set[str]) -> Job | None:
     """Our own unfinished claims first (a retried task resumes them), then the oldest waiting."""
-    fresh = [j for j in jobs if j.job_id not in seen and j.batch_lane == lane and j.batch_plan]
+    fresh = [
+        j
+        for j in jobs
+        if j.job_id not in seen and j.coordination.batch_lane == lane and j.coordination.batch_plan
+    ]
     for job in fresh:
         if _same(job.execution, me):
             return job

@@ -3,20 +3,25 @@
 
 Every step may run twice (a retried task, two tasks finishing together): the files are
 deterministic and simply rewritten, the cache entry is created only if absent, and the
-message is published under a claim kept in Cloud Storage (``published.json``, created only if
-absent and taken over only at the generation seen), so it goes out once unless its publisher
-dies mid-way.
+message is published under a lease kept in Cloud Storage (``published.json``, created only if
+absent and replaced only at the generation seen), so it goes out once unless its publisher dies
+mid-way.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import time
+import uuid
+from datetime import datetime
 from typing import Literal
+
+from pydantic import BaseModel
 
 from common.config.settings import Settings
 from common.domain.errors import BlobChanged, BlobExists
+from common.domain.jobs import utcnow
+from common.domain.lease import Lease, take
 from common.domain.messages import TranscriptReady
 from common.domain.ports import BlobStore, Publisher
 from common.domain.transcription_plan import cache_prefix
@@ -32,8 +37,16 @@ _TYPES = {
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
 }
-# How long a publish claim protects its holder; past it, another task takes over.
+# How long a publish lease protects its holder; past it, another task takes over.
 PUBLISH_LEASE_S = 120.0
+
+
+class PublishMarker(BaseModel):
+    """``published.json``: the publisher's lease while it publishes, then the message's id."""
+
+    lease: Lease | None = None
+    message_id: str | None = None
+    published_at: datetime | None = None
 
 
 def write_outputs(transcript: Transcript, settings: Settings, blobs: BlobStore) -> dict[str, str]:
@@ -73,8 +86,9 @@ def publish_ready_once(
 ) -> bool:
     """Publish ``TranscriptReady`` unless already published; returns whether we published."""
     deadline = time.monotonic() + PUBLISH_LEASE_S
+    me = uuid.uuid4().hex
     while True:
-        claim = _claim(marker_uri, blobs)
+        claim = _claim(marker_uri, me, blobs)
         if claim == "published":
             return False
         if claim == "ours":
@@ -87,25 +101,28 @@ def publish_ready_once(
     )
     blobs.write_bytes(
         marker_uri,
-        json.dumps({"message_id": message_id, "published_at": time.time()}).encode(),
+        PublishMarker(message_id=message_id, published_at=utcnow()).model_dump_json().encode(),
         content_type="application/json",
     )
     log.info("transcripts-ready published as %s", message_id, extra={"event": "ready"})
     return True
 
 
-def _claim(marker_uri: str, blobs: BlobStore) -> Literal["published", "ours", "theirs"]:
-    body = json.dumps({"claimed_at": time.time()}).encode()
+def _claim(marker_uri: str, me: str, blobs: BlobStore) -> Literal["published", "ours", "theirs"]:
     info = blobs.stat(marker_uri)
+    current: Lease | None = None
     if info is not None:
         try:
-            state = json.loads(blobs.read_bytes(marker_uri))
-        except ValueError:  # a marker cut short: treat it as an expired claim
-            state = {}
-        if state.get("message_id"):
+            marker = PublishMarker.model_validate_json(blobs.read_bytes(marker_uri))
+        except ValueError:  # a marker cut short: treat it as an expired lease
+            marker = PublishMarker()
+        if marker.message_id:
             return "published"
-        if time.time() - float(state.get("claimed_at", 0)) < PUBLISH_LEASE_S:
-            return "theirs"
+        current = marker.lease
+    lease = take(current, me, utcnow(), PUBLISH_LEASE_S)
+    if lease is None:
+        return "theirs"
+    body = PublishMarker(lease=lease).model_dump_json().encode()
     try:
         if info is None:
             blobs.create(marker_uri, body, content_type="application/json")

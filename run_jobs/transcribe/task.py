@@ -21,7 +21,14 @@ from opentelemetry import trace
 from common.audio.decode import decode_window
 from common.config.settings import Settings
 from common.domain.errors import InvalidInput, InvalidTransition, JobNotFound
-from common.domain.jobs import PIPELINE, Job, JobError, JobState
+from common.domain.jobs import (
+    PIPELINE,
+    Job,
+    JobError,
+    JobState,
+    with_source_digest,
+    with_usage,
+)
 from common.domain.ports import BlobStore, JobStore, Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript
@@ -113,7 +120,7 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
 
     audio = w.audio.get(job.source.uri, job.source.generation)
     if job.source.sha256 != audio.sha256:
-        w.jobs.update(plan.job_id, lambda j: _with_sha256(j, audio.sha256, audio.bytes))
+        w.jobs.update(plan.job_id, lambda j: with_source_digest(j, audio.sha256, audio.bytes))
     cached_at = cache_uri(w.settings, audio.sha256, plan.model, plan.cache_language)
     cached = read_cached(cached_at, w.blobs)
     if cached is not None:
@@ -218,7 +225,7 @@ def _finish(
     outputs = write_outputs(transcript, w.settings, w.blobs)
     moved = w.jobs.transition(transcript.job_id, JobState.TRANSCRIBED, outputs=outputs)
     if moved.changed:
-        w.jobs.update(transcript.job_id, lambda j: _with_usage(j, usage))
+        w.jobs.update(transcript.job_id, lambda j: with_usage(j, usage))
         w.jobs.set_progress(transcript.job_id, TRANSCRIPTION_SHARE)
         # Once per job (only the task that moved it): the audio seconds metric.
         log.info(
@@ -269,21 +276,6 @@ def _owned_elsewhere(job: Job, execution: str | None) -> bool:
 
 def _at_or_after(state: JobState, reference: JobState) -> bool:
     return state in PIPELINE and PIPELINE.index(state) >= PIPELINE.index(reference)
-
-
-def _with_sha256(job: Job, sha256: str, size: int) -> Job | None:
-    if job.source.sha256 == sha256:
-        return None
-    return job.model_copy(
-        update={"source": job.source.model_copy(update={"sha256": sha256, "bytes": size})}
-    )
-
-
-def _with_usage(job: Job, usage: dict[str, float]) -> Job:
-    merged = dict(job.usage)
-    for key, value in usage.items():
-        merged[key] = merged.get(key, 0.0) + value
-    return job.model_copy(update={"usage": merged})
 
 
 def _throttled(report: Callable[[float], object], interval_s: float) -> Callable[[float], None]:

@@ -343,7 +343,10 @@ def test_submit_upload_get_list_and_idempotent_resubmission(
     assert [json.loads(m.data)["job_id"] for m in messages] == [job["job_id"]]
     assert messages[0].attributes["priority"] == "high"
     stored = store.get(job["job_id"])
-    assert stored.owner.startswith("alice-") and stored.request_message_id == messages[0].message_id
+    assert (
+        stored.owner.startswith("alice-")
+        and stored.coordination.request_message_id == messages[0].message_id
+    )
 
     got = remote.call("GET", f"/v1/jobs/{job['job_id']}")
     assert got.status_code == 200

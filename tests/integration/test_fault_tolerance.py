@@ -318,7 +318,7 @@ def test_a_job_whose_execution_died_is_relaunched_by_the_sweep(
 
 def _request_published(store: FirestoreJobStore, job_id: str) -> bool:
     try:
-        return store.get(job_id).request_message_id is not None
+        return store.get(job_id).coordination.request_message_id is not None
     except Exception:
         return False
 
@@ -359,7 +359,7 @@ def test_notes_provider_outage(clean_stack, settings, store, unique, llm):
     llm.faults({"status": 500, "times": llm_settings.max_attempts})
     waited, doc = notes_for(f"wait-{unique}")
     assert doc.provenance.provider == OPENAI and waited.cost_usd > 0
-    assert waited.provider_waits == 1
+    assert waited.coordination.provider_waits == 1
     assert [r["status"] for r in llm.requests()] == [500] * llm_settings.max_attempts + [200]
     assert [a.outcome for a in doc.provenance.attempts] == ["ok"]  # the redelivery's call
 
@@ -370,7 +370,7 @@ def test_notes_provider_outage(clean_stack, settings, store, unique, llm):
     second, second_doc = notes_for(f"long-2-{unique}")
     for job, doc in ((first, first_doc), (second, second_doc)):
         # They waited as long as the dead-letter limit allows, then took the fallback.
-        assert job.provider_waits == settings.delivery.max_delivery_attempts - 2
+        assert job.coordination.provider_waits == settings.delivery.max_delivery_attempts - 2
         assert doc.provenance.provider == "extractive"
         assert doc.provenance.fallback_reason is not None
         assert doc.provenance.fallback_reason.startswith(f"{OPENAI}:")
@@ -565,7 +565,7 @@ def test_three_concurrent_submissions_with_one_key_make_one_job(
         assert sorted(b["replayed"] for b in bodies) == [False, True, True]
         messages = tap.drain(settle_s=3)
         assert [json.loads(m.data)["job_id"] for m in messages] == [job_id]
-        assert store.get(job_id).request_message_id == messages[0].message_id
+        assert store.get(job_id).coordination.request_message_id == messages[0].message_id
         assert [j.job_id for j in store.list().jobs] == [job_id]
     finally:
         tap.delete()

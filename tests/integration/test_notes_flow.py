@@ -260,7 +260,8 @@ def test_short_transcripts_of_one_owner_share_one_request(h: Harness, unique: st
         assert job.state is JobState.COMPLETED and job.cost_usd > 0
         assert doc.provenance.provider == "openai" and doc.notes.summary
         assert job.outputs["notes.md"].endswith("notes.md")
-    assert [j.notes_batch for j in jobs[1:]] == [ids[0], ids[0]]
+    batches = [j.coordination.notes_batch for j in jobs[1:]]
+    assert [b.holder if b else None for b in batches] == [ids[0], ids[0]]
     assert h.jobs.get(stranger).state is JobState.TRANSCRIBED
 
     before = h.log_lines('"event": "duplicate"')

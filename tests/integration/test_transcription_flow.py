@@ -308,7 +308,9 @@ def test_short_uploads_share_one_execution_and_one_model_load(
 
     jobs = [_wait_done(store, job_id) for job_id in ids]
 
-    assert {job.batch_lane for job in jobs} == {f"{settings.run_jobs.transcribe_cpu}.tiny.en.0"}
+    assert {job.coordination.batch_lane for job in jobs} == {
+        f"{settings.run_jobs.transcribe_cpu}.tiny.en.0"
+    }
     assert len({job.execution for job in jobs}) == 1
     assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before + 1
     log = _task_logs(clean_stack, jobs[0].execution or "")

@@ -118,7 +118,7 @@ def test_duplicate_finalize_events_make_one_job_and_one_message(clean_stack, tap
     job_id = upload_job_id(s.buckets.inbox, name, blob.generation)
     messages = tap.drain(settle_s=3)
     assert [j.job_id for j in store.list().jobs] == [job_id]
-    assert store.get(job_id).request_message_id is not None
+    assert store.get(job_id).coordination.request_message_id is not None
     assert [json.loads(m.data)["job_id"] for m in messages] == [job_id]
 
 

@@ -92,7 +92,7 @@ def test_a_submitted_job_is_the_callers_queued_and_published_once(world: World) 
     assert world.publisher.published == [
         ("transcription-requests", {"job_id": job.job_id, "priority": "high"}, {"priority": "high"})
     ]
-    assert stored.request_message_id == "msg-1"
+    assert stored.coordination.request_message_id == "msg-1"
 
 
 def test_the_same_key_and_request_replays_the_job_without_publishing_again(world: World) -> None:
@@ -277,7 +277,8 @@ def test_delete_cancels_a_running_job_and_removes_its_audio_results_and_cached_c
 
 def test_delete_leaves_a_batch_lanes_execution_running(world: World) -> None:
     execution = world.executions.launch("transcribe-cpu", env={}, task_count=1, timeout_s=60)
-    job = _job(world, JobState.TRANSCRIBING, execution=execution, batch_lane="lane-1")
+    job = _job(world, JobState.TRANSCRIBING, execution=execution)
+    world.jobs.jobs[job.job_id] = job.coordinated(batch_lane="lane-1")
 
     done = delete_job(world.api, ALICE, job.job_id)
 

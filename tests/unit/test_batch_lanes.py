@@ -75,12 +75,12 @@ def test_a_lane_accepts_only_while_open_alive_and_not_full() -> None:
         return False
 
     def check(lane: Lane, alive: Callable[[str], bool] = yes) -> bool:
-        return accepts(lane, max_jobs=2, lease_s=60, alive=alive, now=now)
+        return accepts(lane, max_jobs=2, alive=alive, now=now)
 
     assert not check(lane)  # closed
-    starting = opened(lane, "claim", now)
+    starting = opened(lane, "claim", now, lease_s=60)
     assert check(starting)  # its execution is being launched
-    assert not check(starting.model_copy(update={"pending_at": now - timedelta(seconds=61)}))
+    assert not check(opened(lane, "claim", now - timedelta(seconds=61), lease_s=60))  # died
     running = registered(starting, "ex-1", now)
     assert running is not None and running.pending is None
     assert check(running) and not check(running, no)  # a dead execution takes nothing
@@ -107,9 +107,10 @@ def test_short_jobs_share_one_execution() -> None:
     assert lane_env.linger_s == svc.settings.batch_lanes.linger_s
     first, *waiting = (svc.jobs.get(j.job_id) for j in jobs)
     assert first.execution is not None and not is_waiting(first)
-    assert all(is_waiting(j) and j.batch_lane == lane_env.key for j in waiting)
+    assert all(is_waiting(j) and j.coordination.batch_lane == lane_env.key for j in waiting)
     assert all(
-        ChunkPlan.model_validate_json(j.batch_plan or "").job_id == j.job_id for j in waiting
+        ChunkPlan.model_validate_json(j.coordination.batch_plan or "").job_id == j.job_id
+        for j in waiting
     )
     lane = lanes.get(lane_env.key)
     assert (lane.open, lane.execution, lane.handed) == (True, first.execution, 3)
@@ -174,7 +175,7 @@ def test_high_priority_long_or_lanes_off_get_their_own_execution(
     svc, deps, launcher, store = _world(job, **lanes)
     assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
     assert LANE_ENV not in launcher.launches[0]["env"]
-    assert svc.jobs.get(job.job_id).batch_lane is None and not store.lanes
+    assert svc.jobs.get(job.job_id).coordination.batch_lane is None and not store.lanes
 
 
 # The lane execution -------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def _lane_world(n: int) -> tuple[Services, DispatchDeps, FakeLauncher, MemoryLan
     for job in jobs:
         handle_dispatch(_request(job), svc, deps)
     first = svc.jobs.get("j-0")
-    plan = ChunkPlan.model_validate_json(first.batch_plan or "")
+    plan = ChunkPlan.model_validate_json(first.coordination.batch_plan or "")
     return svc, deps, launcher, lanes, TaskEnv(plan=plan, index=0, attempt=0, execution="ex-1")
 
 
@@ -223,7 +224,7 @@ def _transcribe(svc: Services, ran: list[str], crash: set[str] | None = None):  
 
 def _lane_of(svc: Services) -> LaneEnv:
     job = svc.jobs.get("j-0")
-    return LaneEnv(key=job.batch_lane or "", linger_s=2.0, accept_for_s=3600)
+    return LaneEnv(key=job.coordination.batch_lane or "", linger_s=2.0, accept_for_s=3600)
 
 
 def _drain(

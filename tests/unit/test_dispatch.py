@@ -12,6 +12,7 @@ import pytest
 
 from common.domain.errors import Busy, ExecutorUnavailable, InvalidInput
 from common.domain.jobs import Job, JobState, utcnow
+from common.domain.lease import Lease
 from common.domain.messages import TranscriptionRequested, decode_push
 from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
@@ -53,7 +54,7 @@ def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
     assert (
         stored.execution == "projects/p/locations/r/jobs/transcribe-cpu/executions/transcribe-cpu-0"
     )
-    assert (stored.launch_claim, stored.launch_claimed_at) == (None, None)  # claim settled
+    assert stored.coordination.launch is None  # claim settled
     assert stored.source.duration_s == 30.0
     [launch] = launcher.launches
     plan = ChunkPlan.model_validate_json(launch["env"][PLAN_ENV])
@@ -90,15 +91,10 @@ def test_a_fresh_launch_claim_makes_a_redelivery_wait() -> None:
     svc, deps, launcher, _ = _world(job)
     launcher.fail_next = False
     # Another delivery holds the claim (it is between its transition and its launch).
+    lease = Lease(holder="abc", taken_at=utcnow(), ttl_s=svc.settings.executions.launch_lease_s)
     svc.jobs.update(
         job.job_id,
-        lambda j: j.model_copy(
-            update={
-                "state": JobState.DISPATCHED,
-                "launch_claim": "abc",
-                "launch_claimed_at": utcnow(),
-            }
-        ),
+        lambda j: j.model_copy(update={"state": JobState.DISPATCHED}).coordinated(launch=lease),
     )
     with pytest.raises(Busy):
         handle_dispatch(_request(job), svc, deps)
@@ -108,15 +104,14 @@ def test_a_fresh_launch_claim_makes_a_redelivery_wait() -> None:
 def test_a_stale_launch_claim_is_taken_over() -> None:
     job = new_job()
     svc, deps, launcher, _ = _world(job)
+    lease = Lease(
+        holder="abc",
+        taken_at=utcnow() - timedelta(hours=1),
+        ttl_s=svc.settings.executions.launch_lease_s,
+    )
     svc.jobs.update(
         job.job_id,
-        lambda j: j.model_copy(
-            update={
-                "state": JobState.DISPATCHED,
-                "launch_claim": "abc",
-                "launch_claimed_at": utcnow() - timedelta(hours=1),
-            }
-        ),
+        lambda j: j.model_copy(update={"state": JobState.DISPATCHED}).coordinated(launch=lease),
     )
     assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
     assert len(launcher.launches) == 1

@@ -9,6 +9,7 @@ from typing import Any, cast
 import pytest
 
 from common.domain.jobs import Job, JobState, utcnow
+from common.domain.lease import Lease
 from common.domain.messages import TranscriptReady
 from functions.bootstrap import Services
 from functions.notes import NotesOutcome, NotesServices, _may_wait, handle_transcript_ready
@@ -30,9 +31,8 @@ def _summarizing(seconds_ago: float = 0, waits: int = 0) -> Job:
         update={
             "state": JobState.SUMMARIZING,
             "state_times": {**job.state_times, JobState.SUMMARIZING: since},
-            "provider_waits": waits,
         }
-    )
+    ).coordinated(provider_waits=waits)
 
 
 def test_a_new_job_may_wait() -> None:
@@ -57,8 +57,8 @@ def test_the_wait_is_bounded_in_time_and_can_be_turned_off() -> None:
 
 
 def test_a_job_in_another_jobs_batch_is_left_to_it_while_the_claim_is_fresh() -> None:
-    claimed = _summarizing().model_copy(
-        update={"notes_batch": "the-other-job", "notes_batch_at": utcnow()}
+    claimed = _summarizing().coordinated(
+        notes_batch=Lease(holder="the-other-job", taken_at=utcnow(), ttl_s=60)
     )
     jobs, blobs = MemoryJobStore(claimed), MemoryBlobStore()
     svc = _svc()

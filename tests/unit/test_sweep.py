@@ -57,7 +57,7 @@ def _world(*jobs: Job) -> tuple[Services, RecordingPublisher, Settings]:
 
 
 def test_stale_jobs_get_their_message_again_and_fresh_ones_do_not() -> None:
-    queued = _aged(new_job("queued").model_copy(update={"request_message_id": "m0"}), 30)
+    queued = _aged(new_job("queued").coordinated(request_message_id="m0"), 30)
     never_published = _aged(new_job("never"), 30)
     dispatched = _aged(new_job("dispatched"), 30, JobState.DISPATCHED)
     transcribed = _aged(new_job("transcribed"), 30, JobState.TRANSCRIBED)
@@ -92,14 +92,14 @@ def test_stale_jobs_get_their_message_again_and_fresh_ones_do_not() -> None:
         "summarizing": s.topics.transcripts_ready,
     }
     # The request never published is now recorded, as on_upload would have.
-    assert svc.jobs.get("never").request_message_id is not None
-    assert svc.jobs.get("queued").request_message_id == "m0"
+    assert svc.jobs.get("never").coordination.request_message_id is not None
+    assert svc.jobs.get("queued").coordination.request_message_id == "m0"
     # Nothing changed state: the handlers move the jobs on.
     assert svc.jobs.get("dispatched").state == JobState.DISPATCHED
 
 
 def test_a_second_run_publishes_the_same_again_and_nothing_else() -> None:
-    job = _aged(new_job("q").model_copy(update={"request_message_id": "m0"}), 30)
+    job = _aged(new_job("q").coordinated(request_message_id="m0"), 30)
     svc, publisher, _ = _world(job)
     first = sweep(svc, SweepRequest(older_than_s=600))
     second = sweep(svc, SweepRequest(older_than_s=600))
@@ -109,8 +109,7 @@ def test_a_second_run_publishes_the_same_again_and_nothing_else() -> None:
 
 def test_pages_are_followed_and_max_jobs_bounds_a_run() -> None:
     jobs = [
-        _aged(new_job(f"j-{i:03d}").model_copy(update={"request_message_id": "m"}), 30 + i)
-        for i in range(250)
+        _aged(new_job(f"j-{i:03d}").coordinated(request_message_id="m"), 30 + i) for i in range(250)
     ]
     svc, publisher, _ = _world(*jobs)
     assert len(sweep(svc, SweepRequest(older_than_s=60)).requests) == 250

@@ -7,6 +7,7 @@ import os
 import re
 import shlex
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
@@ -15,7 +16,8 @@ import pytest
 
 from common.audio.decode import SAMPLE_RATE, decode_window, probe
 from common.domain.errors import InvalidInput
-from common.domain.jobs import JobState
+from common.domain.jobs import JobState, utcnow
+from common.domain.lease import Lease
 from common.domain.ports import Publisher
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Transcript
@@ -23,7 +25,7 @@ from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path
 from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
-from run_jobs.transcribe.results import publish_ready_once
+from run_jobs.transcribe.results import PublishMarker, publish_ready_once
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
 from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate
@@ -217,7 +219,9 @@ def test_ready_is_published_once_across_retries() -> None:
 def test_an_expired_publish_claim_is_taken_over() -> None:
     blobs, publisher, s = MemoryBlobStore(), RecordingPublisher(), settings()
     marker = "gs://test-results/jobs/j/work/published.json"
-    blobs.write_bytes(marker, b'{"claimed_at": 1}', content_type="application/json")  # died
+    lapsed = Lease(holder="dead", taken_at=utcnow() - timedelta(minutes=3), ttl_s=120)
+    died = PublishMarker(lease=lapsed)
+    blobs.write_bytes(marker, died.model_dump_json().encode(), content_type="application/json")
     assert publish_ready_once("j", marker, s, blobs, cast(Publisher, publisher)) is True
     assert len(publisher.published) == 1
 

@@ -43,9 +43,9 @@ variable "job_fields" {
     owner      = optional(string, "owner")
     state      = optional(string, "state")
     created_at = optional(string, "created_at")
-    batch_lane = optional(string, "batch_lane")
+    batch_lane = optional(string, "coordination.batch_lane")
   })
-  description = "Field names of a job document that the composite indexes refer to."
+  description = "Field paths of a job document that the composite indexes refer to."
   default     = {}
 }
 

@@ -279,8 +279,8 @@ run "system" {
     error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; a batch lane's jobs, oldest first; nothing else."
   }
   assert {
-    condition     = module.firestore.indexes["lane_state_created"] == [["batch_lane", "ASCENDING"], ["state", "ASCENDING"], ["created_at", "ASCENDING"]]
-    error_message = "A lane worker's query (batch_lane ==, state in, created_at asc) needs the index (batch_lane, state, created_at ASC)."
+    condition     = module.firestore.indexes["lane_state_created"] == [["coordination.batch_lane", "ASCENDING"], ["state", "ASCENDING"], ["created_at", "ASCENDING"]]
+    error_message = "A lane worker's query (coordination.batch_lane ==, state in, created_at asc) needs the index (coordination.batch_lane, state, created_at ASC)."
   }
   assert {
     condition     = module.firestore.indexes["state_created"] == [["state", "ASCENDING"], ["created_at", "DESCENDING"]]
