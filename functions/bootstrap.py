@@ -15,6 +15,9 @@ from common.obs.logs import configure_logging
 
 @dataclass(frozen=True)
 class Services:
+    """What every handler needs: settings and the three stores. The other bundles are named
+    ``<Part>Services``: what one part needs besides (or instead of) these."""
+
     settings: Settings
     jobs: JobStore
     publisher: Publisher

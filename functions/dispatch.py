@@ -63,7 +63,7 @@ from functions.dispatch_source import Prober, SourceProber
 log = get_logger(__name__)
 
 
-class Outcome(StrEnum):
+class DispatchOutcome(StrEnum):
     LAUNCHED = "launched"
     ALREADY_RUNNING = "already_running"
     BATCHED = "batched"  # handed to the execution draining its batch lane
@@ -72,15 +72,15 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class DispatchDeps:
+class DispatchServices:
     launcher: Launcher
     prober: Prober
     lanes: LaneStore | None = None  # None: no batch lanes, every job its own execution
 
 
-def build_deps(svc: Services) -> DispatchDeps:
+def build_deps(svc: Services) -> DispatchServices:
     s = svc.settings
-    return DispatchDeps(
+    return DispatchServices(
         launcher=CloudRunLauncher(s),
         prober=SourceProber(s, svc.blobs),
         lanes=FirestoreLaneStore(s.project, s.collections.batch_lanes),
@@ -88,17 +88,19 @@ def build_deps(svc: Services) -> DispatchDeps:
 
 
 @lru_cache(maxsize=1)
-def dispatch_deps() -> DispatchDeps:
+def dispatch_deps() -> DispatchServices:
     """The process's launcher, prober and lane store, built on first use (never at import)."""
     return build_deps(services())
 
 
-def handle_dispatch(request: TranscriptionRequested, svc: Services, deps: DispatchDeps) -> Outcome:
+def handle_dispatch(
+    request: TranscriptionRequested, svc: Services, deps: DispatchServices
+) -> DispatchOutcome:
     try:
         job = svc.jobs.get(request.job_id)
     except JobNotFound:
         log.warning("no job %s (deleted?); nothing to dispatch", request.job_id)
-        return Outcome.NOT_NEEDED
+        return DispatchOutcome.NOT_NEEDED
     if job.state == JobState.QUEUED:
         try:
             plan = plan_job(job, svc.settings, deps.prober)
@@ -144,7 +146,9 @@ def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
     )
 
 
-def lane_for(job: Job, plan: ChunkPlan, settings: Settings, deps: DispatchDeps) -> LaneEnv | None:
+def lane_for(
+    job: Job, plan: ChunkPlan, settings: Settings, deps: DispatchServices
+) -> LaneEnv | None:
     """The batch lane of a short job on the batch tier; None: it gets its own execution."""
     lanes = settings.batch_lanes
     short = plan.chunk_count == 1 and plan.duration_s <= lanes.short_max_s
@@ -173,7 +177,9 @@ def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
 # Launching ----------------------------------------------------------------------------------
 
 
-def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: DispatchDeps) -> Outcome:
+def _offer(
+    job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: DispatchServices
+) -> DispatchOutcome:
     """Hand a waiting job to its lane's execution or, if none will take it, open the lane and
     launch one (whose first job is this one)."""
     assert deps.lanes is not None
@@ -202,7 +208,7 @@ def _offer(job: Job, plan: ChunkPlan, lane: LaneEnv, svc: Services, deps: Dispat
             extra={"event": "batched"},
         )
         trace.get_current_span().set_attributes({"lane": lane.key, "batched": True})
-        return Outcome.BATCHED
+        return DispatchOutcome.BATCHED
     # A lane worker draining the queue may have taken the job meanwhile: launch all the same,
     # since jobs handed to the lane from now on wait for this execution.
     job = svc.jobs.update(
@@ -216,10 +222,10 @@ def _launch(
     plan: ChunkPlan,
     claim: str,
     svc: Services,
-    deps: DispatchDeps,
+    deps: DispatchServices,
     *,
     lane: LaneEnv | None = None,
-) -> Outcome:
+) -> DispatchOutcome:
     run_job, timeout_s = choose_tier(job.options.priority, svc.settings)
     try:
         env = plan.to_env()
@@ -262,17 +268,17 @@ def _launch(
         plan.duration_s,
         extra={"event": "dispatched"},
     )
-    return Outcome.LAUNCHED
+    return DispatchOutcome.LAUNCHED
 
 
-def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
+def _redelivered(job: Job, svc: Services, deps: DispatchServices) -> DispatchOutcome:
     # A TRANSCRIBING job is checked too (the sweep asks): if its execution ended without
     # finishing it (a task killed by its timeout, the execution cancelled or out of retries),
     # nothing else would ever move it on.
     resumable = job.state == JobState.TRANSCRIBING and job.execution is not None
     if job.state != JobState.DISPATCHED and not resumable:
         log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
-        return Outcome.NOT_NEEDED
+        return DispatchOutcome.NOT_NEEDED
     c = job.coordination
     if is_waiting(job) and deps.lanes is not None and c.batch_lane and c.batch_plan:
         # Still waiting in its lane (its execution may have died): offer it again.
@@ -283,7 +289,7 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
             raise Busy(f"job {job.job_id}: another delivery is launching its execution")
     elif job.execution is not None and deps.launcher.is_alive(job.execution):
         log.info("execution %s is alive; not launching another", job.execution)
-        return Outcome.ALREADY_RUNNING
+        return DispatchOutcome.ALREADY_RUNNING
     # The launcher died, or the execution ended without finishing the job: launch again (the
     # new tasks skip the chunks already stored), a bounded number of times.
     if job.attempts >= svc.settings.executions.max_relaunches:
@@ -295,7 +301,7 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
             job.job_id, JobState.FAILED, error=JobError(code="transcription_lost", message=message)
         )
         log.error("job failed: %s", message, extra={"code": "transcription_lost"})
-        return Outcome.REJECTED
+        return DispatchOutcome.REJECTED
     try:
         plan = plan_job(job, svc.settings, deps.prober)
     except InvalidInput as exc:
@@ -313,8 +319,8 @@ def _redelivered(job: Job, svc: Services, deps: DispatchDeps) -> Outcome:
     return _launch(stored, plan, claim, svc, deps, lane=lane)
 
 
-def _reject(job: Job, exc: InvalidInput, svc: Services) -> Outcome:
+def _reject(job: Job, exc: InvalidInput, svc: Services) -> DispatchOutcome:
     error = JobError(code=exc.code, message=exc.message)
     svc.jobs.transition(job.job_id, JobState.FAILED, error=error)
     log.warning("job rejected: %s", exc.message, extra={"code": exc.code})
-    return Outcome.REJECTED
+    return DispatchOutcome.REJECTED

@@ -26,7 +26,7 @@ from common.obs.tracing import configure_tracing, is_traceparent, stage
 from functions.bootstrap import Services, services
 
 if TYPE_CHECKING:
-    from functions.api import Api
+    from functions.api import ApiServices
 
 log = get_logger("functions.main")
 
@@ -80,7 +80,7 @@ def notes(event: CloudEvent) -> None:
     except InvalidInput as exc:
         log.error("unusable transcript event %s: %s", event["id"], exc, extra={"code": exc.code})
         return
-    parents = _job_trace(attributes, message.job_id, svc.base)
+    parents = _job_trace(attributes, message.job_id, svc.core)
     with stage("notes", parents=parents, job_id=message.job_id) as span:
         attempt = (event.data or {}).get("deliveryAttempt")
         outcome = handle_transcript_ready(
@@ -124,7 +124,7 @@ def _traced(svc: Services, function: str) -> Services:
     return svc
 
 
-def _traced_api() -> Api:
+def _traced_api() -> ApiServices:
     from functions.api import api_services
 
     api_ = api_services()

@@ -79,7 +79,7 @@ class NotesOutcome(StrEnum):
     BATCHED = "batched"  # another job's delivery is making these notes with its own
 
 
-class NotReady(AudionotesError):
+class TranscriptNotReady(AudionotesError):
     """The job has not reached TRANSCRIBED: transient, the message is redelivered."""
 
     code = "not_ready"
@@ -87,7 +87,7 @@ class NotReady(AudionotesError):
 
 @dataclass(frozen=True)
 class NotesServices:
-    base: Services
+    core: Services
     engine: NotesEngine
     webhooks: WebhookSender | None
 
@@ -104,7 +104,7 @@ def build_notes_services(base: Services) -> NotesServices:
             backoff=Backoff(base_s=s.webhooks.backoff_s, max_s=30.0),
         )
     engine = build_engine(s, lambda: clients.firestore_client(s.project))
-    return NotesServices(base=base, engine=engine, webhooks=sender)
+    return NotesServices(core=base, engine=engine, webhooks=sender)
 
 
 @lru_cache(maxsize=1)
@@ -116,7 +116,7 @@ def handle_transcript_ready(
     msg: TranscriptReady, svc: NotesServices, *, delivery_attempt: int | None = None
 ) -> NotesOutcome:
     """``delivery_attempt``: Pub/Sub's count for this message (1 first), when it gives one."""
-    jobs = svc.base.jobs
+    jobs = svc.core.jobs
     with bind(job_id=msg.job_id):
         try:
             job = jobs.get(msg.job_id)
@@ -131,10 +131,10 @@ def handle_transcript_ready(
             log.info("job is %s; nothing to do", job.state, extra={"event": "ignored"})
             return NotesOutcome.IGNORED
         if job.state not in (JobState.TRANSCRIBED, JobState.SUMMARIZING):
-            raise NotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
+            raise TranscriptNotReady(f"job {job.job_id} is {job.state}, not TRANSCRIBED yet")
 
-        notes_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
-        if held_by_notes_batch(job, utcnow()) and svc.base.blobs.stat(notes_uri) is None:
+        notes_uri = result_uri(svc.core.settings, job.job_id, NOTES_JSON)
+        if held_by_notes_batch(job, utcnow()) and svc.core.blobs.stat(notes_uri) is None:
             # Acknowledged, not retried: nacking until the batch is done could dead-letter the
             # message. The batch completes the job (and re-announces it for its webhook); if
             # the batch's delivery died, the sweep re-announces the job after the lease.
@@ -168,14 +168,14 @@ def handle_transcript_ready(
 
 def _finish(job_id: str, doc: NotesDocument, svc: NotesServices) -> Job | None:
     """notes.md, and the job COMPLETED with the notes' usage (None: cancelled meanwhile)."""
-    s = svc.base.settings
+    s = svc.core.settings
     md_uri = result_uri(s, job_id, NOTES_MD)
-    svc.base.blobs.write_bytes(
+    svc.core.blobs.write_bytes(
         md_uri, render_markdown(doc).encode(), content_type="text/markdown; charset=utf-8"
     )
     outputs = {NOTES_JSON: result_uri(s, job_id, NOTES_JSON), NOTES_MD: md_uri}
     try:
-        done = svc.base.jobs.update(job_id, lambda j: _complete(j, outputs, doc.provenance))
+        done = svc.core.jobs.update(job_id, lambda j: _complete(j, outputs, doc.provenance))
     except InvalidTransition as exc:  # cancelled meanwhile: the notes stay, the job too
         log.info("not completed: %s", exc.message, extra={"code": exc.code})
         return None
@@ -191,9 +191,9 @@ def _finish(job_id: str, doc: NotesDocument, svc: NotesServices) -> Job | None:
 
 
 def _existing_notes(job: Job, svc: NotesServices) -> NotesDocument | None:
-    uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
+    uri = result_uri(svc.core.settings, job.job_id, NOTES_JSON)
     try:
-        data = svc.base.blobs.read_bytes(uri)
+        data = svc.core.blobs.read_bytes(uri)
     except BlobNotFound:
         return None
     try:
@@ -209,7 +209,7 @@ def _may_wait(job: Job, svc: NotesServices, delivery_attempt: int | None) -> boo
     notes: for ``llm.provider_wait_s`` after it began summarizing, and never so often that
     Pub/Sub would dead-letter its message. The job counts its own waits, since Pub/Sub's
     ``deliveryAttempt`` is not always there (the local emulator never sends it)."""
-    s = svc.base.settings
+    s = svc.core.settings
     last_wait = s.delivery.max_delivery_attempts - 2  # the delivery after it must not fail
     if s.llm.provider_wait_s <= 0 or job.coordination.provider_waits >= last_wait:
         return False
@@ -246,8 +246,8 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
             if done is not None and done.options.webhook_url:
                 # Its webhook goes through the usual path (COMPLETED, retried by redelivery).
                 trace = {"traceparent": done.traceparent} if done.traceparent else {}
-                svc.base.publisher.publish(
-                    svc.base.settings.topics.transcripts_ready,
+                svc.core.publisher.publish(
+                    svc.core.settings.topics.transcripts_ready,
                     TranscriptReady(job_id=done.job_id),
                     **trace,
                 )
@@ -265,10 +265,10 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
 
 
 def _cached_notes(job: Job, pieces: list[str], svc: NotesServices) -> NotesDocument | None:
-    s = svc.base.settings
+    s = svc.core.settings
     uri = notes_cache.cache_uri(s, job.owner, notes_cache.cache_key(pieces, job.options, s))
     try:
-        cached = NotesDocument.model_validate_json(svc.base.blobs.read_bytes(uri))
+        cached = NotesDocument.model_validate_json(svc.core.blobs.read_bytes(uri))
     except BlobNotFound:
         return None
     except ValidationError:  # an entry from an older layout: make the notes anew
@@ -284,15 +284,15 @@ def _remember(job: Job, pieces: list[str], doc: NotesDocument, svc: NotesService
     prov = doc.provenance
     if prov.from_cache or prov.fallback_reason is not None or prov.provider == "extractive":
         return
-    s = svc.base.settings
+    s = svc.core.settings
     uri = notes_cache.cache_uri(s, job.owner, notes_cache.cache_key(pieces, job.options, s))
-    svc.base.blobs.write_bytes(uri, doc.model_dump_json().encode(), content_type="application/json")
+    svc.core.blobs.write_bytes(uri, doc.model_dump_json().encode(), content_type="application/json")
 
 
 def _load_transcript(job: Job, svc: NotesServices) -> tuple[Transcript, list[str]]:
-    uri = result_uri(svc.base.settings, job.job_id, "transcript.json")
+    uri = result_uri(svc.core.settings, job.job_id, "transcript.json")
     try:
-        transcript = Transcript.model_validate_json(svc.base.blobs.read_bytes(uri))
+        transcript = Transcript.model_validate_json(svc.core.blobs.read_bytes(uri))
     except BlobNotFound as exc:
         raise InvalidInput(f"{uri} does not exist", code="transcript_missing") from exc
     except ValidationError as exc:
@@ -322,9 +322,9 @@ def _write_notes(
         notes=notes,
         provenance=provenance,
     )
-    json_uri = result_uri(svc.base.settings, job.job_id, NOTES_JSON)
+    json_uri = result_uri(svc.core.settings, job.job_id, NOTES_JSON)
     try:
-        svc.base.blobs.create(
+        svc.core.blobs.create(
             json_uri, doc.model_dump_json(indent=2).encode(), content_type="application/json"
         )
     except BlobExists:
@@ -345,13 +345,13 @@ def _write_notes(
 
 
 def _batchable(text: str, svc: NotesServices) -> bool:
-    llm = svc.base.settings.llm
+    llm = svc.core.settings.llm
     return llm.batch_max_items > 1 and estimate_tokens(text) <= llm.batch_item_max_tokens
 
 
 def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript, str]]:
-    llm = svc.base.settings.llm
-    waiting = svc.base.jobs.list(
+    llm = svc.core.settings.llm
+    waiting = svc.core.jobs.list(
         owner=job.owner, state=JobState.TRANSCRIBED, limit=min(100, 4 * llm.batch_max_items)
     ).jobs
     partners: list[tuple[Job, Transcript, str]] = []
@@ -368,7 +368,7 @@ def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript,
         if not _batchable(text, svc):
             continue
         try:
-            claimed = svc.base.jobs.update(
+            claimed = svc.core.jobs.update(
                 other.job_id,
                 lambda j: notes_claimed_for(j, job.job_id, utcnow(), llm.batch_claim_lease_s),
             )
@@ -384,7 +384,7 @@ def _release(partners: list[tuple[Job, Transcript, str]], job: Job, svc: NotesSe
     """The batch failed: each partner's own delivery makes its notes."""
     for partner, _, _ in partners:
         with contextlib.suppress(JobNotFound):
-            svc.base.jobs.update(partner.job_id, lambda j: notes_released(j, job.job_id))
+            svc.core.jobs.update(partner.job_id, lambda j: notes_released(j, job.job_id))
 
 
 def _complete(job: Job, outputs: dict[str, str], provenance: Provenance) -> Job | None:
@@ -400,8 +400,8 @@ def _webhook(job: Job, svc: NotesServices) -> None:
     url = job.options.webhook_url
     if not url:
         return
-    blobs = svc.base.blobs
-    receipt_uri = result_uri(svc.base.settings, job.job_id, WEBHOOK_RECEIPT)
+    blobs = svc.core.blobs
+    receipt_uri = result_uri(svc.core.settings, job.job_id, WEBHOOK_RECEIPT)
     if blobs.stat(receipt_uri) is not None:
         return
     delivery_id = f"{job.job_id}:{WEBHOOK_EVENT}"

@@ -73,19 +73,19 @@ class StorageObject(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
-class Outcome(StrEnum):
+class UploadOutcome(StrEnum):
     QUEUED = "queued"
     ALREADY_QUEUED = "already_queued"
     REJECTED = "rejected"
     IGNORED = "ignored"
 
 
-def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
+def handle_upload(obj: StorageObject, svc: Services) -> UploadOutcome:
     s = svc.settings
     if obj.bucket != s.buckets.inbox or not obj.name.startswith(s.buckets.inbox_prefix):
-        return Outcome.IGNORED
+        return UploadOutcome.IGNORED
     if is_placeholder_or_part(obj.name):
-        return Outcome.IGNORED
+        return UploadOutcome.IGNORED
 
     job_id = upload_job_id(obj.bucket, obj.name, obj.generation)
     trace.get_current_span().set_attribute("job_id", job_id)
@@ -96,7 +96,7 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
             or existing.coordination.request_message_id is not None
         ):
             log.info("duplicate upload event; job is %s", existing.state, extra={"event": "dup"})
-            return Outcome.ALREADY_QUEUED
+            return UploadOutcome.ALREADY_QUEUED
 
         options, problem = options_from_metadata(obj.metadata, s)
         problem = problem or _reject_reason(obj, svc)
@@ -120,11 +120,11 @@ def handle_upload(obj: StorageObject, svc: Services) -> Outcome:
         if job.state == JobState.FAILED and job.coordination.request_message_id is None:
             if created:
                 log.warning("upload rejected: %s", job.error, extra={"code": "rejected"})
-            return Outcome.REJECTED
+            return UploadOutcome.REJECTED
         if not ensure_published(svc, job, created=created):
-            return Outcome.ALREADY_QUEUED
+            return UploadOutcome.ALREADY_QUEUED
         log.info("queued %s", job.source.uri, extra={"event": "queued"})
-        return Outcome.QUEUED if created else Outcome.ALREADY_QUEUED
+        return UploadOutcome.QUEUED if created else UploadOutcome.ALREADY_QUEUED
 
 
 def ensure_published(svc: Services, job: Job, *, created: bool) -> bool:

@@ -37,7 +37,7 @@ from common.domain.transcripts import Segment, Word
 from common.notes.breaker import BreakerState
 from common.notes.ledger import Charge
 from run_jobs.transcribe.audio_cache import AudioCache
-from run_jobs.transcribe.task import Worker
+from run_jobs.transcribe.task import TranscribeServices
 
 
 def settings(**groups: dict[str, object]) -> Settings:
@@ -240,16 +240,16 @@ class RecordingPublisher:
 @contextlib.contextmanager
 def memory_worker(
     settings: Settings, audio: Path, job_id: str = "j-1"
-) -> Iterator[tuple[Worker, MemoryBlobStore, Job]]:
-    """A transcribe Worker on in-memory stores, with ``audio`` as a DISPATCHED job's upload
-    (the benchmarks run the real task path on it)."""
+) -> Iterator[tuple[TranscribeServices, MemoryBlobStore, Job]]:
+    """The transcribe task's services on in-memory stores, with ``audio`` as a DISPATCHED job's
+    upload (the benchmarks run the real task path on it)."""
     job = new_job(job_id=job_id, uri=f"gs://bench-inbox/uploads/{audio.name}")
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)
     blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
     with tempfile.TemporaryDirectory() as cache:
         yield (
-            Worker(
+            TranscribeServices(
                 settings=settings,
                 jobs=jobs,
                 blobs=blobs,

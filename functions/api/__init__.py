@@ -12,21 +12,23 @@ from common.edge.auth import Verifier
 from common.edge.ssrf import UrlPolicy
 from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.rate_limit import RateLimiter, windows
-from functions.api.service import Api, Canceller
+from functions.api.service import ApiServices, Canceller
 from functions.bootstrap import Services, services
 
-__all__ = ["Api", "api_services", "build_api"]
+__all__ = ["ApiServices", "api_services", "build_api"]
 
 
 @lru_cache(maxsize=1)
-def api_services() -> Api:
+def api_services() -> ApiServices:
     core = services()
     return build_api(core, canceller=CloudRunLauncher(core.settings))  # clients made on first use
 
 
-def build_api(core: Services, *, canceller: Canceller, policy: UrlPolicy | None = None) -> Api:
+def build_api(
+    core: Services, *, canceller: Canceller, policy: UrlPolicy | None = None
+) -> ApiServices:
     s = core.settings
-    return Api(
+    return ApiServices(
         core=core,
         verifier=Verifier(s.auth),
         limiter=RateLimiter(

@@ -41,7 +41,7 @@ from common.obs.logs import get_logger
 from common.obs.tracing import stage
 from functions.api import openapi, schemas, service
 from functions.api.routes import ROUTES, Route
-from functions.api.service import Api, Forbidden, NotReady, TooLarge, UnsupportedMedia
+from functions.api.service import ApiServices, Forbidden, ResultNotReady, TooLarge, UnsupportedMedia
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -73,7 +73,7 @@ class BadRequest(InvalidInput):
     code = "bad_request"
 
 
-def create_app(settings: Settings, api_factory: Callable[[], Api]) -> flask.Flask:
+def create_app(settings: Settings, api_factory: Callable[[], ApiServices]) -> flask.Flask:
     """The API as a Flask app: a view per route, JSON errors for everything it answers.
 
     ``api_factory`` builds the services on the first request that needs them (not /healthz).
@@ -122,7 +122,7 @@ def _health() -> flask.Response:
     return _json(200, schemas.Health())
 
 
-def _view(route: Route, api_factory: Callable[[], Api]) -> Handler:
+def _view(route: Route, api_factory: Callable[[], ApiServices]) -> Handler:
     handler = _HANDLERS[route.endpoint]
 
     def view(**args: str) -> flask.Response:
@@ -154,7 +154,7 @@ def _view(route: Route, api_factory: Callable[[], Api]) -> Handler:
     return view
 
 
-def _admit(route: Route, api: Api, request: flask.Request) -> Principal | None:
+def _admit(route: Route, api: ApiServices, request: flask.Request) -> Principal | None:
     """Authenticate and rate-limit: by the client's address and, once known, its subject."""
     ip = request.remote_addr or "unknown"  # the trusted proxy's view of it (ProxyFix)
     if not route.auth:
@@ -188,12 +188,12 @@ def _handles(endpoint: str) -> Callable[[Handler], Handler]:
 
 
 @_handles("openapi")
-def _openapi_document(api: Api, _caller: None, _query: None) -> flask.Response:
+def _openapi_document(api: ApiServices, _caller: None, _query: None) -> flask.Response:
     return flask.Response(_openapi(api.core.settings), 200, mimetype="application/json")
 
 
 @_handles("create_job")
-def _create_job(api: Api, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
+def _create_job(api: ApiServices, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
     request = flask.request
     body = read_body(request, schemas.CreateJob)
     submission = service.Submission(
@@ -214,7 +214,7 @@ def _create_job(api: Api, caller: Principal, _query: schemas.NoQuery) -> flask.R
 
 
 @_handles("list_jobs")
-def _list_jobs(api: Api, caller: Principal, query: schemas.ListJobsQuery) -> flask.Response:
+def _list_jobs(api: ApiServices, caller: Principal, query: schemas.ListJobsQuery) -> flask.Response:
     page = service.list_jobs(
         api, caller, state=query.state, limit=query.limit, page_token=query.page_token
     )
@@ -228,13 +228,15 @@ def _list_jobs(api: Api, caller: Principal, query: schemas.ListJobsQuery) -> fla
 
 
 @_handles("get_job")
-def _get_job(api: Api, caller: Principal, _query: schemas.NoQuery, job_id: str) -> flask.Response:
+def _get_job(
+    api: ApiServices, caller: Principal, _query: schemas.NoQuery, job_id: str
+) -> flask.Response:
     return _json(200, schemas.JobView.of(service.get_job(api, caller, job_id)))
 
 
 @_handles("delete_job")
 def _delete_job(
-    api: Api, caller: Principal, _query: schemas.NoQuery, job_id: str
+    api: ApiServices, caller: Principal, _query: schemas.NoQuery, job_id: str
 ) -> flask.Response:
     done = service.delete_job(api, caller, job_id)
     return _json(
@@ -250,19 +252,21 @@ def _delete_job(
 
 @_handles("get_transcript")
 def _get_transcript(
-    api: Api, caller: Principal, query: schemas.TranscriptQuery, job_id: str
+    api: ApiServices, caller: Principal, query: schemas.TranscriptQuery, job_id: str
 ) -> flask.Response:
     return _result(api, caller, job_id, "transcript", query.format)
 
 
 @_handles("get_notes")
 def _get_notes(
-    api: Api, caller: Principal, query: schemas.NotesQuery, job_id: str
+    api: ApiServices, caller: Principal, query: schemas.NotesQuery, job_id: str
 ) -> flask.Response:
     return _result(api, caller, job_id, "notes", query.format)
 
 
-def _result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -> flask.Response:
+def _result(
+    api: ApiServices, caller: Principal, job_id: str, kind: str, fmt: str
+) -> flask.Response:
     result = service.read_result(api, caller, job_id, kind, fmt)
     response = flask.Response(result.data, 200, content_type=_MEDIA_TYPES[result.fmt])
     response.headers["Cache-Control"] = "private, no-store"
@@ -270,7 +274,7 @@ def _result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -> fl
 
 
 @_handles("create_upload")
-def _create_upload(api: Api, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
+def _create_upload(api: ApiServices, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
     upload = read_body(flask.request, schemas.CreateUpload)
     ticket = service.create_upload(
         api,
@@ -412,7 +416,7 @@ def status_of(exc: AudionotesError) -> int:
         return 403
     if isinstance(exc, JobNotFound | BlobNotFound):
         return 404
-    if isinstance(exc, NotReady | InvalidTransition):
+    if isinstance(exc, ResultNotReady | InvalidTransition):
         return 409
     if isinstance(exc, TooLarge):
         return 413

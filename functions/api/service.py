@@ -65,7 +65,7 @@ class UnsupportedMedia(InvalidInput):
     code = "unsupported_media_type"
 
 
-class NotReady(AudionotesError):
+class ResultNotReady(AudionotesError):
     code = "not_ready"
 
 
@@ -74,7 +74,7 @@ class Canceller(Protocol):
 
 
 @dataclass(frozen=True)
-class Api:
+class ApiServices:
     core: Services
     verifier: Verifier
     limiter: RateLimiter
@@ -92,7 +92,7 @@ class Submission:
 
 
 def submit_job(
-    api: Api, caller: Principal, submission: Submission, idempotency_key: str | None
+    api: ApiServices, caller: Principal, submission: Submission, idempotency_key: str | None
 ) -> tuple[Job, bool]:
     """Create (or, for a known Idempotency-Key, find) the job; returns ``(job, replayed)``.
 
@@ -140,7 +140,7 @@ def _same_request(job: Job, submission: Submission) -> None:
         )
 
 
-def _ensure_published(api: Api, job: Job, *, created: bool) -> Job:
+def _ensure_published(api: ApiServices, job: Job, *, created: bool) -> Job:
     try:
         if ensure_published(api.core, job, created=created):
             return api.core.jobs.get(job.job_id)
@@ -153,7 +153,7 @@ def _ensure_published(api: Api, job: Job, *, created: bool) -> Job:
     return job
 
 
-def _withdraw(api: Api, job: Job) -> None:
+def _withdraw(api: ApiServices, job: Job) -> None:
     """The caller is told 503 and will retry: leave no job behind that the sweep would run
     (and bill) a second time. Nothing else knows the job yet: it was never published."""
     try:
@@ -163,7 +163,7 @@ def _withdraw(api: Api, job: Job) -> None:
         log.exception("publish failed and job %s could not be withdrawn", job.job_id)
 
 
-def resolve_source(api: Api, caller: Principal, audio_url: str) -> JobSource:
+def resolve_source(api: ApiServices, caller: Principal, audio_url: str) -> JobSource:
     scheme = urlsplit(audio_url).scheme.lower()
     if scheme == "gs":
         return _gcs_source(api, caller, audio_url)
@@ -176,11 +176,11 @@ def resolve_source(api: Api, caller: Principal, audio_url: str) -> JobSource:
     )
 
 
-def upload_folder(api: Api, subject: str) -> str:
+def upload_folder(api: ApiServices, subject: str) -> str:
     return f"{api.core.settings.auth.api_upload_prefix}{subject_folder(subject)}/"
 
 
-def _gcs_source(api: Api, caller: Principal, uri: str) -> JobSource:
+def _gcs_source(api: ApiServices, caller: Principal, uri: str) -> JobSource:
     s = api.core.settings
     ref = BlobRef.parse(uri)
     if ref.bucket == s.buckets.inbox:
@@ -218,7 +218,7 @@ def _gcs_source(api: Api, caller: Principal, uri: str) -> JobSource:
     )
 
 
-def _https_source(api: Api, url: str) -> JobSource:
+def _https_source(api: ApiServices, url: str) -> JobSource:
     """Preflight through the guard: the first bytes (a ranged GET), the size, the content."""
     check_with_policy(url, api.policy)
     timeout = api.core.settings.limits.url_check_timeout_s
@@ -262,7 +262,7 @@ def _total_size(response: requests.Response) -> int | None:
     return int(length) if length.isdigit() else None
 
 
-def _check_size(api: Api, size: int, what: str) -> None:
+def _check_size(api: ApiServices, size: int, what: str) -> None:
     limit = api.core.settings.limits.max_upload_bytes
     if size == 0:
         raise InvalidInput(f"{what} is empty (0 bytes)", code="empty_audio")
@@ -282,7 +282,7 @@ def _check_audio(head: bytes, what: str) -> None:
 # --- read --------------------------------------------------------------------------------------
 
 
-def get_job(api: Api, caller: Principal, job_id: str) -> Job:
+def get_job(api: ApiServices, caller: Principal, job_id: str) -> Job:
     job = _find(api, job_id)
     if job is None or job.owner != caller.subject:
         raise JobNotFound(f"no job {job_id}")
@@ -290,7 +290,12 @@ def get_job(api: Api, caller: Principal, job_id: str) -> Job:
 
 
 def list_jobs(
-    api: Api, caller: Principal, *, state: JobState | None, limit: int, page_token: str | None
+    api: ApiServices,
+    caller: Principal,
+    *,
+    state: JobState | None,
+    limit: int,
+    page_token: str | None,
 ) -> Page:
     return api.core.jobs.list(owner=caller.subject, state=state, limit=limit, page_token=page_token)
 
@@ -301,7 +306,7 @@ class Result:
     fmt: str
 
 
-def read_result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -> Result:
+def read_result(api: ApiServices, caller: Principal, job_id: str, kind: str, fmt: str) -> Result:
     formats, ready = (
         (TRANSCRIPT_FORMATS, TRANSCRIPT_READY)
         if kind == "transcript"
@@ -317,7 +322,7 @@ def read_result(api: Api, caller: Principal, job_id: str, kind: str, fmt: str) -
         return Result(api.core.blobs.read_bytes(uri), fmt)
     except BlobNotFound:
         if not job.state.is_final and job.state not in ready:
-            raise NotReady(
+            raise ResultNotReady(
                 f"job {job_id} is {job.state.value}; its {kind} is not ready yet",
                 code=f"{kind}_not_ready",
             ) from None
@@ -337,7 +342,7 @@ class Deletion:
     deleted_objects: int
 
 
-def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
+def delete_job(api: ApiServices, caller: Principal, job_id: str) -> Deletion:
     """Cancel a running job (and its Cloud Run execution), delete its audio and results.
 
     The job document stays, CANCELLED (or in the final state it had), with no outputs, as a
@@ -383,7 +388,7 @@ def delete_job(api: Api, caller: Principal, job_id: str) -> Deletion:
     return Deletion(job=job, cancelled=cancelled, deleted_objects=deleted)
 
 
-def _forget_notes(api: Api, job: Job) -> int:
+def _forget_notes(api: ApiServices, job: Job) -> int:
     """The owner's notes cache holds this job's notes too (common/notes/cache.py)."""
     s = api.core.settings
     try:
@@ -407,7 +412,7 @@ class Ticket:
 
 
 def create_upload(
-    api: Api, caller: Principal, *, filename: str, content_type: str, size: int | None
+    api: ApiServices, caller: Principal, *, filename: str, content_type: str, size: int | None
 ) -> Ticket:
     if size is not None:
         _check_size(api, size, filename)
@@ -425,7 +430,7 @@ def create_upload(
     return Ticket(url, {"Content-Type": content_type}, uri, expires)
 
 
-def _find(api: Api, job_id: str) -> Job | None:
+def _find(api: ApiServices, job_id: str) -> Job | None:
     try:
         return api.core.jobs.get(job_id)
     except JobNotFound:

@@ -27,15 +27,15 @@ from common.obs.logs import configure_logging, get_logger
 from common.obs.tracing import configure_tracing, is_traceparent, stage
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.lane import drain, execution_name
-from run_jobs.transcribe.task import TaskEnv, Worker, fail_for_good, run_task
+from run_jobs.transcribe.task import TaskEnv, TranscribeServices, fail_for_good, run_task
 
 log = get_logger("run_jobs.transcribe")
 
 
-def build_worker() -> Worker:
+def build_worker() -> TranscribeServices:
     settings = get_settings()
     blobs = GcsBlobStore(settings.project)
-    return Worker(
+    return TranscribeServices(
         settings=settings,
         jobs=FirestoreJobStore(settings.project, settings.collections.jobs),
         blobs=blobs,
@@ -63,11 +63,13 @@ def main() -> int:
     return max(code, drained)
 
 
-def _last_attempt(env: TaskEnv, worker: Worker) -> bool:
+def _last_attempt(env: TaskEnv, worker: TranscribeServices) -> bool:
     return env.attempt >= worker.settings.executions.max_retries
 
 
-def run_one(env: TaskEnv, worker: Worker, traceparent: str | None, *, in_lane: bool = False) -> int:
+def run_one(
+    env: TaskEnv, worker: TranscribeServices, traceparent: str | None, *, in_lane: bool = False
+) -> int:
     """One job's share of the work, in a span of the job's own trace; the exit code."""
     attributes: dict[str, AttributeValue] = {
         "task.index": env.index,
@@ -104,7 +106,7 @@ def run_one(env: TaskEnv, worker: Worker, traceparent: str | None, *, in_lane: b
         return 0
 
 
-def _job_trace(traceparent: str | None, job_id: str, worker: Worker) -> str | None:
+def _job_trace(traceparent: str | None, job_id: str, worker: TranscribeServices) -> str | None:
     """The execution's ``TRACEPARENT`` or, when it has none (launched by hand), the job's."""
     if is_traceparent(traceparent):
         return traceparent

@@ -18,7 +18,7 @@ from common.domain.lanes import Lane, LaneEnv, claimed_by, closed, is_waiting, r
 from common.domain.ports import LaneStore
 from common.domain.transcription_plan import ChunkPlan
 from common.obs.logs import get_logger
-from run_jobs.transcribe.task import TaskEnv, Worker
+from run_jobs.transcribe.task import TaskEnv, TranscribeServices
 
 log = get_logger(__name__)
 
@@ -35,7 +35,7 @@ class DrainReport:
 RunOne = Callable[[TaskEnv, str | None], int]
 
 
-def execution_name(w: Worker, job: str, execution: str) -> str:
+def execution_name(w: TranscribeServices, job: str, execution: str) -> str:
     """The full name Cloud Run gives an execution, from the task's ``CLOUD_RUN_*`` values."""
     s = w.settings
     return f"projects/{s.project}/locations/{s.region}/jobs/{job}/executions/{execution}"
@@ -45,7 +45,7 @@ def drain(
     lane: LaneEnv,
     first: TaskEnv,
     me: str,
-    w: Worker,
+    w: TranscribeServices,
     lanes: LaneStore,
     run_one: RunOne,
     *,

@@ -80,7 +80,7 @@ class TaskEnv:
 
 
 @dataclass(frozen=True)
-class Worker:
+class TranscribeServices:
     settings: Settings
     jobs: JobStore
     blobs: BlobStore
@@ -88,7 +88,7 @@ class Worker:
     audio: AudioCache
 
 
-def run_task(env: TaskEnv, w: Worker) -> TaskOutcome:
+def run_task(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
     """Do this task's share; raises on transient trouble (Cloud Run retries the task)."""
     plan = env.plan
     with bind(job_id=plan.job_id):
@@ -102,13 +102,13 @@ def run_task(env: TaskEnv, w: Worker) -> TaskOutcome:
             return TaskOutcome.SKIPPED
 
 
-def fail_for_good(env: TaskEnv, w: Worker, exc: BaseException) -> None:
+def fail_for_good(env: TaskEnv, w: TranscribeServices, exc: BaseException) -> None:
     """The last attempt crashed: say so on the job rather than leave it TRANSCRIBING."""
     message = f"transcription failed after {env.attempt + 1} attempts: {exc}"
     _fail(env.plan.job_id, JobError(code="transcription_failed", message=message), w)
 
 
-def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
+def _run(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
     plan = env.plan
     job = w.jobs.get(plan.job_id)
     if job.state.is_final or _owned_elsewhere(job, env.execution):
@@ -159,7 +159,7 @@ def _run(env: TaskEnv, w: Worker) -> TaskOutcome:
     return TaskOutcome.TRANSCRIBED
 
 
-def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> ChunkResult:
+def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServices) -> ChunkResult:
     plan = env.plan
     # Cut where the audio is silent: the neighbouring task finds the same cut (cuts.py).
     cut_start, cut_end = task_cuts(path, plan, env.index)
@@ -216,7 +216,7 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: Worker) -> Chunk
 
 def _finish(
     transcript: Transcript,
-    w: Worker,
+    w: TranscribeServices,
     plan: ChunkPlan,
     *,
     usage: dict[str, float],
@@ -244,7 +244,7 @@ def _finish(
     _announce(transcript.job_id, w)
 
 
-def _announce(job_id: str, w: Worker) -> None:
+def _announce(job_id: str, w: TranscribeServices) -> None:
     marker = f"{work_root(w.settings, job_id)}published.json"
     publish_ready_once(job_id, marker, w.settings, w.blobs, w.publisher)
 
@@ -254,11 +254,11 @@ def work_root(settings: Settings, job_id: str) -> str:
     return f"gs://{b.results}/{b.results_prefix}{job_id}/work/"
 
 
-def _chunk_uris(prefix: str, w: Worker) -> list[str]:
+def _chunk_uris(prefix: str, w: TranscribeServices) -> list[str]:
     return sorted(u for u in w.blobs.list(prefix) if u.rsplit("/", 1)[1].startswith("chunk-"))
 
 
-def _fail(job_id: str, error: JobError, w: Worker) -> None:
+def _fail(job_id: str, error: JobError, w: TranscribeServices) -> None:
     try:
         w.jobs.transition(job_id, JobState.FAILED, error=error)
     except (InvalidTransition, JobNotFound) as exc:

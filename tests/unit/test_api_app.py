@@ -16,7 +16,7 @@ from common.edge.auth import issue_hs256
 from common.gcp.rate_limit import RateLimiter
 from functions.api import build_api
 from functions.api.http import create_app, status_of
-from functions.api.service import Api
+from functions.api.service import ApiServices
 from functions.bootstrap import Services
 from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, RecordingPublisher
 
@@ -43,7 +43,7 @@ def _settings(hops: int = 1) -> Settings:
     )
 
 
-def _api(settings: Settings) -> Api:
+def _api(settings: Settings) -> ApiServices:
     core = Services(
         settings=settings,
         jobs=MemoryJobStore(),
@@ -54,7 +54,9 @@ def _api(settings: Settings) -> Api:
     return dataclasses.replace(api, limiter=RecordingLimiter())
 
 
-def _client(hops: int = 1, factory: Callable[[], Api] | None = None) -> tuple[FlaskClient, Api]:
+def _client(
+    hops: int = 1, factory: Callable[[], ApiServices] | None = None
+) -> tuple[FlaskClient, ApiServices]:
     settings = _settings(hops)
     api = _api(settings)
     return create_app(settings, factory or (lambda: api)).test_client(), api
@@ -70,7 +72,7 @@ def _error(response: flask.Response) -> tuple[int, str]:
 
 
 def test_healthz_answers_without_building_the_services() -> None:
-    def broken() -> Api:
+    def broken() -> ApiServices:
         raise RuntimeError("no Firestore client")
 
     client, _ = _client(factory=broken)

@@ -14,9 +14,9 @@ from common.domain.transcripts import result_uri
 from common.edge.auth import Principal
 from functions.api import build_api
 from functions.api.service import (
-    Api,
+    ApiServices,
     Forbidden,
-    NotReady,
+    ResultNotReady,
     Submission,
     UnsupportedMedia,
     delete_job,
@@ -41,7 +41,7 @@ BOB = Principal(subject="bob", issuer=None, algorithm="HS256")
 
 @dataclass
 class World:
-    api: Api
+    api: ApiServices
     jobs: MemoryJobStore
     blobs: MemoryBlobStore
     publisher: RecordingPublisher
@@ -215,7 +215,7 @@ def test_another_callers_job_is_reported_like_a_missing_one(world: World) -> Non
 def test_a_result_before_it_is_ready_is_not_ready(world: World, state: JobState, kind: str) -> None:
     job = _job(world, state)
 
-    with pytest.raises(NotReady) as err:
+    with pytest.raises(ResultNotReady) as err:
         read_result(world.api, ALICE, job.job_id, kind, "json")
 
     assert err.value.code == f"{kind}_not_ready"

@@ -25,9 +25,9 @@ from common.domain.lanes import (
 from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
 from functions.bootstrap import Services
-from functions.dispatch import DispatchDeps, Outcome, handle_dispatch
+from functions.dispatch import DispatchOutcome, DispatchServices, handle_dispatch
 from run_jobs.transcribe.lane import DrainReport, drain
-from run_jobs.transcribe.task import TaskEnv, Worker
+from run_jobs.transcribe.task import TaskEnv, TranscribeServices
 from tests.fakes import (
     Clock,
     FakeLauncher,
@@ -46,7 +46,7 @@ ONE_LANE = {"count": 1}
 
 def _world(
     *jobs: Job, **lanes: object
-) -> tuple[Services, DispatchDeps, FakeLauncher, MemoryLaneStore]:
+) -> tuple[Services, DispatchServices, FakeLauncher, MemoryLaneStore]:
     svc = Services(
         settings=settings(batch_lanes={**ONE_LANE, **lanes}),
         jobs=MemoryJobStore(*jobs),
@@ -54,7 +54,12 @@ def _world(
         blobs=MemoryBlobStore(),
     )
     launcher, lanes = FakeLauncher(), MemoryLaneStore()
-    return svc, DispatchDeps(launcher=launcher, prober=FakeProber(), lanes=lanes), launcher, lanes
+    return (
+        svc,
+        DispatchServices(launcher=launcher, prober=FakeProber(), lanes=lanes),
+        launcher,
+        lanes,
+    )
 
 
 def _jobs(n: int, **options: object) -> list[Job]:
@@ -100,7 +105,7 @@ def test_short_jobs_share_one_execution() -> None:
 
     outcomes = [handle_dispatch(_request(j), svc, deps) for j in jobs]
 
-    assert outcomes == [Outcome.LAUNCHED, Outcome.BATCHED, Outcome.BATCHED]
+    assert outcomes == [DispatchOutcome.LAUNCHED, DispatchOutcome.BATCHED, DispatchOutcome.BATCHED]
     [launch] = launcher.launches
     assert ChunkPlan.model_validate_json(launch["env"][PLAN_ENV]).job_id == "j-0"
     lane_env = LaneEnv.model_validate_json(launch["env"][LANE_ENV])
@@ -122,7 +127,9 @@ def test_a_full_lane_opens_another_execution() -> None:
 
     outcomes = [handle_dispatch(_request(j), svc, deps) for j in jobs]
 
-    assert outcomes == [Outcome.LAUNCHED, Outcome.BATCHED] * 2 + [Outcome.LAUNCHED]
+    assert outcomes == [DispatchOutcome.LAUNCHED, DispatchOutcome.BATCHED] * 2 + [
+        DispatchOutcome.LAUNCHED
+    ]
     assert len(launcher.launches) == 3
 
 
@@ -133,9 +140,9 @@ def test_a_dead_lane_execution_takes_no_more_jobs() -> None:
     handle_dispatch(_request(jobs[1]), svc, deps)
     launcher.alive.clear()  # the execution ended (or died) without taking job 1
 
-    assert handle_dispatch(_request(jobs[2]), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(jobs[2]), svc, deps) == DispatchOutcome.LAUNCHED
     # The waiting job's redelivery (or the sweep's message) finds the new execution alive.
-    assert handle_dispatch(_request(jobs[1]), svc, deps) == Outcome.BATCHED
+    assert handle_dispatch(_request(jobs[1]), svc, deps) == DispatchOutcome.BATCHED
     assert len(launcher.launches) == 2
 
 
@@ -149,8 +156,8 @@ def test_a_failed_launch_closes_the_lane_and_the_redelivery_launches() -> None:
     assert not any(lane.open for lane in lanes.lanes.values())
     assert is_waiting(svc.jobs.get("j-0"))  # nothing half-done: it waits for its redelivery
 
-    assert handle_dispatch(_request(jobs[0]), svc, deps) == Outcome.LAUNCHED
-    assert handle_dispatch(_request(jobs[1]), svc, deps) == Outcome.BATCHED
+    assert handle_dispatch(_request(jobs[0]), svc, deps) == DispatchOutcome.LAUNCHED
+    assert handle_dispatch(_request(jobs[1]), svc, deps) == DispatchOutcome.BATCHED
 
 
 def test_redeliveries_of_batched_jobs_launch_nothing() -> None:
@@ -173,7 +180,7 @@ def test_high_priority_long_or_lanes_off_get_their_own_execution(
     job: Job, lanes: dict[str, object]
 ) -> None:
     svc, deps, launcher, store = _world(job, **lanes)
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
     assert LANE_ENV not in launcher.launches[0]["env"]
     assert svc.jobs.get(job.job_id).coordination.batch_lane is None and not store.lanes
 
@@ -184,7 +191,9 @@ def test_high_priority_long_or_lanes_off_get_their_own_execution(
 ME = "projects/audionotes-test/locations/us-central1/jobs/transcribe-cpu/executions/ex-1"
 
 
-def _lane_world(n: int) -> tuple[Services, DispatchDeps, FakeLauncher, MemoryLaneStore, TaskEnv]:
+def _lane_world(
+    n: int,
+) -> tuple[Services, DispatchServices, FakeLauncher, MemoryLaneStore, TaskEnv]:
     """n short jobs dispatched into one lane; the first is the execution's own."""
     jobs = _jobs(n)
     svc, deps, launcher, lanes = _world(*jobs)
@@ -197,8 +206,8 @@ def _lane_world(n: int) -> tuple[Services, DispatchDeps, FakeLauncher, MemoryLan
     return svc, deps, launcher, lanes, TaskEnv(plan=plan, index=0, attempt=0, execution="ex-1")
 
 
-def _worker(svc: Services) -> Worker:
-    return Worker(
+def _worker(svc: Services) -> TranscribeServices:
+    return TranscribeServices(
         settings=svc.settings,
         jobs=svc.jobs,
         blobs=svc.blobs,
@@ -262,7 +271,7 @@ def test_a_lane_execution_drains_its_queue_lingers_and_closes() -> None:
     # The next short job opens a new execution.
     late = new_job("j-9", "gs://test-inbox/uploads/9.wav")
     svc.jobs.create(late)  # type: ignore[attr-defined]
-    assert handle_dispatch(_request(late), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(late), svc, deps) == DispatchOutcome.LAUNCHED
 
 
 def test_a_job_handed_off_while_lingering_is_taken() -> None:
@@ -306,7 +315,7 @@ def test_a_hand_off_racing_the_close_is_not_lost() -> None:
         LaneEnv(key=key, linger_s=0, accept_for_s=3600),
     )
 
-    assert raced == [Outcome.BATCHED] and ran == ["j-7"]
+    assert raced == [DispatchOutcome.BATCHED] and ran == ["j-7"]
 
 
 def test_a_retried_lane_task_resumes_its_claimed_job_first() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from common.domain.errors import BlobForbidden, InvalidInput
 from common.edge.auth import Principal
-from functions.api.service import Api, Forbidden, resolve_source, upload_folder
+from functions.api.service import ApiServices, Forbidden, resolve_source, upload_folder
 from functions.bootstrap import Services
 from functions.dispatch_source import SourceProber
 from tests import blob_contract
@@ -75,7 +75,7 @@ def test_a_source_the_service_may_not_read_is_forbidden() -> None:
     s = settings()
     blobs = MemoryBlobStore()
     core = Services(settings=s, jobs=MemoryJobStore(), publisher=RecordingPublisher(), blobs=blobs)
-    api = Api(
+    api = ApiServices(
         core=core,
         verifier=cast(Any, None),
         limiter=cast(Any, None),

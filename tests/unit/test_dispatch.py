@@ -18,8 +18,8 @@ from common.domain.ports import Publisher
 from common.domain.transcription_plan import PLAN_ENV, ChunkPlan
 from functions.bootstrap import Services
 from functions.dispatch import (
-    DispatchDeps,
-    Outcome,
+    DispatchOutcome,
+    DispatchServices,
     choose_tier,
     handle_dispatch,
 )
@@ -28,7 +28,7 @@ from tests.fakes import FakeLauncher, FakeProber, MemoryBlobStore, MemoryJobStor
 
 def _world(
     job: Job, **groups: dict[str, object]
-) -> tuple[Services, DispatchDeps, FakeLauncher, FakeProber]:
+) -> tuple[Services, DispatchServices, FakeLauncher, FakeProber]:
     svc = Services(
         settings=settings(**groups),
         jobs=MemoryJobStore(job),
@@ -36,7 +36,7 @@ def _world(
         blobs=MemoryBlobStore(),
     )
     launcher, prober = FakeLauncher(), FakeProber()
-    return svc, DispatchDeps(launcher=launcher, prober=prober), launcher, prober
+    return svc, DispatchServices(launcher=launcher, prober=prober), launcher, prober
 
 
 def _request(job: Job) -> TranscriptionRequested:
@@ -47,7 +47,7 @@ def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
     job = new_job()
     svc, deps, launcher, _ = _world(job)
 
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
 
     stored = svc.jobs.get(job.job_id)
     assert stored.state == JobState.DISPATCHED
@@ -70,8 +70,8 @@ def test_redelivery_while_the_execution_lives_launches_nothing() -> None:
     svc, deps, launcher, _ = _world(job)
     handle_dispatch(_request(job), svc, deps)
 
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.ALREADY_RUNNING
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.ALREADY_RUNNING
     assert len(launcher.launches) == 1
 
 
@@ -81,7 +81,7 @@ def test_redelivery_after_the_execution_died_launches_again() -> None:
     handle_dispatch(_request(job), svc, deps)
     launcher.alive.clear()  # it failed before any task moved the job on
 
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
     assert len(launcher.launches) == 2
     assert svc.jobs.get(job.job_id).execution.endswith("transcribe-cpu-1")  # type: ignore[union-attr]
 
@@ -113,7 +113,7 @@ def test_a_stale_launch_claim_is_taken_over() -> None:
         job.job_id,
         lambda j: j.model_copy(update={"state": JobState.DISPATCHED}).coordinated(launch=lease),
     )
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
     assert len(launcher.launches) == 1
 
 
@@ -125,7 +125,9 @@ def test_a_failed_launch_releases_its_claim_for_the_retry() -> None:
         handle_dispatch(_request(job), svc, deps)
     assert svc.jobs.get(job.job_id).state == JobState.DISPATCHED
 
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED  # no lease to wait out
+    assert (
+        handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
+    )  # no lease to wait out
     assert len(launcher.launches) == 1
 
 
@@ -134,12 +136,12 @@ def test_undecodable_audio_fails_the_job_and_launches_nothing() -> None:
     svc, deps, launcher, prober = _world(job)
     prober.error = InvalidInput("the audio cannot be decoded: noise", code="undecodable_audio")
 
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.REJECTED
     stored = svc.jobs.get(job.job_id)
     assert stored.state == JobState.FAILED and stored.error is not None
     assert stored.error.code == "undecodable_audio"
     assert launcher.launches == []
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.NOT_NEEDED  # a redelivery
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.NOT_NEEDED  # a redelivery
 
 
 @pytest.mark.parametrize(
@@ -152,7 +154,7 @@ def test_undecodable_audio_fails_the_job_and_launches_nothing() -> None:
 def test_bad_model_options_fail_clearly(options: dict[str, str], code: str) -> None:
     job = new_job(**options)
     svc, deps, launcher, prober = _world(job)
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.REJECTED
     assert svc.jobs.get(job.job_id).error.code == code  # type: ignore[union-attr]
     assert launcher.launches == [] and prober.calls == 0
 
@@ -161,7 +163,7 @@ def test_too_long_audio_is_rejected() -> None:
     job = new_job()
     svc, deps, launcher, prober = _world(job)
     prober.duration_s = svc.settings.limits.max_audio_seconds + 1
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.REJECTED
     assert svc.jobs.get(job.job_id).error.code == "too_long"  # type: ignore[union-attr]
     assert launcher.launches == []
 
@@ -215,8 +217,11 @@ def test_a_job_that_moved_on_or_vanished_needs_nothing() -> None:
     job = new_job()
     svc, deps, launcher, _ = _world(job)
     svc.jobs.transition(job.job_id, JobState.TRANSCRIBING)
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.NOT_NEEDED
-    assert handle_dispatch(TranscriptionRequested(job_id="nope"), svc, deps) == Outcome.NOT_NEEDED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.NOT_NEEDED
+    assert (
+        handle_dispatch(TranscriptionRequested(job_id="nope"), svc, deps)
+        == DispatchOutcome.NOT_NEEDED
+    )
     assert launcher.launches == []
 
 
@@ -229,15 +234,15 @@ def test_a_transcribing_job_whose_execution_ended_is_launched_again_a_bounded_nu
     svc.jobs.transition(job.job_id, JobState.TRANSCRIBING)  # its task started, then was killed
 
     # While its execution lives (Cloud Run may still retry the task), nothing is launched.
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.ALREADY_RUNNING
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.ALREADY_RUNNING
     for relaunch in (1, 2):
         launcher.alive.clear()  # killed by its timeout, out of retries, or cancelled
-        assert handle_dispatch(_request(job), svc, deps) == Outcome.LAUNCHED
+        assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.LAUNCHED
         stored = svc.jobs.get(job.job_id)
         assert (stored.state, stored.attempts) == (JobState.TRANSCRIBING, relaunch)
         assert stored.execution is not None and stored.execution.endswith(f"-{relaunch}")
     launcher.alive.clear()
-    assert handle_dispatch(_request(job), svc, deps) == Outcome.REJECTED
+    assert handle_dispatch(_request(job), svc, deps) == DispatchOutcome.REJECTED
     failed = svc.jobs.get(job.job_id)
     assert failed.state == JobState.FAILED and failed.error is not None
     assert failed.error.code == "transcription_lost" and "3 times" in failed.error.message

@@ -28,7 +28,7 @@ from common.domain.jobs import Job, JobState, upload_job_id, utcnow
 from common.edge.auth import issue_hs256
 from functions.api import build_api
 from functions.bootstrap import Services
-from functions.dispatch import DispatchDeps
+from functions.dispatch import DispatchServices
 from functions.notes import NotesServices
 from tests.conftest import DATA, REPO_ROOT
 from tests.fakes import (
@@ -121,7 +121,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
         # The API's app reads its limits and proxy hops from the settings of the process.
         (common.config.settings, "get_settings"): lambda: s,
         (functions.api, "api_services"): lambda: api,
-        (functions.dispatch, "dispatch_deps"): lambda: DispatchDeps(launcher, FakeProber()),
+        (functions.dispatch, "dispatch_deps"): lambda: DispatchServices(launcher, FakeProber()),
         # The notes engine is never reached here: no job below is TRANSCRIBED.
         (functions.notes, "notes_services"): lambda: NotesServices(svc, None, None),  # type: ignore[arg-type]
     }
@@ -208,7 +208,9 @@ def test_dispatch_launches_the_job_the_golden_request_names(world: World) -> Non
 def test_notes_redelivers_a_message_for_a_job_not_transcribed_yet(world: World) -> None:
     queued = world.has(JobState.QUEUED)
 
-    assert push("notes", "pubsub-push-transcript-ready.json") == 500  # NotReady: transient
+    assert (
+        push("notes", "pubsub-push-transcript-ready.json") == 500
+    )  # TranscriptNotReady: transient
 
     assert world.jobs.get(JOB_ID) == queued
 

@@ -20,7 +20,7 @@ from common.domain.transcripts import Transcript
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult
 from run_jobs.transcribe.model_store import model_path
-from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
+from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
 from tests.data.speech import KNOWN_TEXT, make_speech, normalise
 from tests.fakes import MemoryBlobStore, MemoryJobStore, new_job, settings
@@ -88,7 +88,9 @@ def test_chunks_are_cut_in_the_silence_and_the_merge_keeps_every_sentence(
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)
     blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    worker = Worker(s, jobs, blobs, cast(Publisher, _Null()), AudioCache(tmp_path / "a", s, blobs))
+    worker = TranscribeServices(
+        s, jobs, blobs, cast(Publisher, _Null()), AudioCache(tmp_path / "a", s, blobs)
+    )
     duration = len(decode_window(audio)) / SAMPLE_RATE
     plan = ChunkPlan.for_job(
         job_id=job.job_id,

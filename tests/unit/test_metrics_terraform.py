@@ -20,7 +20,7 @@ from common.domain.transcription_plan import ChunkPlan
 from common.gcp.job_store import _log_state_change
 from common.obs import metrics
 from run_jobs.transcribe.audio_cache import AudioCache
-from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
+from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
 from tests.data.speech import make_speech
 from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings
 from tests.unit.test_llm_resilience import TEXT, ScriptedProvider, engine
@@ -231,7 +231,7 @@ def test_transcribe_lines_carry_audio_seconds_and_real_time_factor(
     jobs.transition(job.job_id, JobState.DISPATCHED)
     audio = make_speech(tmp_path / "s.wav", "One two three four five six.")
     blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    worker = Worker(
+    worker = TranscribeServices(
         settings=s,
         jobs=jobs,
         blobs=blobs,

@@ -21,7 +21,7 @@ def _svc(**llm: object) -> NotesServices:
     s = s.model_copy(update={"llm": s.llm.model_copy(update=llm)})
     none = cast(Any, None)
     base = Services(settings=s, jobs=none, publisher=none, blobs=none)
-    return NotesServices(base=base, engine=none, webhooks=None)
+    return NotesServices(core=base, engine=none, webhooks=None)
 
 
 def _summarizing(seconds_ago: float = 0, waits: int = 0) -> Job:
@@ -63,8 +63,8 @@ def test_a_job_in_another_jobs_batch_is_left_to_it_while_the_claim_is_fresh() ->
     jobs, blobs = MemoryJobStore(claimed), MemoryBlobStore()
     svc = _svc()
     svc = NotesServices(
-        base=Services(
-            settings=svc.base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs
+        core=Services(
+            settings=svc.core.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs
         ),
         engine=cast(Any, None),  # never reached: nothing is generated or paid
         webhooks=None,
@@ -81,11 +81,11 @@ def test_a_corrupt_notes_file_fails_the_job_clearly_instead_of_retrying_for_ever
 
     job = _summarizing()
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
-    base = _svc().base
+    base = _svc().core
     uri = result_uri(base.settings, job.job_id, "notes.json")
     blobs.write_bytes(uri, b'{"not": "notes"}', content_type="application/json")
     svc = NotesServices(
-        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        core=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
         engine=cast(Any, None),
         webhooks=None,
     )
@@ -149,9 +149,9 @@ def test_the_same_owners_identical_transcript_reuses_its_notes_and_pays_nothing(
     other_owner = _transcribed("b-1", "bob", "Ship the release on Friday.", blobs)
     other_text = _transcribed("a-3", "alice", "Something else entirely.", blobs)
     jobs, engine = MemoryJobStore(first, again, other_owner, other_text), CountingEngine()
-    base = _svc(batch_max_items=1).base  # one request per job, to count them
+    base = _svc(batch_max_items=1).core  # one request per job, to count them
     svc = NotesServices(
-        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        core=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
         engine=cast(Any, engine),
         webhooks=None,
     )
@@ -185,9 +185,9 @@ def test_notes_made_in_a_batch_are_kept_where_a_repeat_and_delete_look_for_them(
     first = _transcribed("a-1", "alice", "Ship the release on Friday.", blobs)
     partner = _transcribed("a-2", "alice", "Call the supplier tomorrow.", blobs)
     jobs, engine = MemoryJobStore(first, partner), CountingEngine()
-    base = _svc().base
+    base = _svc().core
     svc = NotesServices(
-        base=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
+        core=Services(settings=base.settings, jobs=jobs, publisher=cast(Any, None), blobs=blobs),
         engine=cast(Any, engine),
         webhooks=None,
     )

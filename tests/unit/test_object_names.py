@@ -52,7 +52,7 @@ def test_an_upload_with_such_a_name_becomes_a_failed_job_and_publishes_nothing()
 
     from common.domain.jobs import JobState
     from functions.bootstrap import Services
-    from functions.uploads import Outcome, StorageObject, handle_upload
+    from functions.uploads import StorageObject, UploadOutcome, handle_upload
     from tests.fakes import MemoryBlobStore, MemoryJobStore, settings
 
     s = settings()
@@ -61,7 +61,7 @@ def test_an_upload_with_such_a_name_becomes_a_failed_job_and_publishes_nothing()
     obj = StorageObject(
         bucket=s.buckets.inbox, name="uploads/x/../../secret.wav", generation="1", size=10
     )
-    assert handle_upload(obj, svc) is Outcome.REJECTED
+    assert handle_upload(obj, svc) is UploadOutcome.REJECTED
     [job] = jobs.jobs.values()
     assert job.state is JobState.FAILED and job.error is not None
     assert job.error.code == BAD_OBJECT_NAME

@@ -33,7 +33,7 @@ from common.obs.tracing import (
 from functions.bootstrap import Services
 from functions.main import _job_trace
 from run_jobs.transcribe.audio_cache import AudioCache
-from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
+from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
 from tests.data.speech import make_speech
 from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings
 from tests.unit.test_llm_resilience import TEXT, ScriptedProvider, engine
@@ -168,7 +168,7 @@ def test_transcribe_task_spans_chunk_and_merge(spans: InMemorySpanExporter, tmp_
     jobs.transition(job.job_id, JobState.DISPATCHED)
     audio = make_speech(tmp_path / "s.wav", "One two three four five six.")
     blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    worker = Worker(
+    worker = TranscribeServices(
         settings=s,
         jobs=jobs,
         blobs=blobs,

@@ -26,7 +26,7 @@ from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path
 from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 from run_jobs.transcribe.results import PublishMarker, publish_ready_once
-from run_jobs.transcribe.task import TaskEnv, TaskOutcome, Worker, run_task
+from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
 from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate
 from tests.fakes import (
@@ -232,7 +232,7 @@ def test_worker_fails_the_job_on_undecodable_audio_and_exits_cleanly(tmp_path: P
     jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
     jobs.transition(job.job_id, JobState.DISPATCHED)
     blobs.write_bytes(job.source.uri, b"fLaC" + os.urandom(4000), content_type="audio/flac")
-    worker = Worker(
+    worker = TranscribeServices(
         settings=s,
         jobs=jobs,
         blobs=blobs,
