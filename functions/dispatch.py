@@ -78,7 +78,7 @@ class DispatchServices:
     lanes: LaneStore | None = None  # None: no batch lanes, every job its own execution
 
 
-def build_deps(svc: Services) -> DispatchServices:
+def build_dispatch_services(svc: Services) -> DispatchServices:
     s = svc.settings
     return DispatchServices(
         launcher=CloudRunLauncher(s),
@@ -88,9 +88,9 @@ def build_deps(svc: Services) -> DispatchServices:
 
 
 @lru_cache(maxsize=1)
-def dispatch_deps() -> DispatchServices:
+def dispatch_services() -> DispatchServices:
     """The process's launcher, prober and lane store, built on first use (never at import)."""
-    return build_deps(services())
+    return build_dispatch_services(services())
 
 
 def handle_dispatch(

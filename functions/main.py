@@ -52,7 +52,7 @@ def on_upload(event: CloudEvent) -> None:
 
 @functions_framework.cloud_event
 def dispatch(event: CloudEvent) -> None:
-    from functions.dispatch import dispatch_deps, handle_dispatch
+    from functions.dispatch import dispatch_services, handle_dispatch
 
     svc = _traced(services(), "dispatch")
     try:
@@ -64,7 +64,7 @@ def dispatch(event: CloudEvent) -> None:
         return
     parents = _job_trace(attributes, request.job_id, svc)
     with stage("dispatch", parents=parents, job_id=request.job_id) as span:
-        outcome = handle_dispatch(request, svc, dispatch_deps())
+        outcome = handle_dispatch(request, svc, dispatch_services())
         span.set_attribute("outcome", outcome.value)
         log.info("dispatch: %s", outcome.value, extra={"event": "dispatch"})
 
@@ -148,12 +148,12 @@ def _job_trace(attributes: dict[str, str], job_id: str, svc: Services) -> list[s
 def dead_letters(event: CloudEvent) -> None:
     """Both dead-letter topics push here: the job of a message Pub/Sub gave up on is FAILED."""
     from functions.dead_letters import DeadLetter, handle_dead_letter
-    from functions.dispatch import dispatch_deps
+    from functions.dispatch import dispatch_services
 
     svc = _traced(services(), "dead_letters")
     letter = DeadLetter.from_push(event.data)
     with stage("dead_letters", parents=[letter.traceparent], job_id=letter.job_id) as span:
-        outcome = handle_dead_letter(letter, svc, dispatch_deps().launcher)
+        outcome = handle_dead_letter(letter, svc, dispatch_services().launcher)
         span.set_attribute("outcome", outcome.value)
         log.info("dead_letters: %s", outcome.value, extra={"event": "dead_letters"})
 

@@ -121,7 +121,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> World:
         # The API's app reads its limits and proxy hops from the settings of the process.
         (common.config.settings, "get_settings"): lambda: s,
         (functions.api, "api_services"): lambda: api,
-        (functions.dispatch, "dispatch_deps"): lambda: DispatchServices(launcher, FakeProber()),
+        (functions.dispatch, "dispatch_services"): lambda: DispatchServices(launcher, FakeProber()),
         # The notes engine is never reached here: no job below is TRANSCRIBED.
         (functions.notes, "notes_services"): lambda: NotesServices(svc, None, None),  # type: ignore[arg-type]
     }
