@@ -31,22 +31,13 @@ LANE_FIELD = "coordination.batch_lane"
 
 
 class FirestoreJobStore:
-    def __init__(
-        self,
-        project: str,
-        collection: str,
-        *,
-        client: firestore.Client | None = None,
-    ) -> None:
+    def __init__(self, project: str, collection: str) -> None:
         self.project = project
         self.collection = collection
-        self._client = client
 
     @property
     def client(self) -> firestore.Client:
-        if self._client is None:
-            self._client = clients.firestore_client(self.project)
-        return self._client
+        return clients.firestore_client(self.project)  # one per process (common.gcp.clients)
 
     def _ref(self, job_id: str) -> firestore.DocumentReference:
         return self.client.collection(self.collection).document(job_id)

@@ -15,18 +15,13 @@ class FirestoreLaneStore:
     """Lanes in Firestore (collection ``Settings.collections.batch_lanes``), written like jobs:
     read, compute, write only if the document is still the version read."""
 
-    def __init__(
-        self, project: str, collection: str, *, client: firestore.Client | None = None
-    ) -> None:
+    def __init__(self, project: str, collection: str) -> None:
         self.project = project
         self.collection = collection
-        self._client = client
 
     @property
     def client(self) -> firestore.Client:
-        if self._client is None:
-            self._client = clients.firestore_client(self.project)
-        return self._client
+        return clients.firestore_client(self.project)  # one per process (common.gcp.clients)
 
     def get(self, key: str) -> Lane:
         snap = self.client.collection(self.collection).document(key).get()

@@ -50,20 +50,16 @@ class RateLimiter:
         collection: str,
         limits: Sequence[Window],
         *,
-        client: firestore.Client | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.project = project
         self.collection = collection
         self.limits = tuple(limits)
-        self._client = client
         self._clock = clock
 
     @property
     def client(self) -> firestore.Client:
-        if self._client is None:
-            self._client = clients.firestore_client(self.project)
-        return self._client
+        return clients.firestore_client(self.project)  # one per process (common.gcp.clients)
 
     def doc_id(self, key: str, window: Window, now: float) -> str:
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
