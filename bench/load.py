@@ -473,7 +473,10 @@ def main() -> None:
         files = speech_files(
             Path(folder) / "audio", args.jobs, same=args.same_audio, sentences=args.sentences
         )
-        stack = Stack(LocalStack(state_dir=Path(folder) / "stack", ports=Ports(args.port_base)))
+        local = LocalStack(
+            state_dir=Path(folder) / "stack", ports=Ports(args.port_base), default_model="tiny.en"
+        )
+        stack = Stack(local)
         try:
             ready_s = stack.up()
             os.environ.update(stack.local.environment())
@@ -514,7 +517,7 @@ def main() -> None:
                 for what in (stack.local.log_dir, stack.local.executions_dir):
                     shutil.copytree(what, args.keep_logs / what.name, dirs_exist_ok=True)
     report["stack_ready_s"] = ready_s
-    report["model"] = f"{s.transcription.default_model} ({s.transcription.device} -> int8 on CPU)"
+    report["model"] = f"{s.transcription.default_models[Tier.CPU]} ({s.transcription.device} -> int8 on CPU)"
     report["beam"] = s.transcription.beam_size
     report["batched"] = s.transcription.batched
     report["batch_lanes"] = (

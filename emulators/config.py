@@ -14,8 +14,9 @@ import subprocess
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-from common.config.settings import Settings
+from common.config.settings import Settings, Tier
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +73,9 @@ class LocalStack:
     results_bucket: str = "audionotes-local-results"
     firestore_heap: str = "384m"
     pubsub_heap: str = "256m"
+    # The model of jobs that name none; None: the best one installed (Settings' default). The
+    # test suite runs tiny.en, the fastest, to keep its many jobs quick.
+    default_model: str | None = None
 
     @classmethod
     def from_env(cls) -> LocalStack:
@@ -133,7 +137,13 @@ class LocalStack:
             # One laptop: one batch lane per model, so that short jobs arriving together share
             # one execution and one model load (production spreads them over more lanes).
             batch_lanes={"count": 1},
+            **self._transcription(),
         )
+
+    def _transcription(self) -> dict[str, Any]:
+        if self.default_model is None:
+            return {}
+        return {"transcription": {"default_models": dict.fromkeys(Tier, self.default_model)}}
 
     def environment(self) -> dict[str, str]:
         """What every local process gets, and what ``python -m emulators env`` prints."""
@@ -148,6 +158,7 @@ class LocalStack:
             "AUDIONOTES_DELIVERY__MAX_BACKOFF_S": str(s.delivery.max_backoff_s),
             "AUDIONOTES_RUN_JOBS__API_ENDPOINT": s.run_jobs.api_endpoint or "",
             "AUDIONOTES_BATCH_LANES__COUNT": str(s.batch_lanes.count),
+            "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS": json.dumps(s.transcription.default_models),
             "AUDIONOTES_SIGNING_KEY_FILE": s.signing_key_file or "",
             "AUDIONOTES_INBOX": s.inbox_uri,
             "GOOGLE_CLOUD_PROJECT": s.project,

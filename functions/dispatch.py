@@ -53,7 +53,7 @@ from common.domain.lanes import (
 from common.domain.lease import Lease, fresh, holds
 from common.domain.messages import TranscriptionRequested
 from common.domain.ports import LaneStore, Launcher
-from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model
+from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model, tier_for
 from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.lane_store import FirestoreLaneStore
 from common.obs.logs import current_traceparent, get_logger
@@ -127,8 +127,7 @@ def handle_dispatch(
 
 
 def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
-    language = job.options.language
-    model = resolve_model(job.options.model, language, settings)
+    model = resolve_model(job.options, settings)
     info = prober.probe(job.source.uri)
     if info.duration_s > settings.limits.max_audio_seconds:
         raise InvalidInput(
@@ -139,7 +138,9 @@ def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
     return ChunkPlan.for_job(
         job_id=job.job_id,
         model=model,
-        language=language,
+        language=job.options.language,
+        task=job.options.task,
+        vocabulary=tuple(job.options.vocabulary),
         duration_s=info.duration_s,
         chunk_seconds=settings.limits.chunk_seconds,
         overlap_s=settings.transcription.chunk_overlap_s,
@@ -168,8 +169,7 @@ def _lane_env(key: str, job: Job, settings: Settings) -> LaneEnv:
 def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
     """The Cloud Run job for a priority, and the task timeout that job allows."""
     t = settings.executions
-    tier = Tier.GPU if priority == Priority.HIGH else t.batch_tier
-    if tier == Tier.GPU:
+    if tier_for(priority, settings) == Tier.GPU:
         return settings.run_jobs.transcribe_gpu, t.gpu_task_timeout_s
     return settings.run_jobs.transcribe_cpu, t.cpu_task_timeout_s
 

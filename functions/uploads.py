@@ -57,7 +57,11 @@ _OPTION_KEYS = {
     "notes_template": "notes_template",
     "webhook-url": "webhook_url",
     "webhook_url": "webhook_url",
+    "task": "task",
+    "vocabulary": "vocabulary",  # comma-separated: "Priya, Kubernetes"
 }
+# Which header a model check's refusal is about.
+_MODEL_CHECK_KEYS = {"model_language_mismatch": "language", "model_cannot_translate": "task"}
 
 
 class StorageObject(BaseModel):
@@ -176,11 +180,13 @@ def options_from_metadata(
     metadata: dict[str, str], settings: Settings
 ) -> tuple[JobOptions, JobError | None]:
     """Job options from ``x-goog-meta-*``; unknown metadata keys are the writer's business."""
-    raw = {
+    raw: dict[str, object] = {
         field: value.strip()
         for key, value in metadata.items()
         if (field := _OPTION_KEYS.get(key.lower())) is not None
     }
+    if isinstance(vocabulary := raw.get("vocabulary"), str):
+        raw["vocabulary"] = [term for term in vocabulary.split(",") if term.strip()]
     try:
         options = JobOptions.model_validate(raw)
     except ValidationError as exc:
@@ -190,9 +196,10 @@ def options_from_metadata(
         )
         return JobOptions(), JobError(code="bad_options", message=details)
     try:
-        resolve_model(options.model, options.language, settings)
+        resolve_model(options, settings)
     except InvalidInput as exc:
-        return JobOptions(), JobError(code=exc.code, message=f"x-goog-meta-model: {exc.message}")
+        header = f"x-goog-meta-{_MODEL_CHECK_KEYS.get(exc.code, 'model')}"
+        return JobOptions(), JobError(code=exc.code, message=f"{header}: {exc.message}")
     if options.webhook_url:
         try:
             check_with_policy(options.webhook_url, UrlPolicy.from_settings(settings))

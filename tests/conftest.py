@@ -39,7 +39,10 @@ def stack():  # type: ignore[no-untyped-def]
     from emulators.config import LocalStack, Ports
     from emulators.stack import Stack
 
-    the_stack = Stack(LocalStack(state_dir=Path(TEST_STACK_DIR), ports=Ports(int(TEST_PORT_BASE))))
+    local = LocalStack(
+        state_dir=Path(TEST_STACK_DIR), ports=Ports(int(TEST_PORT_BASE)), default_model="tiny.en"
+    )
+    the_stack = Stack(local)
     already_up = all(s["running"] for s in the_stack.status().values())
     the_stack.up()
     yield the_stack

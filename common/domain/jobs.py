@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from common.domain.errors import InvalidTransition
 from common.domain.lease import Lease, expire, fresh, holds, release, take_over
+from common.domain.transcripts import TranscriptionSummary
+from common.domain.whisper_models import WhisperTask
 
 
 class JobState(StrEnum):
@@ -76,6 +78,10 @@ ModelName = Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9
 LanguageCode = Annotated[
     str, Field(pattern=r"^[a-z]{2,3}$", description="ISO 639-1/3 code; None = detect")
 ]
+# Names and jargon the decoder should expect (faster-whisper's hotwords): printable text only,
+# since a term goes into the decoder's prompt.
+VocabularyTerm = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")]
+MAX_VOCABULARY_TERMS = 100
 # Its scheme and host are checked by the SSRF guard (common/edge/ssrf.py), with precise codes.
 WebhookUrl = Annotated[
     str, Field(min_length=1, max_length=2048, description="https:// URL called when the job ends")
@@ -88,8 +94,20 @@ class JobOptions(BaseModel):
     priority: Priority = Priority.NORMAL
     model: ModelName | None = None
     language: LanguageCode | None = None
+    task: WhisperTask = WhisperTask.TRANSCRIBE
+    vocabulary: list[VocabularyTerm] = Field(default_factory=list, max_length=MAX_VOCABULARY_TERMS)
     notes_template: NotesTemplate = NotesTemplate.MEETING
     webhook_url: WebhookUrl | None = None
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _distinct_terms(cls, terms: list[str]) -> list[str]:
+        """Trimmed, each once, in the caller's order (the order is the prompt's)."""
+        seen: dict[str, None] = {}
+        for term in terms:
+            if term.strip():
+                seen.setdefault(term.strip(), None)
+        return list(seen)
 
 
 class JobSource(BaseModel):
@@ -145,6 +163,8 @@ class Job(BaseModel):
     outputs: dict[str, str] = Field(default_factory=dict)
     execution: str | None = None
     usage: dict[str, float] = Field(default_factory=dict)
+    # Set with the transcript: the language heard (or forced) and how trustworthy it reads.
+    transcription: TranscriptionSummary | None = None
     cost_usd: float = Field(default=0.0, ge=0.0)
     expire_at: datetime
     traceparent: str | None = None

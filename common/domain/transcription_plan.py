@@ -15,8 +15,9 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.config.settings import Settings
-from common.domain.errors import InvalidInput
+from common.config.settings import Settings, Tier
+from common.domain.jobs import JobOptions, Priority
+from common.domain.whisper_models import WhisperTask, check_request
 
 # Environment variables of a transcribe execution (set as run_job overrides).
 PLAN_ENV = "AUDIONOTES_TRANSCRIBE_PLAN"
@@ -32,22 +33,17 @@ MIN_TAIL_S = 30.0
 CUT_SEARCH_S = 30.0
 
 
-def resolve_model(model: str | None, language: str | None, settings: Settings) -> str:
-    """The model a job asks for (or the default), checked when the job is submitted and again
-    when it is dispatched: it must be one of ``Settings.transcription.models`` and able to
-    transcribe the language asked for."""
+def tier_for(priority: Priority, settings: Settings) -> Tier:
+    """High priority always runs on the GPU tier; the rest on the batch tier."""
+    return Tier.GPU if priority == Priority.HIGH else settings.executions.batch_tier
+
+
+def resolve_model(options: JobOptions, settings: Settings) -> str:
+    """The model a job asks for (or its tier's default), checked when the job is submitted and
+    again when it is dispatched: installed, and able to do what the options ask."""
     t = settings.transcription
-    model = model or t.default_model
-    if model not in t.models:
-        raise InvalidInput(
-            f"unknown model {model!r}; available: {', '.join(sorted(t.models))}",
-            code="unknown_model",
-        )
-    if model.endswith(".en") and language not in (None, "en"):
-        raise InvalidInput(
-            f"model {model} transcribes English only; the job asks for {language!r}",
-            code="model_language_mismatch",
-        )
+    model = options.model or t.default_models[tier_for(options.priority, settings)]
+    check_request(model, options.language, options.task, t.models)
     return model
 
 
@@ -57,6 +53,8 @@ class ChunkPlan(BaseModel):
     job_id: str
     model: str
     language: str | None = None
+    task: WhisperTask = WhisperTask.TRANSCRIBE
+    vocabulary: tuple[str, ...] = ()
     duration_s: float = Field(ge=0)
     chunk_seconds: float = Field(gt=0)
     overlap_s: float = Field(ge=0)
@@ -76,6 +74,8 @@ class ChunkPlan(BaseModel):
         chunk_seconds: float,
         overlap_s: float,
         cut_search_s: float = CUT_SEARCH_S,
+        task: WhisperTask = WhisperTask.TRANSCRIBE,
+        vocabulary: tuple[str, ...] = (),
     ) -> ChunkPlan:
         count = max(1, math.ceil(duration_s / chunk_seconds))
         if count > 1 and duration_s - (count - 1) * chunk_seconds < MIN_TAIL_S:
@@ -84,6 +84,8 @@ class ChunkPlan(BaseModel):
             job_id=job_id,
             model=model,
             language=language,
+            task=task,
+            vocabulary=vocabulary,
             duration_s=duration_s,
             chunk_seconds=chunk_seconds,
             overlap_s=overlap_s,
@@ -133,8 +135,16 @@ class ChunkPlan(BaseModel):
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
-    def cache_language(self) -> str:
-        return self.language or "auto"
+    def cache_variant(self) -> str:
+        """What besides the audio and model decides the words: the language asked for, and a
+        translation or vocabulary (so a job with other terms never reuses another's words)."""
+        variant = self.language or "auto"
+        if self.task is not WhisperTask.TRANSCRIBE:
+            variant += f"-{self.task}"
+        if self.vocabulary:
+            terms = "\n".join(self.vocabulary).encode()
+            variant += f"-v{hashlib.sha256(terms).hexdigest()[:12]}"
+        return variant
 
     def to_env(self) -> dict[str, str]:
         return {PLAN_ENV: self.model_dump_json(), JOB_ID_ENV: self.job_id}
@@ -153,7 +163,8 @@ def work_prefix(settings: Settings, plan: ChunkPlan) -> str:
     return f"gs://{s.results}/{s.results_prefix}{plan.job_id}/work/{plan.key}/"
 
 
-def cache_prefix(settings: Settings, sha256: str, model: str, language: str) -> str:
-    """The content cache: the same audio, model and language give the same transcript."""
+def cache_prefix(settings: Settings, sha256: str, model: str, variant: str) -> str:
+    """The content cache: the same audio, model and ``ChunkPlan.cache_variant`` give the same
+    transcript."""
     s = settings.buckets
-    return f"gs://{s.results}/{s.cache_prefix}{sha256}/{model}/{language}/"
+    return f"gs://{s.results}/{s.cache_prefix}{sha256}/{model}/{variant}/"

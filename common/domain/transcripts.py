@@ -28,6 +28,39 @@ class Segment(BaseModel):
     words: list[Word] = Field(default_factory=list)
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+
+
+class DroppedSegment(BaseModel):
+    """A segment the hallucination guard took out, and why (kept for review, never shown)."""
+
+    start: float = Field(ge=0)
+    end: float = Field(ge=0)
+    text: str
+    reason: str
+
+
+# A word the decoder gave less than this probability counts as low-confidence.
+LOW_CONFIDENCE = 0.5
+
+
+class TranscriptQuality(BaseModel):
+    words: int = Field(ge=0)
+    low_confidence_words: int = Field(ge=0)
+    low_confidence_share: float = Field(ge=0, le=1)
+    segments: int = Field(ge=0)
+    segments_redecoded: int = Field(ge=0)
+    segments_dropped: int = Field(ge=0)
+
+
+class TranscriptionSummary(BaseModel):
+    """What the job document says of its transcript (``Job.transcription``)."""
+
+    model: str
+    task: str
+    language: str
+    language_probability: float | None = None
+    quality: TranscriptQuality
 
 
 class Transcript(BaseModel):
@@ -39,6 +72,8 @@ class Transcript(BaseModel):
     segments: list[Segment]
     # What produced it, so a result can be reproduced (beam size, VAD, compute type, ...).
     options: dict[str, object] = Field(default_factory=dict)
+    task: str = "transcribe"
+    dropped_segments: list[DroppedSegment] = Field(default_factory=list)
 
     @property
     def pieces(self) -> list[str]:
@@ -48,6 +83,26 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+def summarize(transcript: Transcript) -> TranscriptionSummary:
+    words = [w for s in transcript.segments for w in s.words]
+    low = sum(1 for w in words if w.probability is not None and w.probability < LOW_CONFIDENCE)
+    redecoded = transcript.options.get("redecoded_windows", 0)
+    return TranscriptionSummary(
+        model=transcript.model,
+        task=transcript.task,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        quality=TranscriptQuality(
+            words=len(words),
+            low_confidence_words=low,
+            low_confidence_share=round(low / len(words), 4) if words else 0.0,
+            segments=len(transcript.segments),
+            segments_redecoded=redecoded if isinstance(redecoded, int) else 0,
+            segments_dropped=len(transcript.dropped_segments),
+        ),
+    )
 
 
 def result_uri(settings: Settings, job_id: str, name: str) -> str:

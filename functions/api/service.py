@@ -113,7 +113,7 @@ def submit_job(
                 return _ensure_published(api, earlier, created=False), True
 
         options = submission.options
-        resolve_model(options.model, options.language, api.core.settings)
+        resolve_model(options, api.core.settings)
         if options.webhook_url:
             check_with_policy(options.webhook_url, api.policy)
         source = resolve_source(api, caller, submission.audio_url)

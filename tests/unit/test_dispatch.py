@@ -58,7 +58,11 @@ def test_queued_job_is_launched_once_with_its_plan_and_recorded() -> None:
     assert stored.source.duration_s == 30.0
     [launch] = launcher.launches
     plan = ChunkPlan.model_validate_json(launch["env"][PLAN_ENV])
-    assert (plan.job_id, plan.model, plan.chunk_count) == (job.job_id, "tiny.en", 1)
+    assert (plan.job_id, plan.model, plan.chunk_count) == (
+        job.job_id,
+        "base",
+        1,
+    )  # the CPU tier default
     assert (
         launch["task_count"] == 1
         and launch["timeout_s"] == svc.settings.executions.cpu_task_timeout_s

@@ -17,6 +17,7 @@ module's (a symlink), every input passed through unchanged, every output passed 
 
 from __future__ import annotations
 
+import json
 import re
 import typing
 from pathlib import Path
@@ -26,7 +27,8 @@ import hcl2
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from common.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings
+from common.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings, Tier
+from common.domain.whisper_models import CATALOG
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -254,8 +256,12 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     transcribe = optional_defaults(variables["transcribe"]["type"])
     assert int(transcribe["max_retries"]) == settings.executions.max_retries
     assert transcribe["batch_tier"] == settings.executions.batch_tier.value
-    assert transcribe["default_model"] == settings.transcription.default_model
-    assert transcribe["default_model"] in settings.transcription.models
+    # Production defaults differ from the local ones on purpose (large-v3-turbo on the GPU
+    # tier, baked into the image); they must name catalog models Terraform lets the image carry.
+    after = re.split(r'"?default_models"?\s*[:=]', variables["transcribe"]["type"])[1]
+    tiers = optional_defaults(after.split("})", 1)[0])
+    assert set(tiers) == {tier.value for tier in Tier}
+    assert tiers["gpu"] == "large-v3-turbo" and set(tiers.values()) <= set(CATALOG)
     assert int(transcribe["chunk_seconds"]) == settings.limits.chunk_seconds
     api = optional_defaults(variables["api"]["type"])
     assert int(api["rate_per_minute"]) == settings.auth.rate_per_minute
@@ -269,6 +275,18 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     assert (
         int(optional_defaults(cpu_tier[1])["timeout_s"]) == settings.executions.cpu_task_timeout_s
     )
+
+
+def test_terraform_knows_the_model_catalog() -> None:
+    text = (COMPOSITION / "variables.tf").read_text()
+    [names] = re.findall(r"contains\((\[[^\]]*\]), m\)", text)
+    assert json.loads(names) == list(CATALOG)  # an HCL list of strings is JSON
+    assert set(optional_defaults_list(text, "models")) <= set(CATALOG)
+
+
+def optional_defaults_list(text: str, name: str) -> list[str]:
+    [raw] = re.findall(rf"\b{name}\s*=\s*optional\(list\(string\), (\[[^\]]*\])\)", text)
+    return list(json.loads(raw))
 
 
 def test_every_env_var_in_terraform_is_a_setting() -> None:
@@ -330,10 +348,12 @@ def test_each_function_and_job_gets_its_own_settings() -> None:
 
     envs = env_locals()
     assert set(envs["transcribe_env"]) <= set(envs["dispatch_env"])
-    # The image sets these to its baked-in models (run_jobs/transcribe/Dockerfile).
-    assert not {"AUDIONOTES_TRANSCRIPTION__MODELS", "AUDIONOTES_TRANSCRIPTION__CACHE_DIR"} & {
+    # The image sets its cache; the models are where its bake puts them, for all to check.
+    assert not {"AUDIONOTES_TRANSCRIPTION__CACHE_DIR"} & {
         var for env in envs.values() for var in env
     }
+    assert envs["common_env"]["AUDIONOTES_TRANSCRIPTION__MODELS"].startswith("${jsonencode(")
+    assert "/models/${m}" in envs["common_env"]["AUDIONOTES_TRANSCRIPTION__MODELS"]
     # Each component's own settings (their readers: functions/, common/llm, common/auth).
     assert {
         "AUDIONOTES_AUTH__API_UPLOAD_PREFIX",
@@ -342,7 +362,7 @@ def test_each_function_and_job_gets_its_own_settings() -> None:
     } <= set(envs["api_env"])
     assert {
         "AUDIONOTES_EXECUTIONS__BATCH_TIER",
-        "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL",
+        "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS",
         "AUDIONOTES_LIMITS__CHUNK_SECONDS",
     } <= set(envs["dispatch_env"])
     assert {"AUDIONOTES_LLM__MODEL", "AUDIONOTES_LLM__FALLBACK_BASE_URL"} <= set(envs["notes_env"])

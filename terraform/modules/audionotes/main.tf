@@ -93,6 +93,10 @@ locals {
     AUDIONOTES_COLLECTIONS__SPEND             = local.names.collections.spend
     AUDIONOTES_COLLECTIONS__BATCH_LANES       = local.names.collections.batch_lanes
     AUDIONOTES_LIMITS__RETENTION_DAYS         = tostring(var.job_retention_days)
+    # The models baked into the transcribe image, where its bake puts them
+    # (run_jobs/transcribe/Dockerfile): the jobs load them from there, and every function
+    # checks a job's model against them at submission.
+    AUDIONOTES_TRANSCRIPTION__MODELS = jsonencode({ for m in var.transcribe.models : m => "/models/${m}" })
     # Spans go to Cloud Trace (every runtime account has roles/cloudtrace.agent).
     AUDIONOTES_TRACING__EXPORTER = "cloud_trace"
   }
@@ -119,9 +123,9 @@ locals {
 
   # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py).
   dispatch_env = merge(local.transcribe_env, {
-    AUDIONOTES_EXECUTIONS__BATCH_TIER       = var.transcribe.batch_tier
-    AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL = var.transcribe.default_model
-    AUDIONOTES_LIMITS__CHUNK_SECONDS        = tostring(var.transcribe.chunk_seconds)
+    AUDIONOTES_EXECUTIONS__BATCH_TIER        = var.transcribe.batch_tier
+    AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS = jsonencode(var.transcribe.default_models)
+    AUDIONOTES_LIMITS__CHUNK_SECONDS         = tostring(var.transcribe.chunk_seconds)
   })
 
   # dead_letters tells which step a dead letter was for by the subscription it failed on

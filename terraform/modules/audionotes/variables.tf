@@ -135,9 +135,15 @@ variable "transcribe" {
     # The tier of normal and low priority jobs; high priority always runs on the GPU
     # (AUDIONOTES_EXECUTIONS__BATCH_TIER).
     batch_tier = optional(string, "cpu")
-    # The model of jobs that name none (AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL): one of the
-    # models baked into the image (run_jobs/transcribe/Dockerfile).
-    default_model = optional(string, "tiny.en")
+    # The Whisper models the image carries: build it with the same list
+    # (docker build --build-arg WHISPER_MODELS="tiny.en base large-v3-turbo"); every function
+    # refuses a job that asks for another (AUDIONOTES_TRANSCRIPTION__MODELS).
+    models = optional(list(string), ["tiny.en", "base", "large-v3-turbo"])
+    # The model of jobs that name none, per tier (AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS).
+    default_models = optional(object({
+      cpu = optional(string, "base")
+      gpu = optional(string, "large-v3-turbo")
+    }), {})
     # Seconds of audio per task (AUDIONOTES_LIMITS__CHUNK_SECONDS); dispatch splits by it.
     chunk_seconds = optional(number, 1200)
     gpu = optional(object({
@@ -173,8 +179,13 @@ variable "transcribe" {
     error_message = "batch_tier must be cpu or gpu (common/config/settings.py Tier)."
   }
   validation {
-    condition     = contains(["tiny.en", "base"], var.transcribe.default_model)
-    error_message = "default_model must be a model the image carries: tiny.en or base (run_jobs/transcribe/Dockerfile)."
+    # common/domain/whisper_models.py CATALOG (a unit test holds the two lists together).
+    condition     = length(var.transcribe.models) > 0 && alltrue([for m in var.transcribe.models : contains(["tiny.en", "base", "small", "medium", "large-v3", "large-v3-turbo", "distil-large-v3", "distil-large-v3.5"], m)])
+    error_message = "models must be catalog names: tiny.en, base, small, medium, large-v3, large-v3-turbo, distil-large-v3, distil-large-v3.5."
+  }
+  validation {
+    condition     = contains(var.transcribe.models, var.transcribe.default_models.cpu) && contains(var.transcribe.models, var.transcribe.default_models.gpu)
+    error_message = "default_models.cpu and .gpu must be among transcribe.models (the image carries no other)."
   }
   validation {
     # A chunk must at least be transcribable in real time within a GPU task's timeout.

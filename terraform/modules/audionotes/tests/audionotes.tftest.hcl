@@ -388,7 +388,7 @@ run "system" {
   assert {
     condition = (
       module.functions.function_specs["dispatch"].env["AUDIONOTES_EXECUTIONS__BATCH_TIER"] == "cpu" &&
-      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__DEFAULT_MODEL"] == "tiny.en" &&
+      module.functions.function_specs["dispatch"].env["AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS"] == jsonencode({ cpu = "base", gpu = "large-v3-turbo" }) &&
       module.functions.function_specs["dispatch"].env["AUDIONOTES_LIMITS__CHUNK_SECONDS"] == "1200" &&
       module.functions.function_specs["dispatch"].env["AUDIONOTES_EXECUTIONS__MAX_RETRIES"] == "3"
     )
@@ -399,8 +399,8 @@ run "system" {
     error_message = "notes needs its model and the breakers and spend collections."
   }
   assert {
-    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__MODELS") && !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__CACHE_DIR") && spec.env["AUDIONOTES_EXECUTIONS__MAX_RETRIES"] == "3"])
-    error_message = "The jobs keep the image's models and cache folder, and know the retry limit."
+    condition     = alltrue([for spec in values(module.run_jobs.job_specs) : spec.env["AUDIONOTES_TRANSCRIPTION__MODELS"] == jsonencode({ "base" = "/models/base", "large-v3-turbo" = "/models/large-v3-turbo", "tiny.en" = "/models/tiny.en" }) && !contains(keys(spec.env), "AUDIONOTES_TRANSCRIPTION__CACHE_DIR") && spec.env["AUDIONOTES_EXECUTIONS__MAX_RETRIES"] == "3"])
+    error_message = "The jobs load the models where the image's bake put them, keep its cache folder, and know the retry limit."
   }
 
   # Least privilege: no basic roles anywhere at project level.
