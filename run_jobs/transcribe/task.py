@@ -121,7 +121,7 @@ def _run(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
     audio = w.audio.get(job.source.uri, job.source.generation)
     if job.source.sha256 != audio.sha256:
         w.jobs.update(plan.job_id, lambda j: with_source_digest(j, audio.sha256, audio.bytes))
-    cached_at = cache_uri(w.settings, audio.sha256, plan.model, plan.cache_language)
+    cached_at = cache_uri(w.settings, audio.sha256, plan.model, plan.cache_variant)
     cached = read_cached(cached_at, w.blobs)
     if cached is not None:
         log.info("cache hit %s: no model run", cached_at, extra={"event": "cache_hit"})
