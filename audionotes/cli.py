@@ -28,6 +28,7 @@ import requests
 
 from common.domain.jobs import JobState, NotesTemplate, Priority
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
+from common.domain.whisper_models import WhisperTask
 
 FINAL = {"COMPLETED", "FAILED", "CANCELLED"}
 
@@ -121,10 +122,12 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             source = _upload_signed(client, path)
     body: dict[str, Any] = {"audio_url": source, "priority": args.priority}
-    for key in ("language", "model", "notes_template", "webhook_url"):
+    for key in ("language", "model", "task", "notes_template", "webhook_url"):
         value = getattr(args, key)
         if value is not None:
             body[key] = value
+    if args.vocabulary:
+        body["vocabulary"] = [term.strip() for term in args.vocabulary.split(",") if term.strip()]
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else {}
     job = client.json("POST", "/v1/jobs", json=body, headers=headers)
     print(job["job_id"])
@@ -223,7 +226,15 @@ def parser() -> argparse.ArgumentParser:
         "--priority", choices=[p.value for p in Priority], default=Priority.NORMAL.value
     )
     submit.add_argument("--language")
-    submit.add_argument("--model")
+    submit.add_argument("--model", help="a catalog model this deployment has, e.g. base")
+    submit.add_argument(
+        "--task",
+        choices=[t.value for t in WhisperTask],
+        help="translate: English text, whatever was spoken (multilingual models only)",
+    )
+    submit.add_argument(
+        "--vocabulary", help='names and terms to expect, comma-separated: "Priya, Kubernetes"'
+    )
     submit.add_argument("--notes-template", choices=[t.value for t in NotesTemplate])
     submit.add_argument("--webhook-url")
     submit.add_argument("--idempotency-key")

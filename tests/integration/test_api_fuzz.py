@@ -162,6 +162,7 @@ WORLD_CODES = {
     "empty_audio",
     "audio_too_large",
     "model_language_mismatch",  # an English-only model with another language
+    "model_cannot_translate",  # a translation asked of a model that only transcribes
     "idempotency_key_reused",  # the key named an earlier, different request
 }
 

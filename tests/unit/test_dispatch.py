@@ -152,7 +152,9 @@ def test_undecodable_audio_fails_the_job_and_launches_nothing() -> None:
     ("options", "code"),
     [
         ({"model": "large-v9"}, "unknown_model"),
+        ({"model": "large-v3"}, "model_not_installed"),  # in the catalog, not in the image
         ({"model": "tiny.en", "language": "de"}, "model_language_mismatch"),
+        ({"model": "tiny.en", "task": "translate"}, "model_cannot_translate"),
     ],
 )
 def test_bad_model_options_fail_clearly(options: dict[str, str], code: str) -> None:

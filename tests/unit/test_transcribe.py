@@ -168,7 +168,8 @@ def test_dockerfile_parses_and_its_entrypoint_exists() -> None:
     for copy in (i for i in instructions if i.startswith("COPY")):
         for source in shlex.split(copy)[1:-1]:
             assert (REPO / source).exists(), source
-    assert "model_store import bake" in text  # the models are baked in at build time
+    assert "run_jobs.transcribe.model_store --into /models" in text  # baked at build time
+    assert "HF_HUB_OFFLINE=1" in text  # and never downloaded at run time
 
 
 @pytest.fixture(scope="module")
