@@ -23,15 +23,14 @@ from pydantic import (
 from common.domain.jobs import (
     JOB_ID_PATTERN,
     Job,
+    JobOptions,
     JobState,
-    LanguageCode,
-    ModelName,
     NotesTemplate,
     Priority,
-    WebhookUrl,
 )
 from common.domain.ports import MAX_PAGE_SIZE
-from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
+from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, TranscriptionSummary
+from common.domain.whisper_models import WhisperTask
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -47,8 +46,8 @@ def _integral(value: object) -> object:
 FILENAME_PATTERN = r"^[^/\\\x00-\x1f\x7f]*[A-Za-z0-9][^/\\\x00-\x1f\x7f]*$"
 
 
-class CreateJob(BaseModel):
-    """POST /v1/jobs."""
+class CreateJob(JobOptions):
+    """POST /v1/jobs: the audio and the job's options (the fields of ``JobOptions``)."""
 
     model_config = _STRICT
 
@@ -59,11 +58,6 @@ class CreateJob(BaseModel):
         "object names with '.', '..' or empty segments, or their percent-encoded forms, are "
         "refused",
     )
-    priority: Priority = Priority.NORMAL
-    language: LanguageCode | None = None
-    model: ModelName | None = None
-    notes_template: NotesTemplate = NotesTemplate.MEETING
-    webhook_url: WebhookUrl | None = None
 
 
 class CreateUpload(BaseModel):
@@ -190,6 +184,8 @@ class OptionsView(BaseModel):
     priority: Priority
     language: str | None
     model: str | None
+    task: WhisperTask
+    vocabulary: list[str]
     notes_template: NotesTemplate
     webhook_url: str | None
 
@@ -218,6 +214,11 @@ class JobView(BaseModel):
     source: SourceView
     error: ErrorDetail | None
     outputs: list[str] = Field(description="Results that exist, e.g. transcript, notes")
+    transcription: TranscriptionSummary | None = Field(
+        description="Once transcribed: the model, the language heard (or asked for) with its "
+        "probability, and the transcript's quality (low-confidence words, windows decoded "
+        "again, segments the hallucination guard dropped)"
+    )
     links: Links
 
     @classmethod
@@ -239,6 +240,7 @@ class JobView(BaseModel):
             ),
             error=ErrorDetail(**job.error.model_dump()) if job.error else None,
             outputs=sorted(job.outputs),
+            transcription=job.transcription,
             links=Links(self=base, transcript=f"{base}/transcript", notes=f"{base}/notes"),
         )
 
