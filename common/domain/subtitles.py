@@ -10,7 +10,7 @@ the defaults, the API takes the same fields as query parameters, the CLI as flag
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -89,7 +89,7 @@ def to_tsv(transcript: Transcript) -> str:
 def to_srt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
     blocks = [
         f"{number}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
-        for number, (start, end, text) in enumerate(_frames(transcript, options), start=1)
+        for number, (start, end, text) in enumerate(_frames(transcript, options, str), start=1)
     ]
     return "\n".join(blocks)
 
@@ -97,7 +97,7 @@ def to_srt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -
 def to_vtt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
     blocks = [
         f"{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n"
-        for start, end, text in _frames(transcript, options)
+        for start, end, text in _frames(transcript, options, _vtt_escaped)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
@@ -117,15 +117,24 @@ def render(transcript: Transcript, fmt: str, options: SubtitleOptions = DEFAULT_
     raise ValueError(f"no rendering {fmt!r}")
 
 
-def _frames(transcript: Transcript, options: SubtitleOptions) -> list[tuple[float, float, str]]:
+def _frames(
+    transcript: Transcript, options: SubtitleOptions, escaped: Callable[[str], str]
+) -> list[tuple[float, float, str]]:
     """(start, end, text) of each cue shown; with highlight_words, of each word's state."""
     frames = []
     for cue in cues(transcript, options):
+        lines = layout(cue.tokens, options.max_line_chars)
         if options.highlight_words:
-            frames += _word_states(cue, options.max_line_chars)
+            frames += _word_states(cue, lines, escaped)
         else:
-            frames.append((cue.start, cue.end, "\n".join(wrap(cue.tokens, options.max_line_chars))))
+            text = "\n".join("".join(escaped(t.text) for t in line).strip() for line in lines)
+            frames.append((cue.start, cue.end, text))
     return frames
+
+
+def _vtt_escaped(text: str) -> str:
+    """WebVTT text is markup: a word's own & < > are written as entities (SubRip has none)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # --- cues --------------------------------------------------------------------------------------
@@ -276,7 +285,9 @@ def _joined(tokens: Sequence[Token]) -> str:
     return "".join(t.text for t in tokens).strip()
 
 
-def _word_states(cue: Cue, width: int) -> list[tuple[float, float, str]]:
+def _word_states(
+    cue: Cue, lines: list[list[Token]], escaped: Callable[[str], str]
+) -> list[tuple[float, float, str]]:
     """The cue once per word, from that word's start to the next's, that word underlined.
 
     Whisper's --highlight_words does the same. <u> is in both SubRip and WebVTT and players
@@ -287,13 +298,14 @@ def _word_states(cue: Cue, width: int) -> list[tuple[float, float, str]]:
     for token in cue.tokens[1:]:
         starts.append(min(max(token.start, starts[-1]), cue.end))
     ends = [*starts[1:], cue.end]
-    lines = layout(cue.tokens, width)  # the plain cue's lines: a tag moves no word
-    states = []
+    states = []  # on the plain cue's lines: a tag moves no word
     for current, (start, end) in zip(cue.tokens, zip(starts, ends, strict=True), strict=True):
         if end <= start:
             continue  # a word said in no time: its state would never show
         text = "\n".join(
-            "".join(_underlined(t.text) if t is current else t.text for t in line).strip()
+            "".join(
+                _underlined(escaped(t.text)) if t is current else escaped(t.text) for t in line
+            ).strip()
             for line in lines
         )
         states.append((start, end, text))

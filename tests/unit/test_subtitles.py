@@ -224,3 +224,11 @@ def test_tsv_is_whispers_segments_in_integer_milliseconds() -> None:
 def test_options_out_of_bounds_are_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         SubtitleOptions.model_validate(bad)
+
+
+def test_webvtt_text_is_escaped_and_subrip_text_is_not() -> None:
+    transcript = _transcript(make_segment((0.0, 0.5, " R&D"), (0.5, 1.0, " <3")))
+    assert to_vtt(transcript).endswith("\nR&amp;D &lt;3\n")
+    assert to_srt(transcript).endswith("\nR&D <3\n")
+    marked = to_vtt(transcript, SubtitleOptions(highlight_words=True))
+    assert "\n<u>R&amp;D</u> &lt;3\n" in marked
