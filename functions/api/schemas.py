@@ -129,10 +129,13 @@ def _digits(value: object) -> object:
     return value
 
 
+_JSON_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
 def _decimal(value: object) -> object:
-    """A plain decimal number ("5", "0.25"): not " 5", "1e1", "inf" or "5_0"."""
-    if not (isinstance(value, str) and re.fullmatch(r"[0-9]+(\.[0-9]+)?", value)):
-        raise ValueError("must be a decimal number such as 5 or 0.25")
+    """A number as JSON writes one ("5", "0.25", "1.5e-05"): not " 5", "inf", "nan" or "5_0"."""
+    if not (isinstance(value, str) and _JSON_NUMBER.fullmatch(value)):
+        raise ValueError("must be a number such as 5 or 0.25")
     return value
 
 

@@ -326,13 +326,15 @@ def read_result(
         raise InvalidInput(
             f"format must be one of {', '.join(formats)}, not {fmt!r}", code="bad_format"
         )
+    job = get_job(api, caller, job_id)
+    # After the job is found: OpenAPI cannot say that these need format=srt or vtt, so a
+    # request valid by the document is refused only for a job that exists.
     if subtitles is not None and (kind != "transcript" or fmt not in SUBTITLE_FORMATS):
         names = ", ".join(sorted(subtitles.model_fields_set))
         raise InvalidInput(
             f"{names}: only with format={' or '.join(SUBTITLE_FORMATS)}, not format={fmt}",
             code="inapplicable_parameter",
         )
-    job = get_job(api, caller, job_id)
     name = f"{kind}.json" if subtitles is not None else f"{kind}.{fmt}"
     uri = result_uri(api.core.settings, job_id, name)
     try:

@@ -137,10 +137,6 @@ def test_a_view_per_route_and_json_errors_for_unrouted_requests() -> None:
         (f"{UNKNOWN_JOB}/transcript?format=srt&highlight_words=yes", "bad_highlight_words"),
         (f"{UNKNOWN_JOB}/transcript?format=srt&max_lines=1&max_lines=2", "unknown_parameter"),
         (f"{UNKNOWN_JOB}/transcript?format=srt&max_chars=20", "unknown_parameter"),
-        # Subtitle options shape srt and vtt only (json is the default format).
-        (f"{UNKNOWN_JOB}/transcript?max_line_chars=20", "inapplicable_parameter"),
-        (f"{UNKNOWN_JOB}/transcript?format=txt&highlight_words=true", "inapplicable_parameter"),
-        (f"{UNKNOWN_JOB}/transcript?format=tsv&min_gap_s=0", "inapplicable_parameter"),
     ],
 )
 def test_query_parameters_are_the_routes_models_and_unknown_ones_are_refused(
@@ -244,8 +240,12 @@ def test_subtitle_options_render_the_stored_transcript_again() -> None:
     narrow = client.get(f"{path}?format=srt&max_line_chars=20&max_lines=1", headers=_auth())
     marked = client.get(f"{path}?format=vtt&highlight_words=true&max_cue_s=5", headers=_auth())
     tsv = client.get(f"{path}?format=tsv", headers=_auth())
+    as_json_writes = client.get(f"{path}?format=srt&min_gap_s=1.5e-2", headers=_auth())
 
     assert stored.get_data() == b"stored srt"  # no option: the stored file, as before
+    assert as_json_writes.get_data(as_text=True) == to_srt(
+        transcript, SubtitleOptions(min_gap_s=0.015)
+    )
     assert narrow.content_type == "application/x-subrip; charset=utf-8"
     srt = narrow.get_data(as_text=True)
     assert srt == to_srt(transcript, SubtitleOptions(max_line_chars=20, max_lines=1))
@@ -260,3 +260,11 @@ def test_subtitle_options_render_the_stored_transcript_again() -> None:
     )
     other = client.get(f"{path}?format=vtt&max_lines=1", headers=_auth("bob"))
     assert _error(other) == (404, "job_not_found")
+    # Subtitle options shape srt and vtt only (json is the default format); the job is found
+    # first, since the document cannot say so.
+    for query in ("max_line_chars=20", "format=txt&highlight_words=true", "format=tsv&min_gap_s=0"):
+        refused = client.get(f"{path}?{query}", headers=_auth())
+        assert _error(refused) == (400, "inapplicable_parameter"), query
+        assert "only with format=srt or vtt" in refused.get_json()["error"]["message"]
+        missing = client.get(f"{UNKNOWN_JOB}/transcript?{query}", headers=_auth())
+        assert _error(missing) == (404, "job_not_found")
