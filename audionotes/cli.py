@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 import requests
 
 from common.domain.jobs import JobState, NotesTemplate, Priority
+from common.domain.subtitles import DEFAULT_OPTIONS, SubtitleOptions
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
 from common.domain.whisper_models import WhisperTask
 
@@ -180,8 +181,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
     return _wait(_client(args), args.job_id, args.timeout)
 
 
-def _result(args: argparse.Namespace, kind: str) -> int:
-    response = _client(args).call("GET", f"/v1/jobs/{args.job_id}/{kind}?format={args.format}")
+def _result(args: argparse.Namespace, kind: str, query: dict[str, str] | None = None) -> int:
+    params = urlencode({"format": args.format, **(query or {})})
+    response = _client(args).call("GET", f"/v1/jobs/{args.job_id}/{kind}?{params}")
     if args.output:
         Path(args.output).write_bytes(response.content)
     else:
@@ -190,7 +192,33 @@ def _result(args: argparse.Namespace, kind: str) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    return _result(args, "transcript")
+    # Only the options given: the API serves the stored file when there are none.
+    options = {name: getattr(args, name) for name in SubtitleOptions.model_fields}
+    query = {
+        name: str(value).lower() if isinstance(value, bool) else str(value)
+        for name, value in options.items()
+        if value is not None
+    }
+    return _result(args, "transcript", query)
+
+
+def _subtitle_flags(cmd: argparse.ArgumentParser) -> None:
+    """--max-line-chars and co.: SubtitleOptions' fields (the API checks their bounds)."""
+    group = cmd.add_argument_group("subtitles (srt and vtt; any of these renders them again)")
+    for name, field in SubtitleOptions.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(DEFAULT_OPTIONS, name)
+        if field.annotation is bool:
+            group.add_argument(flag, action="store_const", const=True, help=field.description)
+            continue
+        low, high = (
+            next(getattr(m, k) for m in field.metadata if hasattr(m, k)) for k in ("ge", "le")
+        )
+        group.add_argument(
+            flag,
+            type=type(default),
+            help=f"{field.description}: {low} to {high}, default {default}",
+        )
 
 
 def cmd_notes(args: argparse.Namespace) -> int:
@@ -260,6 +288,7 @@ def parser() -> argparse.ArgumentParser:
     get.add_argument("job_id")
     get.add_argument("--format", choices=TRANSCRIPT_FORMATS, default="txt")
     get.add_argument("-o", "--output")
+    _subtitle_flags(get)
     get.set_defaults(run=cmd_get)
 
     notes = sub.add_parser("notes", help="the notes")

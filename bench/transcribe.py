@@ -7,7 +7,7 @@ peak memory, and batched against sequential decoding.
 Each variant runs in its own process so that its peak RSS and model load are its own. The
 audio is espeak-ng reading tests/data/speech.KNOWN_TEXT repeatedly, so WER is measured too.
 "worker" is ``run_jobs.transcribe.task.run_task`` (fetch into the sha256 cache, PyAV decode,
-the Transcriber adapter, chunk result, merge, four renderings, publish) against in-memory job
+the Transcriber adapter, chunk result, merge, the renderings, publish) against in-memory job
 and blob stores: everything but network round trips to Firestore/GCS/Pub/Sub.
 Times are the minimum over ``--repeats`` (the least-disturbed run on a shared machine).
 """

@@ -1,7 +1,8 @@
 """The transcript contract: what the transcribe job writes and the notes function reads.
 
 ``jobs/{job_id}/transcript.json`` in the results bucket is ``Transcript.model_dump_json()``;
-``.txt``, ``.srt`` and ``.vtt`` are renderings of it. Result paths are built here only.
+``.txt``, ``.srt``, ``.vtt`` and ``.tsv`` are renderings of it (common/domain/subtitles.py).
+Result paths are built here only.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from common.config.settings import Settings
 
-TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt")
+TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt", "tsv")
 NOTES_FORMATS = ("json", "md")
 
 

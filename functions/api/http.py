@@ -36,6 +36,7 @@ from common.domain.errors import (
     StoreUnavailable,
 )
 from common.domain.jobs import JobOptions, utcnow
+from common.domain.subtitles import SubtitleOptions
 from common.edge.auth import Principal, Unauthenticated
 from common.obs.logs import get_logger
 from common.obs.tracing import stage
@@ -54,6 +55,7 @@ _BAD_REQUEST_CODES = {
     "bad_page_token",
     "bad_state",
     "bad_format",
+    "inapplicable_parameter",
     "unknown_parameter",
     "bad_idempotency_key",
 }
@@ -62,6 +64,7 @@ _MEDIA_TYPES = {
     "txt": "text/plain; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
     "md": "text/markdown; charset=utf-8",
 }
 M = TypeVar("M", bound=BaseModel)
@@ -254,7 +257,7 @@ def _delete_job(
 def _get_transcript(
     api: ApiServices, caller: Principal, query: schemas.TranscriptQuery, job_id: str
 ) -> flask.Response:
-    return _result(api, caller, job_id, "transcript", query.format)
+    return _result(api, caller, job_id, "transcript", query.format, query.subtitles())
 
 
 @_handles("get_notes")
@@ -265,9 +268,14 @@ def _get_notes(
 
 
 def _result(
-    api: ApiServices, caller: Principal, job_id: str, kind: str, fmt: str
+    api: ApiServices,
+    caller: Principal,
+    job_id: str,
+    kind: str,
+    fmt: str,
+    subtitles: SubtitleOptions | None = None,
 ) -> flask.Response:
-    result = service.read_result(api, caller, job_id, kind, fmt)
+    result = service.read_result(api, caller, job_id, kind, fmt, subtitles)
     response = flask.Response(result.data, 200, content_type=_MEDIA_TYPES[result.fmt])
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -8,7 +8,7 @@ import binascii
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,15 @@ from common.domain.jobs import (
     Priority,
 )
 from common.domain.ports import MAX_PAGE_SIZE
+from common.domain.subtitles import (
+    DEFAULT_OPTIONS,
+    HighlightWords,
+    MaxCueSeconds,
+    MaxLineChars,
+    MaxLines,
+    MinGapSeconds,
+    SubtitleOptions,
+)
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, TranscriptionSummary
 from common.domain.whisper_models import WhisperTask
 
@@ -114,6 +123,22 @@ def _digits(value: object) -> object:
     return value
 
 
+_JSON_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+
+
+def _decimal(value: object) -> object:
+    """A number as JSON writes one ("5", "0.25", "1.5e-05"): not " 5", "inf", "nan" or "5_0"."""
+    if not (isinstance(value, str) and _JSON_NUMBER.fullmatch(value)):
+        raise ValueError("must be a number such as 5 or 0.25")
+    return value
+
+
+def _flag(value: object) -> object:
+    if value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value == "true"
+
+
 def _one_of(names: tuple[str, ...]) -> Callable[[str], str]:
     def check(value: str) -> str:
         if value not in names:
@@ -160,8 +185,38 @@ class ListJobsQuery(NoQuery):
     )
 
 
+def _subtitle_option(name: str) -> Any:  # what Field returns
+    """A subtitle option as a query parameter: absent unless given; bounds in SubtitleOptions."""
+    field = SubtitleOptions.model_fields[name]
+    default = str(getattr(DEFAULT_OPTIONS, name)).lower()
+    return Field(
+        default=None,
+        description=f"{field.description}; srt and vtt only, default {default}",
+    )
+
+
 class TranscriptQuery(NoQuery):
     format: TranscriptFormat = Field(default="json", description="Rendering")
+    max_line_chars: Annotated[MaxLineChars, BeforeValidator(_digits)] | None = _subtitle_option(
+        "max_line_chars"
+    )
+    max_lines: Annotated[MaxLines, BeforeValidator(_digits)] | None = _subtitle_option("max_lines")
+    max_cue_s: Annotated[MaxCueSeconds, BeforeValidator(_decimal)] | None = _subtitle_option(
+        "max_cue_s"
+    )
+    min_gap_s: Annotated[MinGapSeconds, BeforeValidator(_decimal)] | None = _subtitle_option(
+        "min_gap_s"
+    )
+    highlight_words: (
+        Annotated[HighlightWords, BeforeValidator(_flag), WithJsonSchema({"type": "boolean"})]
+        | None
+    ) = _subtitle_option("highlight_words")
+
+    def subtitles(self) -> SubtitleOptions | None:
+        """The subtitle options given (the others at their defaults); None when none is."""
+        given = {name: getattr(self, name) for name in SubtitleOptions.model_fields}
+        given = {name: value for name, value in given.items() if name in self.model_fields_set}
+        return SubtitleOptions(**given) if given else None
 
 
 class NotesQuery(NoQuery):

@@ -31,6 +31,7 @@ from common.domain.errors import (
 from common.domain.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
 from common.domain.owners import subject_folder
 from common.domain.ports import Page
+from common.domain.subtitles import SUBTITLE_FORMATS, SubtitleOptions, render
 from common.domain.transcription_plan import resolve_model
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, Transcript, result_uri
 from common.edge.auth import Principal, Verifier
@@ -306,7 +307,16 @@ class Result:
     fmt: str
 
 
-def read_result(api: ApiServices, caller: Principal, job_id: str, kind: str, fmt: str) -> Result:
+def read_result(
+    api: ApiServices,
+    caller: Principal,
+    job_id: str,
+    kind: str,
+    fmt: str,
+    subtitles: SubtitleOptions | None = None,
+) -> Result:
+    """The stored rendering; with ``subtitles`` (srt and vtt only), one made now from
+    transcript.json with those options (nothing is transcribed again)."""
     formats, ready = (
         (TRANSCRIPT_FORMATS, TRANSCRIPT_READY)
         if kind == "transcript"
@@ -317,9 +327,18 @@ def read_result(api: ApiServices, caller: Principal, job_id: str, kind: str, fmt
             f"format must be one of {', '.join(formats)}, not {fmt!r}", code="bad_format"
         )
     job = get_job(api, caller, job_id)
-    uri = result_uri(api.core.settings, job_id, f"{kind}.{fmt}")
+    # After the job is found: OpenAPI cannot say that these need format=srt or vtt, so a
+    # request valid by the document is refused only for a job that exists.
+    if subtitles is not None and (kind != "transcript" or fmt not in SUBTITLE_FORMATS):
+        names = ", ".join(sorted(subtitles.model_fields_set))
+        raise InvalidInput(
+            f"{names}: only with format={' or '.join(SUBTITLE_FORMATS)}, not format={fmt}",
+            code="inapplicable_parameter",
+        )
+    name = f"{kind}.json" if subtitles is not None else f"{kind}.{fmt}"
+    uri = result_uri(api.core.settings, job_id, name)
     try:
-        return Result(api.core.blobs.read_bytes(uri), fmt)
+        data = api.core.blobs.read_bytes(uri)
     except BlobNotFound:
         if not job.state.is_final and job.state not in ready:
             raise ResultNotReady(
@@ -330,6 +349,9 @@ def read_result(api: ApiServices, caller: Principal, job_id: str, kind: str, fmt
             f"job {job_id} ({job.state.value}) has no {kind} in format {fmt}",
             code="result_not_found",
         ) from None
+    if subtitles is not None:
+        data = render(Transcript.model_validate_json(data), fmt, subtitles).encode()
+    return Result(data, fmt)
 
 
 # --- delete ------------------------------------------------------------------------------------

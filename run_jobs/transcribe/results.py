@@ -1,4 +1,4 @@
-"""Writing a finished transcript: the four files, the content cache, and the one
+"""Writing a finished transcript: its five renderings, the content cache, and the one
 ``TranscriptReady`` message.
 
 Every step may run twice (a retried task, two tasks finishing together): the files are
@@ -24,10 +24,10 @@ from common.domain.jobs import utcnow
 from common.domain.lease import Lease, take
 from common.domain.messages import TranscriptReady
 from common.domain.ports import BlobStore, Publisher
+from common.domain.subtitles import render
 from common.domain.transcription_plan import cache_prefix
-from common.domain.transcripts import Transcript, result_uri
+from common.domain.transcripts import TRANSCRIPT_FORMATS, Transcript, result_uri
 from common.obs.logs import get_logger
-from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 
 log = get_logger(__name__)
 
@@ -36,6 +36,7 @@ _TYPES = {
     "txt": "text/plain; charset=utf-8",
     "srt": "application/x-subrip; charset=utf-8",
     "vtt": "text/vtt; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
 }
 # How long a publish lease protects its holder; past it, another task takes over.
 PUBLISH_LEASE_S = 120.0
@@ -50,17 +51,12 @@ class PublishMarker(BaseModel):
 
 
 def write_outputs(transcript: Transcript, settings: Settings, blobs: BlobStore) -> dict[str, str]:
-    """Write transcript.{json,txt,srt,vtt}; returns {"transcript.json": uri, ...}."""
-    bodies = {
-        "json": transcript.model_dump_json(indent=1),
-        "txt": to_txt(transcript),
-        "srt": to_srt(transcript),
-        "vtt": to_vtt(transcript),
-    }
+    """Write transcript.{json,txt,srt,vtt,tsv} (subtitles with the default options); returns
+    {"transcript.json": uri, ...}."""
     outputs = {}
-    for ext, body in bodies.items():
+    for ext in TRANSCRIPT_FORMATS:
         uri = result_uri(settings, transcript.job_id, f"transcript.{ext}")
-        blobs.write_bytes(uri, body.encode(), content_type=_TYPES[ext])
+        blobs.write_bytes(uri, render(transcript, ext).encode(), content_type=_TYPES[ext])
         outputs[f"transcript.{ext}"] = uri
     return outputs
 

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 from google.cloud import pubsub_v1, run_v2, storage  # type: ignore[attr-defined]
 
 from common.config.settings import Settings
@@ -19,6 +20,7 @@ from common.domain.jobs import Job, JobSource, JobState
 from common.domain.messages import TranscriptionRequested
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript, result_uri
+from common.edge.auth import issue_hs256
 from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
@@ -134,6 +136,46 @@ def test_upload_is_transcribed_with_known_text(
     assert word_error_rate(KNOWN_TEXT, txt) <= 0.15
     assert job.source.sha256 is not None and len(job.source.sha256) == 64
     assert _ready_for(ready_tap, job_id) == 1
+
+
+def test_subtitles_are_rendered_again_from_the_stored_transcript_on_request(
+    clean_stack, settings, store, unique, short_speech
+):
+    secret = settings.auth.jwt_secret
+    assert secret is not None
+    api = requests.Session()
+    api.headers["Authorization"] = f"Bearer {issue_hs256(secret.get_secret_value(), unique)}"
+    base = clean_stack.local.function_url("api")
+    data = short_speech.read_bytes()
+    ticket = api.post(
+        f"{base}/v1/uploads",
+        json={"filename": "talk.wav", "content_type": "audio/wav", "size_bytes": len(data)},
+        timeout=30,
+    ).json()
+    put = requests.put(ticket["upload_url"], data=data, headers=ticket["headers"], timeout=30)
+    assert put.status_code == 200, put.text
+    job = api.post(f"{base}/v1/jobs", json={"audio_url": ticket["audio_url"]}, timeout=30).json()
+
+    done = _wait_done(store, job["job_id"])
+    path = f"{base}/v1/jobs/{job['job_id']}/transcript"
+    narrow = api.get(path, params={"format": "srt", "max_line_chars": "20"}, timeout=30)
+    stored = api.get(path, params={"format": "srt"}, timeout=30)
+    tsv = api.get(path, params={"format": "tsv"}, timeout=30)
+
+    assert narrow.status_code == 200, narrow.text
+    assert narrow.headers["Content-Type"].startswith("application/x-subrip")
+    blocks = [b.split("\n") for b in narrow.text.strip().split("\n\n")]
+    lines = [line for block in blocks for line in block[2:]]
+    assert all(" --> " in block[1] and 1 <= len(block[2:]) <= 2 for block in blocks)
+    assert lines and all(len(line) <= 20 for line in lines), lines
+    transcript = _transcript(settings, job["job_id"])
+    assert " ".join(lines).split() == transcript.text.split()  # every word, whole, in order
+    assert narrow.text != stored.text  # the stored file has the default 42 characters
+    assert (
+        stored.text
+        == GcsBlobStore(settings.project).read_bytes(done.outputs["transcript.srt"]).decode()
+    )
+    assert tsv.text.startswith("start\tend\ttext\n") and "transcript.tsv" in done.outputs
 
 
 def test_redelivered_request_launches_no_second_execution(

@@ -12,13 +12,23 @@ from flask.testing import FlaskClient
 
 from common.config.settings import Settings
 from common.domain.errors import InvalidInput
+from common.domain.jobs import JobState
+from common.domain.subtitles import SubtitleOptions, render, to_srt
+from common.domain.transcripts import Transcript, result_uri
 from common.edge.auth import issue_hs256
 from common.gcp.rate_limit import RateLimiter
 from functions.api import build_api
 from functions.api.http import create_app, status_of
 from functions.api.service import ApiServices
 from functions.bootstrap import Services
-from tests.fakes import FakeLauncher, MemoryBlobStore, MemoryJobStore, RecordingPublisher
+from tests.conftest import REPO_ROOT
+from tests.fakes import (
+    FakeLauncher,
+    MemoryBlobStore,
+    MemoryJobStore,
+    RecordingPublisher,
+    new_job,
+)
 
 SECRET = "a-test-secret-long-enough-for-hs256-keys"
 UNKNOWN_JOB = f"/v1/jobs/a-{0:032d}"
@@ -116,6 +126,17 @@ def test_a_view_per_route_and_json_errors_for_unrouted_requests() -> None:
         ("/v1/jobs?page_token=X19tYWluX18", "bad_page_token"),  # base64 of a reserved id
         (f"{UNKNOWN_JOB}/transcript?format=pdf", "bad_format"),
         (f"{UNKNOWN_JOB}/notes?format=srt", "bad_format"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_line_chars=9", "bad_max_line_chars"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_line_chars=201", "bad_max_line_chars"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_line_chars=3.5e1", "bad_max_line_chars"),
+        (f"{UNKNOWN_JOB}/transcript?format=vtt&max_lines=0", "bad_max_lines"),
+        (f"{UNKNOWN_JOB}/transcript?format=vtt&max_lines=5", "bad_max_lines"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_cue_s=0.5", "bad_max_cue_s"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_cue_s=inf", "bad_max_cue_s"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&min_gap_s=2.5", "bad_min_gap_s"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&highlight_words=yes", "bad_highlight_words"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_lines=1&max_lines=2", "unknown_parameter"),
+        (f"{UNKNOWN_JOB}/transcript?format=srt&max_chars=20", "unknown_parameter"),
     ],
 )
 def test_query_parameters_are_the_routes_models_and_unknown_ones_are_refused(
@@ -197,3 +218,53 @@ def test_codes_the_store_raises_for_a_query_keep_their_400() -> None:
     # A well-formed page token of another caller's job is refused by the job store.
     assert status_of(InvalidInput("page_token is stale or invalid", code="bad_page_token")) == 400
     assert status_of(InvalidInput("bad value", code="invalid_value")) == 422
+
+
+def test_subtitle_options_render_the_stored_transcript_again() -> None:
+    client, api = _client()
+    s = api.core.settings
+    job = new_job(f"a-{1:032d}").model_copy(update={"owner": "alice", "state": JobState.COMPLETED})
+    assert isinstance(api.core.jobs, MemoryJobStore) and isinstance(api.core.blobs, MemoryBlobStore)
+    api.core.jobs.jobs[job.job_id] = job
+    transcript = Transcript.model_validate_json(
+        (REPO_ROOT / "tests/data/meeting_transcript.json").read_text()
+    )
+    for fmt in ("json", "srt", "tsv"):
+        body = render(transcript, fmt).encode() if fmt == "json" else f"stored {fmt}".encode()
+        api.core.blobs.write_bytes(
+            result_uri(s, job.job_id, f"transcript.{fmt}"), body, content_type="x"
+        )
+    path = f"/v1/jobs/{job.job_id}/transcript"
+
+    stored = client.get(f"{path}?format=srt", headers=_auth())
+    narrow = client.get(f"{path}?format=srt&max_line_chars=20&max_lines=1", headers=_auth())
+    marked = client.get(f"{path}?format=vtt&highlight_words=true&max_cue_s=5", headers=_auth())
+    tsv = client.get(f"{path}?format=tsv", headers=_auth())
+    as_json_writes = client.get(f"{path}?format=srt&min_gap_s=1.5e-2", headers=_auth())
+
+    assert stored.get_data() == b"stored srt"  # no option: the stored file, as before
+    assert as_json_writes.get_data(as_text=True) == to_srt(
+        transcript, SubtitleOptions(min_gap_s=0.015)
+    )
+    assert narrow.content_type == "application/x-subrip; charset=utf-8"
+    srt = narrow.get_data(as_text=True)
+    assert srt == to_srt(transcript, SubtitleOptions(max_line_chars=20, max_lines=1))
+    texts = [b.split("\n")[2:] for b in srt.strip().split("\n\n")]
+    assert all(len(lines) == 1 and len(lines[0]) <= 20 for lines in texts)
+    vtt = marked.get_data(as_text=True)
+    assert vtt.startswith("WEBVTT\n\n") and "<u>Good</u> morning" in vtt
+    assert marked.content_type == "text/vtt; charset=utf-8"
+    assert (tsv.get_data(), tsv.content_type) == (
+        b"stored tsv",
+        "text/tab-separated-values; charset=utf-8",
+    )
+    other = client.get(f"{path}?format=vtt&max_lines=1", headers=_auth("bob"))
+    assert _error(other) == (404, "job_not_found")
+    # Subtitle options shape srt and vtt only (json is the default format); the job is found
+    # first, since the document cannot say so.
+    for query in ("max_line_chars=20", "format=txt&highlight_words=true", "format=tsv&min_gap_s=0"):
+        refused = client.get(f"{path}?{query}", headers=_auth())
+        assert _error(refused) == (400, "inapplicable_parameter"), query
+        assert "only with format=srt or vtt" in refused.get_json()["error"]["message"]
+        missing = client.get(f"{UNKNOWN_JOB}/transcript?{query}", headers=_auth())
+        assert _error(missing) == (404, "job_not_found")

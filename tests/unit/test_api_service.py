@@ -10,7 +10,8 @@ import pytest
 
 from common.domain.errors import InvalidInput, JobNotFound, PublishFailed
 from common.domain.jobs import Job, JobOptions, JobSource, JobState, Priority
-from common.domain.transcripts import result_uri
+from common.domain.subtitles import SubtitleOptions, to_srt
+from common.domain.transcripts import Transcript, result_uri
 from common.edge.auth import Principal
 from functions.api import build_api
 from functions.api.service import (
@@ -31,6 +32,7 @@ from tests.fakes import (
     MemoryBlobStore,
     MemoryJobStore,
     RecordingPublisher,
+    make_segment,
     settings,
     wav_bytes,
 )
@@ -238,6 +240,39 @@ def test_a_written_result_is_read_and_a_final_job_without_one_has_none(world: Wo
     assert (result.data, result.fmt) == (b"Hi.\n", "txt")
     assert none.value.code == "result_not_found"
     assert bad.value.code == "bad_format"
+
+
+def test_subtitle_options_render_transcript_json_and_apply_to_srt_and_vtt_only(
+    world: World,
+) -> None:
+    done = _job(world, JobState.TRANSCRIBED)
+    s = world.api.core.settings
+    transcript = Transcript(
+        job_id=done.job_id,
+        language="en",
+        duration_s=2,
+        model="tiny.en",
+        segments=[make_segment((0.0, 1.0, " Hello"), (1.0, 2.0, " there."))],
+    )
+    world.blobs.write_bytes(
+        result_uri(s, done.job_id, "transcript.json"),
+        transcript.model_dump_json().encode(),
+        content_type="application/json",
+    )
+    one_word = SubtitleOptions(max_line_chars=10, max_lines=1, max_cue_s=1)
+
+    srt = read_result(world.api, ALICE, done.job_id, "transcript", "srt", one_word)
+    with pytest.raises(InvalidInput) as notes:
+        read_result(world.api, ALICE, done.job_id, "notes", "md", one_word)
+    with pytest.raises(InvalidInput) as txt:
+        read_result(world.api, ALICE, done.job_id, "transcript", "txt", one_word)
+
+    assert srt.data.decode() == to_srt(transcript, one_word)
+    assert srt.data.count(b" --> ") == 2
+    assert notes.value.code == txt.value.code == "inapplicable_parameter"
+    assert txt.value.message == (
+        "max_cue_s, max_line_chars, max_lines: only with format=srt or vtt, not format=txt"
+    )
 
 
 # --- delete ------------------------------------------------------------------------------------

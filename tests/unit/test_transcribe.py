@@ -19,12 +19,12 @@ from common.domain.errors import InvalidInput
 from common.domain.jobs import JobState, utcnow
 from common.domain.lease import Lease
 from common.domain.ports import Publisher
+from common.domain.subtitles import to_srt, to_txt, to_vtt
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Transcript
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.merge import ChunkResult, merge, shift
 from run_jobs.transcribe.model_store import ModelUnavailable, join_split_model, model_path
-from run_jobs.transcribe.render import to_srt, to_txt, to_vtt
 from run_jobs.transcribe.results import PublishMarker, publish_ready_once
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
@@ -101,8 +101,8 @@ def test_renderings() -> None:
     )
     assert to_txt(t) == "Hello there.\nBye.\n"
     assert to_srt(t) == (
-        "1\n00:00:00,000 --> 00:00:02,000\nHello there.\n\n2\n00:01:01,250 --> 01:02:03,500\nBye.\n"
-    )
+        "1\n00:00:00,000 --> 00:00:02,000\nHello there.\n\n2\n00:01:01,250 --> 00:01:08,250\nBye.\n"
+    )  # a word an hour long is shown for max_cue_s (7 s) at most
     assert to_vtt(t).startswith("WEBVTT\n\n00:00:00.000 --> 00:00:02.000\nHello there.\n")
 
 
