@@ -307,6 +307,11 @@ def with_usage(job: Job, usage: Mapping[str, float]) -> Job:
     return job.model_copy(update={"usage": merged})
 
 
+def with_transcription(job: Job, summary: TranscriptionSummary) -> Job:
+    """The job with what its transcript says of itself (language, model, quality)."""
+    return job.model_copy(update={"transcription": summary})
+
+
 def one_more_provider_wait(job: Job) -> Job:
     return job.coordinated(provider_waits=job.coordination.provider_waits + 1)
 
