@@ -140,5 +140,6 @@ def drop_failing(
 def _little_speech(seg: Segment, speech: Spans | None) -> bool:
     if speech is None:
         return False
-    span = max(seg.end - seg.start, 0.1)
-    return speech_within(speech, seg.start, seg.end) < LITTLE_SPEECH * span
+    # The words' span where there are words: a segment's own may take in the pause before.
+    start, end = (seg.words[0].start, seg.words[-1].end) if seg.words else (seg.start, seg.end)
+    return speech_within(speech, start, end) < LITTLE_SPEECH * max(end - start, 0.1)

@@ -93,6 +93,16 @@ def test_a_subtitle_phrase_where_vad_heard_little_speech_is_a_phantom() -> None:
     assert verdict(credits, speech) == PHANTOM
     assert verdict(thanks, speech) is None  # someone said it
     assert verdict(credits) is None  # no VAD ran and the decoder heard speech: kept
+    # A "Thank you." said after a pause: its words, not the segment's span, are measured.
+    said = _seg(" Thank you.", start=60, end=63).model_copy(
+        update={
+            "words": [
+                Word(start=62.2, end=62.5, word=" Thank"),
+                Word(start=62.5, end=62.9, word=" you."),
+            ]
+        }
+    )
+    assert verdict(said, [(62.1, 63.0)]) is None
 
 
 def test_punctuation_alone_is_not_speech() -> None:
