@@ -72,8 +72,7 @@ def shift(segments: list[Segment], offset_s: float) -> list[Segment]:
 
 def shift_dropped(dropped: list[DroppedSegment], offset_s: float) -> list[DroppedSegment]:
     return [
-        d.model_copy(update={"start": d.start + offset_s, "end": d.end + offset_s})
-        for d in dropped
+        d.model_copy(update={"start": d.start + offset_s, "end": d.end + offset_s}) for d in dropped
     ]
 
 

@@ -259,3 +259,78 @@ def test_the_job_document_says_what_its_transcript_is_and_the_plan_reaches_the_d
     summary = jobs.get(job.job_id).transcription
     assert summary is not None and summary.model == "tiny.en" and summary.language == "en"
     assert summary.quality.words == sum(len(seg.words) for seg in transcript.segments) > 5
+
+
+class _FakeWhisper:
+    """Stands in for WhisperModel: the first decode says ``first``; each decode alone (the
+    guard's, with the temperature fallback) says ``again``; the calls' keywords are kept."""
+
+    def __init__(self, first: str, again: str) -> None:
+        self.first, self.again = first, again
+        self.calls: list[dict[str, object]] = []
+
+    def transcribe(self, samples: object, **kwargs: object) -> tuple[list[object], object]:
+        from types import SimpleNamespace
+
+        self.calls.append(kwargs)
+        text = self.again if "temperature" in kwargs else self.first
+        seg = SimpleNamespace(
+            start=0.2,
+            end=2.8,
+            text=text,
+            words=None,
+            avg_logprob=-0.2,
+            no_speech_prob=0.01,
+            compression_ratio=compression_ratio(text.strip()),
+        )
+        info = SimpleNamespace(language="en", language_probability=1.0, vad_options=None)
+        return [seg], info
+
+
+def _guarded(fake: _FakeWhisper, tmp_path: Path) -> object:
+    from common.audio.decode import decode_window
+    from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions
+    from tests.data.speech import make_speech
+
+    options = WhisperOptions(
+        model="tiny.en",
+        device="cpu",
+        compute_type="int8",
+        beam_size=5,
+        batched=False,
+        batch_size=8,
+        vad=True,
+        word_timestamps=False,
+        hotwords="Amara",
+    )
+
+    class Faked(Transcriber):
+        model = fake  # type: ignore[assignment]
+
+    samples = decode_window(make_speech(tmp_path / "s.wav", "The committee met on Tuesday."))
+    return Faked(tmp_path, options).transcribe(samples, language="en")
+
+
+def test_a_looping_window_is_decoded_again_with_the_fallbacks_and_replaced(
+    tmp_path: Path,
+) -> None:
+    fake = _FakeWhisper(" in the end," * 20, " The committee met on Tuesday.")
+    result = _guarded(fake, tmp_path)
+    assert [s.text for s in result.segments] == [" The committee met on Tuesday."]
+    assert result.dropped == []
+    assert result.options["guard_redecoded_windows"] == 1
+    assert result.options["redecoded_kept"] == 1
+    first, again = fake.calls
+    assert again["temperature"] == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert again["condition_on_previous_text"] is False
+    assert first["hotwords"] == again["hotwords"] == "Amara"
+    assert first["task"] == again["task"] == "transcribe"
+
+
+def test_a_window_that_loops_again_is_dropped_and_recorded(tmp_path: Path) -> None:
+    fake = _FakeWhisper(" in the end," * 20, " the end the end the end the end")
+    result = _guarded(fake, tmp_path)
+    assert result.segments == []
+    # No better than the first decoding, which stays, and is dropped with why.
+    assert [(d.reason, d.text) for d in result.dropped] == [(COMPRESSION, fake.first)]
+    assert result.options["guard_dropped"] == 1 and result.options["redecoded_kept"] == 0
