@@ -26,9 +26,8 @@ from common.domain.jobs import (
     Job,
     JobError,
     JobState,
+    transcribed,
     with_source_digest,
-    with_transcription,
-    with_usage,
 )
 from common.domain.ports import BlobStore, JobStore, Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
@@ -227,12 +226,16 @@ def _finish(
     cache_hit: bool = False,
 ) -> None:
     outputs = write_outputs(transcript, w.settings, w.blobs)
-    moved = w.jobs.transition(transcript.job_id, JobState.TRANSCRIBED, outputs=outputs)
-    if moved.changed:
-        summary = summarize(transcript)
-        w.jobs.update(
-            transcript.job_id, lambda j: with_transcription(with_usage(j, usage), summary)
-        )
+    summary = summarize(transcript)
+    moved = [False]  # whether this task's write moved the job (the change may run again)
+
+    def change(job: Job) -> Job | None:
+        new = transcribed(job, outputs, usage, summary)
+        moved[0] = new is not None
+        return new
+
+    w.jobs.update(transcript.job_id, change)
+    if moved[0]:
         w.jobs.set_progress(transcript.job_id, TRANSCRIPTION_SHARE)
         # Once per job (only the task that moved it): the audio seconds metric.
         log.info(
