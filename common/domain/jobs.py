@@ -307,6 +307,18 @@ def with_usage(job: Job, usage: Mapping[str, float]) -> Job:
     return job.model_copy(update={"usage": merged})
 
 
+def transcribed(
+    job: Job, outputs: dict[str, str], usage: Mapping[str, float], summary: TranscriptionSummary
+) -> Job | None:
+    """-> TRANSCRIBED with the transcript's ``outputs`` and ``summary`` (what it says of itself:
+    language, model, quality), and ``usage`` added, in one write, so whoever sees the state sees
+    the summary too; None if the job is TRANSCRIBED already, ``InvalidTransition`` past it."""
+    if job.state is JobState.TRANSCRIBED:
+        return None
+    moved, _ = advance(job, JobState.TRANSCRIBED, outputs=outputs)
+    return with_usage(moved, usage).model_copy(update={"transcription": summary})
+
+
 def one_more_provider_wait(job: Job) -> Job:
     return job.coordinated(provider_waits=job.coordination.provider_waits + 1)
 

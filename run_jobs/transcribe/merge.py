@@ -5,7 +5,8 @@ Chunk ``i`` owns ``[cut(i), cut(i + 1))``, where ``cut(i)`` is the start cut chu
 recorded (a pause found by VAD, see ``cuts.py``; ``boundary(i)`` for results that predate it).
 Each cut is read from one side only, the later chunk, so even neighbours that disagreed could
 leave neither a gap nor a duplicate. A word belongs to the chunk that owns its middle; a segment
-keeps the words it owns (and is dropped if it owns none).
+keeps the words it owns (and is dropped if it owns none). The segments the hallucination guard
+dropped follow the same rule, by their middles, into ``Transcript.dropped_segments``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from common.domain.transcription_plan import ChunkPlan
-from common.domain.transcripts import Segment, Transcript
+from common.domain.transcripts import DroppedSegment, Segment, Transcript
 from common.obs.logs import get_logger
 from run_jobs.transcribe.coverage import within
 
@@ -28,7 +29,9 @@ _SUMMED = (
     "redecoded_windows",
     "redecoded_kept",
     "redecoded_s",
-    "non_speech_dropped",
+    "guard_redecoded_windows",
+    "coverage_redecoded_windows",
+    "guard_dropped",
 )
 
 
@@ -47,6 +50,8 @@ class ChunkResult(BaseModel):
     # written before cuts existed, which falls back to the plan's nominal boundary).
     cut_start_s: float | None = None
     cut_end_s: float | None = None
+    # What the guard took out of this chunk, times on the file's timeline too.
+    dropped_segments: list[DroppedSegment] = Field(default_factory=list)
 
 
 def shift(segments: list[Segment], offset_s: float) -> list[Segment]:
@@ -65,6 +70,12 @@ def shift(segments: list[Segment], offset_s: float) -> list[Segment]:
     return out
 
 
+def shift_dropped(dropped: list[DroppedSegment], offset_s: float) -> list[DroppedSegment]:
+    return [
+        d.model_copy(update={"start": d.start + offset_s, "end": d.end + offset_s}) for d in dropped
+    ]
+
+
 def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
     indexes = sorted(c.index for c in chunks)
     if indexes != list(range(plan.chunk_count)):
@@ -72,6 +83,7 @@ def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
     ordered = sorted(chunks, key=lambda c: c.index)
     cuts = [-math.inf, *(_start_cut(plan, c) for c in ordered[1:]), math.inf]
     segments: list[Segment] = []
+    dropped: list[DroppedSegment] = []
     for chunk in ordered:
         low, high = cuts[chunk.index], cuts[chunk.index + 1]
         if chunk.cut_end_s is not None and chunk.cut_end_s != high:
@@ -82,6 +94,7 @@ def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
                 high,
             )
         segments += within(chunk.segments, low, high)
+        dropped += [d for d in chunk.dropped_segments if low <= (d.start + d.end) / 2 < high]
     language = _language(ordered)
     first = next(c for c in ordered if c.language == language)
     return Transcript(
@@ -90,7 +103,9 @@ def merge(plan: ChunkPlan, chunks: list[ChunkResult]) -> Transcript:
         language_probability=first.language_probability,
         duration_s=plan.duration_s,
         model=plan.model,
+        task=plan.task.value,
         segments=segments,
+        dropped_segments=dropped,
         options={
             **first.options,
             "chunk_seconds": plan.chunk_seconds,

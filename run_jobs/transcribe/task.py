@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,17 +26,17 @@ from common.domain.jobs import (
     Job,
     JobError,
     JobState,
+    transcribed,
     with_source_digest,
-    with_usage,
 )
 from common.domain.ports import BlobStore, JobStore, Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
-from common.domain.transcripts import Transcript
+from common.domain.transcripts import Transcript, summarize
 from common.obs import metrics
 from common.obs.logs import bind, get_logger
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.cuts import task_cuts
-from run_jobs.transcribe.merge import ChunkResult, merge, shift
+from run_jobs.transcribe.merge import ChunkResult, merge, shift, shift_dropped
 from run_jobs.transcribe.model_store import model_path
 from run_jobs.transcribe.results import (
     cache_uri,
@@ -165,10 +165,12 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServic
     cut_start, cut_end = task_cuts(path, plan, env.index)
     start, end = plan.cut_window(env.index, cut_start, cut_end)
     samples = decode_window(path, start, end)
-    transcriber = Transcriber(
-        model_path(plan.model, w.settings, w.blobs),
+    options = replace(
         WhisperOptions.from_settings(plan.model, w.settings),
+        task=plan.task.value,
+        hotwords=", ".join(plan.vocabulary) or None,  # the decoder's prompt expects these
     )
+    transcriber = Transcriber(model_path(plan.model, w.settings, w.blobs), options)
     already = len(_chunk_uris(prefix, w))
     report = _throttled(
         lambda fraction: w.jobs.set_progress(
@@ -211,6 +213,7 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServic
         options=result.options,
         cut_start_s=cut_start,
         cut_end_s=cut_end,
+        dropped_segments=shift_dropped(result.dropped, start),
     )
 
 
@@ -223,9 +226,16 @@ def _finish(
     cache_hit: bool = False,
 ) -> None:
     outputs = write_outputs(transcript, w.settings, w.blobs)
-    moved = w.jobs.transition(transcript.job_id, JobState.TRANSCRIBED, outputs=outputs)
-    if moved.changed:
-        w.jobs.update(transcript.job_id, lambda j: with_usage(j, usage))
+    summary = summarize(transcript)
+    moved = [False]  # whether this task's write moved the job (the change may run again)
+
+    def change(job: Job) -> Job | None:
+        new = transcribed(job, outputs, usage, summary)
+        moved[0] = new is not None
+        return new
+
+    w.jobs.update(transcript.job_id, change)
+    if moved[0]:
         w.jobs.set_progress(transcript.job_id, TRANSCRIPTION_SHARE)
         # Once per job (only the task that moved it): the audio seconds metric.
         log.info(

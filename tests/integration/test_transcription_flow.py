@@ -126,6 +126,13 @@ def test_upload_is_transcribed_with_known_text(
     words = [w for s in transcript.segments for w in s.words]
     assert len(words) >= 80 and all(a.start <= b.start for a, b in itertools.pairwise(words))
     assert transcript.options["compute_type"] == "int8" and transcript.options["vad"] is True
+    assert transcript.task == "transcribe" and transcript.options["guard"] is True
+    # The job document says how trustworthy the transcript reads.
+    assert job.transcription is not None and job.transcription.model == "tiny.en"
+    quality = job.transcription.quality
+    assert quality.words == len(words) and quality.segments == len(transcript.segments)
+    assert quality.segments_dropped == len(transcript.dropped_segments)
+    assert 0 <= quality.low_confidence_share < 0.5
 
     blobs = GcsBlobStore(settings.project)
     srt = blobs.read_bytes(job.outputs["transcript.srt"]).decode()
@@ -176,6 +183,33 @@ def test_subtitles_are_rendered_again_from_the_stored_transcript_on_request(
         == GcsBlobStore(settings.project).read_bytes(done.outputs["transcript.srt"]).decode()
     )
     assert tsv.text.startswith("start\tend\ttext\n") and "transcript.tsv" in done.outputs
+
+
+@pytest.fixture(scope="module")
+def noise_then_tone(speech_dir: Path) -> Path:
+    """60 s of white noise (Silero hears speech in it; the batched pipeline said " you"),
+    then 30 s of a pure tone."""
+    noise, tone, both = (speech_dir / f"{n}.wav" for n in ("noise", "tone", "noise-tone"))
+    synth = ["sox", "-n", "-r", "16000", "-c", "1"]
+    subprocess.run([*synth, str(noise), "synth", "60", "whitenoise", "vol", "0.5"], check=True)
+    subprocess.run([*synth, str(tone), "synth", "30", "sine", "440", "vol", "0.5"], check=True)
+    subprocess.run(["sox", str(noise), str(tone), str(both)], check=True)
+    return both
+
+
+def test_noise_and_a_tone_invent_no_words_and_end_as_an_empty_transcript(
+    clean_stack, settings, store, unique, noise_then_tone
+):
+    job_id = gsutil_upload(settings, noise_then_tone, f"{unique}/noise.wav")
+
+    job = wait_for(lambda: _job_in(store, job_id, (JobState.FAILED,)), what="the failure")
+    transcript = _transcript(settings, job_id)
+    assert transcript.segments == [] and transcript.text == ""
+    assert all(d.reason for d in transcript.dropped_segments)  # kept for review, with why
+    # Transcribed (nothing said), then no notes to pay for.
+    assert JobState.TRANSCRIBED in job.state_times
+    assert job.error is not None and job.error.code == "empty_transcript"
+    assert job.transcription is not None and job.transcription.quality.words == 0
 
 
 def test_redelivered_request_launches_no_second_execution(

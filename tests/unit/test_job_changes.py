@@ -6,14 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from common.domain.errors import InvalidTransition
 from common.domain.jobs import (
     Job,
     JobState,
     held_by_notes_batch,
     launch_settled,
     launch_taken_over,
+    transcribed,
 )
 from common.domain.lease import Lease
+from common.domain.transcripts import Transcript, summarize
 from tests.fakes import new_job
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -83,3 +86,17 @@ def test_a_job_is_never_held_by_its_own_notes_batch() -> None:
     job = new_job()
     own = Lease(holder=job.job_id, taken_at=NOW, ttl_s=60)
     assert not held_by_notes_batch(job.coordinated(notes_batch=own), NOW)
+
+
+def test_transcribed_moves_the_job_with_its_summary_and_usage_in_one_change() -> None:
+    transcript = Transcript(job_id="j-1", language="en", duration_s=3, model="tiny.en", segments=[])
+    summary = summarize(transcript)
+    outputs = {"transcript.json": "gs://r/jobs/j-1/transcript.json"}
+    job = _job(JobState.TRANSCRIBING).model_copy(update={"usage": {"transcribed_audio_s": 1.0}})
+    moved = transcribed(job, outputs, {"transcribed_audio_s": 3.0}, summary)
+    assert moved is not None and moved.state is JobState.TRANSCRIBED
+    assert moved.transcription == summary and moved.outputs == outputs
+    assert moved.usage == {"transcribed_audio_s": 4.0}
+    assert transcribed(moved, outputs, {"transcribed_audio_s": 3.0}, summary) is None  # once
+    with pytest.raises(InvalidTransition):
+        transcribed(_job(JobState.COMPLETED), outputs, {}, summary)
