@@ -36,9 +36,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.data.sounds import RATE, music  # noqa: E402
 from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate  # noqa: E402
-
-RATE = 16_000
 
 
 def _sox(path: Path, *synth: str) -> np.ndarray:
@@ -46,27 +45,6 @@ def _sox(path: Path, *synth: str) -> np.ndarray:
     from common.audio.decode import decode_window
 
     return decode_window(path)
-
-
-def _music(seconds: float) -> np.ndarray:
-    """Plucked triads and their arpeggios (C, A minor, F, G), with overtones and decay."""
-    chords = [
-        (261.6, 329.6, 392.0),
-        (220.0, 261.6, 329.6),
-        (174.6, 220.0, 261.6),
-        (196.0, 246.9, 293.7),
-    ]
-    note_s = 0.25
-    t = np.arange(int(note_s * RATE)) / RATE
-    envelope = np.exp(-6 * t)
-    out: list[np.ndarray] = []
-    while len(out) * note_s < seconds:
-        chord = chords[(len(out) // 8) % len(chords)]
-        step = len(out) % 8
-        freqs = chord if step == 0 else (chord[step % 3] * (2 if step > 3 else 1),)
-        tone = sum(np.sin(2 * np.pi * f * k * t) / k for f in freqs for k in (1, 2, 3))
-        out.append(envelope * tone / (3 * len(freqs)))
-    return (0.5 * np.concatenate(out)).astype(np.float32)
 
 
 def inputs(folder: Path) -> list[tuple[str, np.ndarray, str | None]]:
@@ -84,7 +62,7 @@ def inputs(folder: Path) -> list[tuple[str, np.ndarray, str | None]]:
             _sox(folder / "tone.wav", "synth", "30", "sine", "440", "vol", "0.5"),
             None,
         ),
-        ("music (plucked chords) 30 s", _music(30), None),
+        ("music (plucked chords) 30 s", music(30), None),
         # Speech to VAD, and words to no one: the batched pipeline loops on it.
         ("reversed speech 30 s", speech[::-1].copy(), None),
         (

@@ -11,10 +11,12 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from google.cloud import pubsub_v1, run_v2, storage  # type: ignore[attr-defined]
 
+from common.audio.decode import decode_window
 from common.config.settings import Settings
 from common.domain.jobs import Job, JobSource, JobState
 from common.domain.messages import TranscriptionRequested
@@ -24,6 +26,7 @@ from common.edge.auth import issue_hs256
 from common.gcp.cloud_run import CloudRunLauncher
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
+from tests.data.sounds import RATE, music, write_wav
 from tests.data.speech import KNOWN_TEXT, make_speech, repeated, word_error_rate
 from tests.integration.helpers import Tap, gsutil_upload, inbox_job_id, wait_for
 
@@ -210,6 +213,37 @@ def test_noise_and_a_tone_invent_no_words_and_end_as_an_empty_transcript(
     assert JobState.TRANSCRIBED in job.state_times
     assert job.error is not None and job.error.code == "empty_transcript"
     assert job.transcription is not None and job.transcription.quality.words == 0
+
+
+@pytest.mark.parametrize("kind", ["silence", "music"])
+def test_digital_silence_and_music_invent_no_words(
+    clean_stack, settings, store, unique, tmp_path, kind
+):
+    samples = np.zeros(60 * RATE, dtype=np.float32) if kind == "silence" else music(30)
+    job_id = gsutil_upload(
+        settings, write_wav(tmp_path / f"{kind}.wav", samples), f"{unique}/x.wav"
+    )
+
+    job = wait_for(lambda: _job_in(store, job_id, (JobState.FAILED,)), what="the failure")
+    assert _transcript(settings, job_id).segments == []
+    assert job.error is not None and job.error.code == "empty_transcript"
+
+
+def test_two_minutes_of_silence_inside_speech_get_no_words(
+    clean_stack, settings, store, unique, tmp_path, short_speech
+):
+    speech = decode_window(short_speech)
+    gap_start, gap_end = len(speech) / RATE, len(speech) / RATE + 120
+    audio = np.concatenate([speech, np.zeros(120 * RATE, dtype=np.float32), speech])
+    job_id = gsutil_upload(settings, write_wav(tmp_path / "gap.wav", audio), f"{unique}/gap.wav")
+
+    job = _wait_done(store, job_id)
+    transcript = _transcript(settings, job_id)
+    words = [w for s in transcript.segments for w in s.words]
+    # Nothing in the silence (half a second of slack for the words either side of it).
+    assert not [w for w in words if gap_start + 0.5 < w.start < gap_end - 0.5], words
+    assert word_error_rate(f"{KNOWN_TEXT} {KNOWN_TEXT}", transcript.text) <= 0.15
+    assert job.transcription is not None and job.transcription.quality.segments_dropped == 0
 
 
 def test_redelivered_request_launches_no_second_execution(
