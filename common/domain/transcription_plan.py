@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.config.settings import Settings, Tier
 from common.domain.jobs import JobOptions, Priority
-from common.domain.whisper_models import WhisperTask, check_request
+from common.domain.whisper_models import CATALOG, WhisperTask, able, best_able, check_request
 
 # Environment variables of a transcribe execution (set as run_job overrides).
 PLAN_ENV = "AUDIONOTES_TRANSCRIBE_PLAN"
@@ -42,7 +42,15 @@ def resolve_model(options: JobOptions, settings: Settings) -> str:
     """The model a job asks for (or its tier's default), checked when the job is submitted and
     again when it is dispatched: installed, and able to do what the options ask."""
     t = settings.transcription
-    model = options.model or t.default_models[tier_for(options.priority, settings)]
+    if options.model is not None:  # named: it must do what is asked, or the job is refused
+        check_request(options.model, options.language, options.task, t.models)
+        return options.model
+    model = t.default_models[tier_for(options.priority, settings)]
+    info = CATALOG.get(model)
+    if info is not None and not able(info, options.language, options.task):
+        # The tier's default cannot (turbo does not translate; tiny.en hears only English):
+        # the best installed model that can, rather than a refusal the caller did not ask for.
+        model = best_able(t.models, options.language, options.task) or model
     check_request(model, options.language, options.task, t.models)
     return model
 

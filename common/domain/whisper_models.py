@@ -34,7 +34,7 @@ class ModelInfo:
     translates: bool
     relative_speed: float  # against large-v3 = 1 on the same GPU (published)
     gpu_memory_gb: float  # float16, beam 5, approximate (published)
-    quality: int  # higher is more accurate; picks "the best installed" model
+    quality: int  # higher is more accurate: which model stands in for a default that cannot
 
     def describe(self) -> dict[str, object]:
         return {
@@ -122,9 +122,13 @@ def check_request(
     return info
 
 
-def best_installed(installed: Collection[str]) -> str:
-    """The most accurate catalog model among ``installed`` (the local stack's default)."""
-    known = [CATALOG[name] for name in installed if name in CATALOG]
-    if not known:
-        raise ValueError(f"none of {sorted(installed)} is in the catalog")
-    return max(known, key=lambda m: m.quality).name
+def able(info: ModelInfo, language: str | None, task: WhisperTask) -> bool:
+    """Whether the model can hear ``language`` and do ``task``."""
+    hears = not info.english_only or language in (None, "en")
+    return hears and (task is WhisperTask.TRANSCRIBE or info.translates)
+
+
+def best_able(installed: Collection[str], language: str | None, task: WhisperTask) -> str | None:
+    """The most accurate installed model able to do what is asked, if any."""
+    fit = [CATALOG[n] for n in installed if n in CATALOG and able(CATALOG[n], language, task)]
+    return max(fit, key=lambda m: m.quality).name if fit else None

@@ -11,7 +11,7 @@ from common.config.settings import Tier
 from common.domain.errors import InvalidInput
 from common.domain.jobs import JobOptions, Priority
 from common.domain.transcription_plan import ChunkPlan, resolve_model
-from common.domain.whisper_models import CATALOG, WhisperTask, best_installed, check_request
+from common.domain.whisper_models import CATALOG, WhisperTask, best_able, check_request
 from functions.uploads import options_from_metadata
 from run_jobs.transcribe import model_store
 from tests.fakes import settings
@@ -41,8 +41,11 @@ def test_the_catalog_names_what_each_model_can_do() -> None:
         "distil-large-v3",
         "distil-large-v3.5",
     }
-    assert best_installed(INSTALLED) == "base"
-    assert best_installed(["tiny.en", "large-v3-turbo", "large-v3"]) == "large-v3"
+    assert best_able(INSTALLED, None, WhisperTask.TRANSCRIBE) == "base"
+    assert best_able(["tiny.en", "large-v3-turbo", "large-v3"], "en", WhisperTask.TRANSCRIBE) == (
+        "large-v3"
+    )
+    assert best_able(["tiny.en", "large-v3-turbo"], None, WhisperTask.TRANSLATE) is None
 
 
 @pytest.mark.parametrize(
@@ -80,6 +83,31 @@ def test_each_tier_has_its_default_model() -> None:
     assert resolve_model(JobOptions(), s) == "tiny.en"
     assert resolve_model(JobOptions(priority=Priority.HIGH), s) == "large-v3-turbo"
     assert resolve_model(JobOptions(model="tiny.en", priority=Priority.HIGH), s) == "tiny.en"
+
+
+def test_a_default_that_cannot_do_the_task_gives_way_to_one_that_can() -> None:
+    s = settings(
+        transcription={
+            "models": {"tiny.en": "/m/t", "base": "/m/b", "large-v3-turbo": "/m/turbo"},
+            "default_models": {"cpu": "tiny.en", "gpu": "large-v3-turbo"},
+        }
+    )
+    translate = WhisperTask.TRANSLATE
+    assert resolve_model(JobOptions(priority=Priority.HIGH, task=translate), s) == "base"
+    assert resolve_model(JobOptions(language="de"), s) == "large-v3-turbo"
+    assert resolve_model(JobOptions(task=translate), s) == "base"
+    with pytest.raises(InvalidInput) as caught:  # named: refused, never swapped
+        resolve_model(JobOptions(model="large-v3-turbo", task=translate), s)
+    assert caught.value.code == "model_cannot_translate"
+    only_english = settings(
+        transcription={
+            "models": {"tiny.en": "/m/t"},
+            "default_models": {"cpu": "tiny.en", "gpu": "tiny.en"},
+        }
+    )
+    with pytest.raises(InvalidInput) as caught:  # nothing installed can: refused
+        resolve_model(JobOptions(language="de"), only_english)
+    assert caught.value.code == "model_language_mismatch"
     assert settings().transcription.default_models == {Tier.CPU: "base", Tier.GPU: "base"}
 
 
