@@ -237,6 +237,18 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    models = _client(args).json("GET", "/v1/models")["models"]
+    print("model\tlanguages\ttranslates\tparameters\tspeed\tinstalled\tdefault for")
+    for m in models:
+        print(
+            f"{m['name']}\t{m['languages']}\t{'yes' if m['translates'] else 'no'}\t"
+            f"{m['parameters_m']}M\t{m['relative_speed']:g}x\t"
+            f"{'yes' if m['installed'] else 'no'}\t{','.join(m['default_for']) or '-'}"
+        )
+    return 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     print(json.dumps(_client(args).json("DELETE", f"/v1/jobs/{args.job_id}"), indent=2))
     return 0
@@ -278,6 +290,9 @@ def parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("job_id")
         cmd.set_defaults(run=run)
+
+    models = sub.add_parser("models", help="the Whisper models, and which this deployment has")
+    models.set_defaults(run=cmd_models)
 
     wait = sub.add_parser("wait", help="wait for a job with a progress bar")
     wait.add_argument("job_id")

@@ -36,16 +36,6 @@ class ModelInfo:
     gpu_memory_gb: float  # float16, beam 5, approximate (published)
     quality: int  # higher is more accurate: which model stands in for a default that cannot
 
-    def describe(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "languages": "en" if self.english_only else "multilingual",
-            "translates": self.translates,
-            "parameters_m": self.parameters_m,
-            "relative_speed": self.relative_speed,
-            "gpu_memory_gb": self.gpu_memory_gb,
-        }
-
 
 CATALOG: dict[str, ModelInfo] = {
     m.name: m

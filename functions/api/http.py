@@ -195,6 +195,11 @@ def _openapi_document(api: ApiServices, _caller: None, _query: None) -> flask.Re
     return flask.Response(_openapi(api.core.settings), 200, mimetype="application/json")
 
 
+@_handles("list_models")
+def _list_models(api: ApiServices, _caller: Principal, _query: schemas.NoQuery) -> flask.Response:
+    return _json(200, schemas.ModelList.of(api.core.settings.transcription))
+
+
 @_handles("create_job")
 def _create_job(api: ApiServices, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
     request = flask.request

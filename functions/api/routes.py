@@ -74,6 +74,15 @@ ROUTES: tuple[Route, ...] = (
         errors=(429, 503),
     ),
     Route(
+        "list_models",
+        "GET",
+        "/v1/models",
+        "The Whisper models: what each can do, which this deployment has, each tier's default",
+        200,
+        schemas.ModelList,
+        errors=(400, *_AUTH_ERRORS),
+    ),
+    Route(
         "create_job",
         "POST",
         "/v1/jobs",

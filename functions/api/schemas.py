@@ -20,6 +20,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from common.config.settings import Tier, Transcription
 from common.domain.jobs import (
     JOB_ID_PATTERN,
     Job,
@@ -39,7 +40,7 @@ from common.domain.subtitles import (
     SubtitleOptions,
 )
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, TranscriptionSummary
-from common.domain.whisper_models import WhisperTask
+from common.domain.whisper_models import CATALOG, WhisperTask
 
 _STRICT = ConfigDict(extra="forbid", strict=True)
 
@@ -323,6 +324,39 @@ class UploadTicket(BaseModel):
     headers: dict[str, str] = Field(description="Headers the PUT must carry, exactly")
     audio_url: str = Field(description="gs:// URI to give POST /v1/jobs once uploaded")
     expires_at: datetime
+
+
+class ModelView(BaseModel):
+    name: str
+    languages: Literal["en", "multilingual"]
+    translates: bool
+    parameters_m: int = Field(description="Parameters, millions")
+    relative_speed: float = Field(description="Against large-v3 = 1 on one GPU (published)")
+    gpu_memory_gb: float = Field(description="float16, beam 5, approximate (published)")
+    installed: bool = Field(description="This deployment carries it: jobs may ask for it")
+    default_for: list[Tier] = Field(description="The tiers whose jobs get it when they name none")
+
+
+class ModelList(BaseModel):
+    models: list[ModelView]
+
+    @classmethod
+    def of(cls, transcription: Transcription) -> ModelList:
+        return cls(
+            models=[
+                ModelView(
+                    name=info.name,
+                    languages="en" if info.english_only else "multilingual",
+                    translates=info.translates,
+                    parameters_m=info.parameters_m,
+                    relative_speed=info.relative_speed,
+                    gpu_memory_gb=info.gpu_memory_gb,
+                    installed=info.name in transcription.models,
+                    default_for=[t for t in Tier if transcription.default_models[t] == info.name],
+                )
+                for info in CATALOG.values()
+            ]
+        )
 
 
 class Health(BaseModel):

@@ -15,6 +15,7 @@ from common.domain.errors import InvalidInput
 from common.domain.jobs import JobState
 from common.domain.subtitles import SubtitleOptions, render, to_srt
 from common.domain.transcripts import Transcript, result_uri
+from common.domain.whisper_models import CATALOG
 from common.edge.auth import issue_hs256
 from common.gcp.rate_limit import RateLimiter
 from functions.api import build_api
@@ -268,3 +269,25 @@ def test_subtitle_options_render_the_stored_transcript_again() -> None:
         assert "only with format=srt or vtt" in refused.get_json()["error"]["message"]
         missing = client.get(f"{UNKNOWN_JOB}/transcript?{query}", headers=_auth())
         assert _error(missing) == (404, "job_not_found")
+
+
+def test_models_lists_the_catalog_with_what_this_deployment_has() -> None:
+    client, _ = _client()
+    assert _error(client.get("/v1/models")) == (401, "missing_token")
+    assert _error(client.get("/v1/models?x=1", headers=_auth())) == (400, "unknown_parameter")
+    listed = client.get("/v1/models", headers=_auth()).get_json()["models"]
+    by_name = {m["name"]: m for m in listed}
+    assert list(by_name) == list(CATALOG)
+    assert {n for n, m in by_name.items() if m["installed"]} == {"tiny.en", "base"}
+    assert by_name["base"]["default_for"] == ["cpu", "gpu"]
+    assert by_name["large-v3-turbo"] | {"installed": None} == {
+        "name": "large-v3-turbo",
+        "languages": "multilingual",
+        "translates": False,
+        "parameters_m": 809,
+        "relative_speed": 8.0,
+        "gpu_memory_gb": 2.5,
+        "installed": None,
+        "default_for": [],
+    }
+    assert by_name["tiny.en"]["languages"] == "en"

@@ -50,3 +50,18 @@ def test_get_sends_the_subtitle_flags_given_as_query_parameters(
 def test_a_subtitle_flag_of_the_wrong_type_is_refused_before_any_call() -> None:
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["get", "a-1", "--max-lines", "two"])
+
+
+def test_models_prints_a_row_per_catalog_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from functions.api.schemas import ModelList
+    from tests.fakes import settings
+
+    listed = ModelList.of(settings().transcription).model_dump(mode="json")
+    monkeypatch.setattr(cli.Client, "json", lambda self, method, path, **_: listed)
+    assert cli.main(["--api-url", "http://x", "--token", "t", "models"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert rows[0][0] == "model" and len(rows) == 1 + len(listed["models"])
+    assert rows[2] == ["base", "multilingual", "yes", "74M", "7x", "yes", "cpu,gpu"]
+    assert rows[6][:3] == ["large-v3-turbo", "multilingual", "no"] and rows[6][5] == "no"
