@@ -160,3 +160,17 @@ def test_the_api_refuses_the_same_with_422(
     )
     assert response.status_code == 422
     assert response.json()["error"]["code"] == code, response.text
+
+
+def test_the_running_api_lists_the_models_this_stack_has(clean_stack: Any, unique: str) -> None:
+    import requests
+
+    s = clean_stack.local.settings
+    token = issue_hs256(s.auth.jwt_secret.get_secret_value(), f"opts-{unique}")
+    listed = requests.get(
+        clean_stack.local.function_url("api") + "/v1/models",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()["models"]
+    installed = {m["name"]: m["default_for"] for m in listed if m["installed"]}
+    assert installed == {"tiny.en": ["cpu", "gpu"], "base": []}  # the suite's stack: tiny.en
