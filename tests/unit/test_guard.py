@@ -215,40 +215,26 @@ def test_white_noise_decodes_to_no_words_on_either_path(tmp_path: Path, batched:
 def test_the_job_document_says_what_its_transcript_is_and_the_plan_reaches_the_decoder(
     tmp_path: Path,
 ) -> None:
-    from typing import cast
-
-    from common.domain.jobs import JobState
-    from common.domain.ports import Publisher
     from common.domain.transcripts import Transcript, result_uri
-    from run_jobs.transcribe.audio_cache import AudioCache
-    from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices, run_task
+    from run_jobs.transcribe.task import TaskEnv, TaskOutcome, run_task
     from tests.data.speech import make_speech
-    from tests.fakes import MemoryBlobStore, MemoryJobStore, RecordingPublisher, new_job, settings
+    from tests.fakes import memory_worker, settings
 
     s = settings(transcription={"cache_dir": str(tmp_path / "cache")})
-    job = new_job()
-    jobs, blobs = MemoryJobStore(job), MemoryBlobStore()
-    jobs.transition(job.job_id, JobState.DISPATCHED)
     audio = make_speech(tmp_path / "s.wav", "The committee met on Tuesday to review the budget.")
-    blobs.write_bytes(job.source.uri, audio.read_bytes(), content_type="audio/wav")
-    worker = TranscribeServices(
-        settings=s,
-        jobs=jobs,
-        blobs=blobs,
-        publisher=cast(Publisher, RecordingPublisher()),
-        audio=AudioCache(tmp_path / "cache", s, blobs),
-    )
-    plan = ChunkPlan.for_job(
-        job_id=job.job_id,
-        model="tiny.en",
-        language="en",
-        duration_s=4.0,
-        chunk_seconds=1200,
-        overlap_s=2,
-        vocabulary=("committee", "budget"),
-    )
-    env = TaskEnv(plan=plan, index=0, attempt=0, execution=None)
-    assert run_task(env, worker) == TaskOutcome.TRANSCRIBED
+    with memory_worker(s, audio) as (worker, blobs, job):
+        plan = ChunkPlan.for_job(
+            job_id=job.job_id,
+            model="tiny.en",
+            language="en",
+            duration_s=4.0,
+            chunk_seconds=1200,
+            overlap_s=2,
+            vocabulary=("committee", "budget"),
+        )
+        env = TaskEnv(plan=plan, index=0, attempt=0, execution=None)
+        assert run_task(env, worker) == TaskOutcome.TRANSCRIBED
+        summary = worker.jobs.get(job.job_id).transcription
 
     uri = result_uri(s, job.job_id, "transcript.json")
     transcript = Transcript.model_validate_json(blobs.read_bytes(uri))
@@ -256,7 +242,6 @@ def test_the_job_document_says_what_its_transcript_is_and_the_plan_reaches_the_d
     assert transcript.options["hotwords"] == "committee, budget"
     assert transcript.options["guard_dropped"] == 0 and transcript.dropped_segments == []
     assert all(seg.compression_ratio for seg in transcript.segments)
-    summary = jobs.get(job.job_id).transcription
     assert summary is not None and summary.model == "tiny.en" and summary.language == "en"
     assert summary.quality.words == sum(len(seg.words) for seg in transcript.segments) > 5
 
