@@ -141,6 +141,7 @@ def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
         language=job.options.language,
         task=job.options.task,
         vocabulary=tuple(job.options.vocabulary),
+        speakers=str(job.options.speaker_spec),
         duration_s=info.duration_s,
         chunk_seconds=settings.limits.chunk_seconds,
         overlap_s=settings.transcription.chunk_overlap_s,

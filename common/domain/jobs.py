@@ -13,9 +13,11 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
-from common.domain.errors import InvalidTransition
+from common.domain.errors import InvalidInput, InvalidTransition
 from common.domain.lease import Lease, expire, fresh, holds, release, take_over
+from common.domain.speakers import SPEAKERS_DESCRIPTION, SpeakerSpec, normalized
 from common.domain.transcripts import TranscriptionSummary
 from common.domain.whisper_models import WhisperTask
 
@@ -69,6 +71,12 @@ class NotesTemplate(StrEnum):
     DIARY = "diary"
 
 
+# Recordings of several people: diarized unless the job says "none". A voice memo is one
+# person, so it pays nothing for speakers unless asked.
+SPEAKERS_BY_DEFAULT = frozenset(
+    {NotesTemplate.MEETING, NotesTemplate.INTERVIEW, NotesTemplate.LECTURE}
+)
+
 # Every job id this system mints (``upload_job_id``, ``api_job_id``). The API refuses any other
 # shape before it reaches Firestore, which reserves ids such as ``__x__``.
 JOB_ID_PATTERN = r"[auk]-[0-9a-f]{32}"
@@ -82,6 +90,14 @@ LanguageCode = Annotated[
 # since a term goes into the decoder's prompt.
 VocabularyTerm = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MAX_VOCABULARY_TERMS = 100
+SpeakersOption = Annotated[
+    str,
+    Field(
+        pattern=r"^(auto|none|[1-9][0-9]?|[1-9][0-9]?-[1-9][0-9]?)$",
+        description=SPEAKERS_DESCRIPTION,
+        examples=["auto", "2", "2-5", "none"],
+    ),
+]
 # Its scheme and host are checked by the SSRF guard (common/edge/ssrf.py), with precise codes.
 WebhookUrl = Annotated[
     str, Field(min_length=1, max_length=2048, description="https:// URL called when the job ends")
@@ -97,7 +113,26 @@ class JobOptions(BaseModel):
     task: WhisperTask = WhisperTask.TRANSCRIBE
     vocabulary: list[VocabularyTerm] = Field(default_factory=list, max_length=MAX_VOCABULARY_TERMS)
     notes_template: NotesTemplate = NotesTemplate.MEETING
+    # None: the template's default (``speaker_spec``).
+    speakers: SpeakersOption | None = None
     webhook_url: WebhookUrl | None = None
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def _speakers(cls, value: object) -> object:
+        """'auto', 'none', '3' or '2-5' (a JSON number is a count); refused with its code."""
+        if value is None or isinstance(value, bool) or not isinstance(value, str | int):
+            return value
+        try:
+            return normalized(value)
+        except InvalidInput as exc:
+            raise PydanticCustomError("bad_speakers", exc.message) from None
+
+    @property
+    def speaker_spec(self) -> SpeakerSpec:
+        if self.speakers is not None:
+            return SpeakerSpec.parse(self.speakers)
+        return SpeakerSpec(enabled=self.notes_template in SPEAKERS_BY_DEFAULT)
 
     @field_validator("vocabulary")
     @classmethod
@@ -165,6 +200,8 @@ class Job(BaseModel):
     usage: dict[str, float] = Field(default_factory=dict)
     # Set with the transcript: the language heard (or forced) and how trustworthy it reads.
     transcription: TranscriptionSummary | None = None
+    # Names given to the transcript's speaker labels (PUT /v1/jobs/{id}/speakers).
+    speaker_names: dict[str, str] = Field(default_factory=dict)
     cost_usd: float = Field(default=0.0, ge=0.0)
     expire_at: datetime
     traceparent: str | None = None

@@ -14,6 +14,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.domain.jobs import NotesTemplate
+from common.domain.speakers import SpeakerTalk
 
 NOTES_JSON = "notes.json"
 NOTES_MD = "notes.md"
@@ -106,6 +107,10 @@ class NotesDocument(BaseModel):
     created_at: datetime
     notes: Notes
     provenance: Provenance
+    # Talk time per speaker (from the transcript's turns, not from a model), and the names
+    # given to the labels the notes use (PUT /v1/jobs/{id}/speakers).
+    speakers: list[SpeakerTalk] = Field(default_factory=list)
+    speaker_names: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)

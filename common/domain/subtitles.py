@@ -1,4 +1,10 @@
-"""A transcript as plain text, SubRip (.srt), WebVTT (.vtt) and whisper's TSV: pure renderings.
+"""A transcript as plain text, SubRip (.srt), WebVTT (.vtt), whisper's TSV and RTTM: pure
+renderings.
+
+With speakers, the text is written as turns (``SPEAKER_1: ...``), a cue never holds two
+speakers, SubRip prefixes the speaker, WebVTT uses its voice tag (``<v SPEAKER_1>``), the TSV
+gains a speaker column, and RTTM lists the diarizer's turns in the layout NIST's and pyannote's
+scoring tools read. Each shows a speaker's name where one was given (``speaker_names``).
 
 Subtitle cues are built from the words' timestamps (a segment without words is spread over its
 span by characters), so a cue fits ``max_lines`` lines of ``max_line_chars`` and lasts at most
@@ -16,6 +22,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.domain.speakers import display
 from common.domain.transcripts import Segment, Transcript
 
 MaxLineChars = Annotated[int, Field(ge=10, le=200, description="Characters per subtitle line")]
@@ -59,7 +66,8 @@ class Token:
     start: float
     end: float
     strength: int = 0  # how good a cue end it is after this word: 0 any, 1 clause/pause, 2 sentence
-    hard: bool = False  # a cue must end after it (a long silence follows)
+    hard: bool = False  # a cue must end after it (a long silence or another speaker follows)
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,36 +76,81 @@ class Cue:
     end: float
     tokens: tuple[Token, ...]
 
+    @property
+    def speaker(self) -> str | None:
+        return self.tokens[0].speaker if self.tokens else None
+
 
 # --- the renderings ----------------------------------------------------------------------------
 
 
 def to_txt(transcript: Transcript) -> str:
-    lines = [s.text.strip() for s in transcript.segments if s.text.strip()]
+    """A segment a line; with speakers, a turn a line: ``SPEAKER_1: what they said``."""
+    spoken = _spoken(transcript.segments)
+    if not transcript.turns:
+        lines = [s.text.strip() for s in spoken]
+    else:
+        lines = []
+        speaker: str | None = None
+        for seg in spoken:
+            if lines and seg.speaker == speaker:
+                lines[-1] += " " + seg.text.strip()
+            else:
+                speaker = seg.speaker
+                who = display(speaker, transcript.speaker_names) or "UNKNOWN"
+                lines.append(f"{who}: {seg.text.strip()}")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 def to_tsv(transcript: Transcript) -> str:
-    """As whisper's CLI writes it: a header, then a segment a row, times in integer ms."""
-    rows = ["start\tend\ttext"]
+    """As whisper's CLI writes it: a header, then a segment a row, times in integer ms; with
+    speakers, a fourth column names the speaker."""
+    names = transcript.speaker_names
+    rows = ["start\tend\ttext" + ("\tspeaker" if transcript.turns else "")]
     for seg in _spoken(transcript.segments):
         text = " ".join(seg.text.split())  # no tab or newline inside a field
-        rows.append(f"{_millis(seg.start)}\t{_millis(seg.end)}\t{text}")
+        row = f"{_millis(seg.start)}\t{_millis(seg.end)}\t{text}"
+        if transcript.turns:
+            row += "\t" + " ".join((display(seg.speaker, names) or "").split())
+        rows.append(row)
     return "\n".join(rows) + "\n"
 
 
+def to_rttm(transcript: Transcript) -> str:
+    """``SPEAKER <file> 1 <onset> <duration> <NA> <NA> <speaker> <NA> <NA>``, a turn a line.
+    Fields are split on spaces, so a name's spaces become underscores."""
+    lines = []
+    for turn in transcript.turns:
+        who = "_".join((display(turn.speaker, transcript.speaker_names) or "").split())
+        duration = max(0.0, turn.end - turn.start)
+        lines.append(
+            f"SPEAKER {transcript.job_id} 1 {turn.start:.3f} {duration:.3f} <NA> <NA> "
+            f"{who} <NA> <NA>"
+        )
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def to_srt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
+    def voiced(speaker: str | None, text: str) -> str:
+        return f"{speaker}: {text}" if speaker else text
+
     blocks = [
         f"{number}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
-        for number, (start, end, text) in enumerate(_frames(transcript, options, str), start=1)
+        for number, (start, end, text) in enumerate(
+            _frames(transcript, options, str, voiced), start=1
+        )
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
+    def voiced(speaker: str | None, text: str) -> str:
+        # The voice tag's annotation runs to '>': a name cannot hold one.
+        return f"<v {_vtt_escaped(speaker)}>{text}" if speaker else text
+
     blocks = [
         f"{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n"
-        for start, end, text in _frames(transcript, options, _vtt_escaped)
+        for start, end, text in _frames(transcript, options, _vtt_escaped, voiced)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
@@ -114,21 +167,29 @@ def render(transcript: Transcript, fmt: str, options: SubtitleOptions = DEFAULT_
         return to_srt(transcript, options)
     if fmt == "vtt":
         return to_vtt(transcript, options)
+    if fmt == "rttm":
+        return to_rttm(transcript)
     raise ValueError(f"no rendering {fmt!r}")
 
 
 def _frames(
-    transcript: Transcript, options: SubtitleOptions, escaped: Callable[[str], str]
+    transcript: Transcript,
+    options: SubtitleOptions,
+    escaped: Callable[[str], str],
+    voiced: Callable[[str | None, str], str],
 ) -> list[tuple[float, float, str]]:
-    """(start, end, text) of each cue shown; with highlight_words, of each word's state."""
+    """(start, end, text) of each cue shown; with highlight_words, of each word's state.
+    ``voiced`` puts the cue's speaker (its name, if given) before its text."""
     frames = []
     for cue in cues(transcript, options):
         lines = layout(cue.tokens, options.max_line_chars)
+        speaker = display(cue.speaker, transcript.speaker_names)
         if options.highlight_words:
-            frames += _word_states(cue, lines, escaped)
+            states = _word_states(cue, lines, escaped)
         else:
             text = "\n".join("".join(escaped(t.text) for t in line).strip() for line in lines)
-            frames.append((cue.start, cue.end, text))
+            states = [(cue.start, cue.end, text)]
+        frames += [(start, end, voiced(speaker, text)) for start, end, text in states]
     return frames
 
 
@@ -161,14 +222,23 @@ def tokenize(segments: list[Segment]) -> list[Token]:
     raw: list[Token] = []
     for seg in _spoken(segments):
         pieces = (
-            [Token(w.word, w.start, max(w.end, w.start)) for w in seg.words if w.word.strip()]
+            [
+                Token(w.word, w.start, max(w.end, w.start), speaker=w.speaker or seg.speaker)
+                for w in seg.words
+                if w.word.strip()
+            ]
             if seg.words
             else _spread(seg)
         )
         for piece in pieces:
-            if raw and _continues(raw[-1].text, piece.text):
+            if raw and raw[-1].speaker == piece.speaker and _continues(raw[-1].text, piece.text):
                 last = raw.pop()
-                piece = Token(last.text + piece.text, last.start, max(last.end, piece.end))
+                piece = Token(
+                    last.text + piece.text,
+                    last.start,
+                    max(last.end, piece.end),
+                    speaker=last.speaker,
+                )
             raw.append(piece)
     tokens: list[Token] = []
     for here, after in zip(raw, [*raw[1:], None], strict=False):
@@ -177,8 +247,16 @@ def tokenize(segments: list[Segment]) -> list[Token]:
         strength = 2 if word.endswith(_SENTENCE_ENDS) else 0
         if not strength and (word.endswith(_CLAUSE_ENDS) or pause >= PAUSE_S):
             strength = 1
+        turn_ends = after is not None and after.speaker != here.speaker
         tokens.append(
-            Token(here.text, here.start, here.end, strength=strength, hard=pause >= LONG_PAUSE_S)
+            Token(
+                here.text,
+                here.start,
+                here.end,
+                strength=strength,
+                hard=pause >= LONG_PAUSE_S or turn_ends,
+                speaker=here.speaker,
+            )
         )
     return tokens
 
@@ -199,7 +277,7 @@ def _spread(seg: Segment) -> list[Token]:
     tokens, at = [], seg.start
     for word in words:
         length = span * (len(word) + 1) / total
-        tokens.append(Token(" " + word, at, at + length))
+        tokens.append(Token(" " + word, at, at + length, speaker=seg.speaker))
         at += length
     return tokens
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.config.settings import Settings, Tier
 from common.domain.jobs import JobOptions, Priority
+from common.domain.speakers import SpeakerSpec
 from common.domain.whisper_models import CATALOG, WhisperTask, able, best_able, check_request
 
 # Environment variables of a transcribe execution (set as run_job overrides).
@@ -63,6 +64,8 @@ class ChunkPlan(BaseModel):
     language: str | None = None
     task: WhisperTask = WhisperTask.TRANSCRIBE
     vocabulary: tuple[str, ...] = ()
+    # The speakers option as ``SpeakerSpec`` writes it: "none" runs no diarization.
+    speakers: str = "none"
     duration_s: float = Field(ge=0)
     chunk_seconds: float = Field(gt=0)
     overlap_s: float = Field(ge=0)
@@ -84,6 +87,7 @@ class ChunkPlan(BaseModel):
         cut_search_s: float = CUT_SEARCH_S,
         task: WhisperTask = WhisperTask.TRANSCRIBE,
         vocabulary: tuple[str, ...] = (),
+        speakers: str = "none",
     ) -> ChunkPlan:
         count = max(1, math.ceil(duration_s / chunk_seconds))
         if count > 1 and duration_s - (count - 1) * chunk_seconds < MIN_TAIL_S:
@@ -94,6 +98,7 @@ class ChunkPlan(BaseModel):
             language=language,
             task=task,
             vocabulary=vocabulary,
+            speakers=speakers,
             duration_s=duration_s,
             chunk_seconds=chunk_seconds,
             overlap_s=overlap_s,
@@ -145,14 +150,21 @@ class ChunkPlan(BaseModel):
     @property
     def cache_variant(self) -> str:
         """What besides the audio and model decides the words: the language asked for, and a
-        translation or vocabulary (so a job with other terms never reuses another's words)."""
+        translation or vocabulary (so a job with other terms never reuses another's words),
+        and the speakers asked for (labels are part of the transcript)."""
         variant = self.language or "auto"
         if self.task is not WhisperTask.TRANSCRIBE:
             variant += f"-{self.task}"
         if self.vocabulary:
             terms = "\n".join(self.vocabulary).encode()
             variant += f"-v{hashlib.sha256(terms).hexdigest()[:12]}"
+        if self.speaker_spec.enabled:
+            variant += f"-s{self.speakers}"
         return variant
+
+    @property
+    def speaker_spec(self) -> SpeakerSpec:
+        return SpeakerSpec.parse(self.speakers)
 
     def to_env(self) -> dict[str, str]:
         return {PLAN_ENV: self.model_dump_json(), JOB_ID_ENV: self.job_id}

@@ -10,9 +10,20 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from common.config.settings import Settings
+from common.domain.speakers import SpeakerTalk, Turn, speaker_at, talk_time
 
-TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt", "tsv")
+TRANSCRIPT_FORMATS = ("json", "txt", "srt", "vtt", "tsv", "rttm")
 NOTES_FORMATS = ("json", "md")
+# What each rendering is served and stored as (RTTM has no registered type: it is plain text).
+MEDIA_TYPES = {
+    "json": "application/json",
+    "txt": "text/plain; charset=utf-8",
+    "srt": "application/x-subrip; charset=utf-8",
+    "vtt": "text/vtt; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
+    "rttm": "text/plain; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+}
 
 
 class Word(BaseModel):
@@ -20,6 +31,7 @@ class Word(BaseModel):
     end: float = Field(ge=0)
     word: str
     probability: float | None = None
+    speaker: str | None = None
 
 
 class Segment(BaseModel):
@@ -30,6 +42,7 @@ class Segment(BaseModel):
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
+    speaker: str | None = None
 
 
 class DroppedSegment(BaseModel):
@@ -62,6 +75,8 @@ class TranscriptionSummary(BaseModel):
     language: str
     language_probability: float | None = None
     quality: TranscriptQuality
+    # Talk time per speaker, most first (empty: no speakers were asked for).
+    speakers: list[SpeakerTalk] = Field(default_factory=list)
 
 
 class Transcript(BaseModel):
@@ -75,6 +90,14 @@ class Transcript(BaseModel):
     options: dict[str, object] = Field(default_factory=dict)
     task: str = "transcribe"
     dropped_segments: list[DroppedSegment] = Field(default_factory=list)
+    # Who spoke when (empty: the job asked for speakers "none"), and the names given to the
+    # labels since (PUT /v1/jobs/{id}/speakers): every rendering shows a name for its label.
+    turns: list[Turn] = Field(default_factory=list)
+    speaker_names: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def speakers(self) -> list[SpeakerTalk]:
+        return talk_time(self.turns, self.speaker_names)
 
     @property
     def pieces(self) -> list[str]:
@@ -84,6 +107,44 @@ class Transcript(BaseModel):
     @property
     def text(self) -> str:
         return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+def with_speakers(segments: list[Segment], turns: list[Turn]) -> list[Segment]:
+    """Every word given the speaker whose turns overlap it most, and every segment split where
+    the speaker changes between its words (WhisperX's idea: words carry the speaker)."""
+    if not turns:
+        return segments
+    out: list[Segment] = []
+    for seg in segments:
+        if not seg.words:
+            out.append(seg.model_copy(update={"speaker": speaker_at(seg.start, seg.end, turns)}))
+            continue
+        words = [
+            w.model_copy(update={"speaker": speaker_at(w.start, w.end, turns)}) for w in seg.words
+        ]
+        run: list[Word] = []
+        for word in words:
+            if run and word.speaker != run[-1].speaker:
+                out.append(_piece(seg, run))
+                run = []
+            run.append(word)
+        out.append(_piece(seg, run, whole=len(run) == len(words)))
+    return out
+
+
+def _piece(seg: Segment, words: list[Word], *, whole: bool = False) -> Segment:
+    if whole:
+        return seg.model_copy(update={"words": words, "speaker": words[0].speaker})
+    text = "".join(w.word for w in words)
+    return seg.model_copy(
+        update={
+            "start": words[0].start,
+            "end": max(w.end for w in words),
+            "text": text if text.startswith(" ") else " " + text,
+            "words": words,
+            "speaker": words[0].speaker,
+        }
+    )
 
 
 def summarize(transcript: Transcript) -> TranscriptionSummary:
@@ -103,6 +164,7 @@ def summarize(transcript: Transcript) -> TranscriptionSummary:
             segments_redecoded=redecoded if isinstance(redecoded, int) else 0,
             segments_dropped=len(transcript.dropped_segments),
         ),
+        speakers=transcript.speakers,
     )
 
 

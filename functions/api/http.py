@@ -37,6 +37,7 @@ from common.domain.errors import (
 )
 from common.domain.jobs import JobOptions, utcnow
 from common.domain.subtitles import SubtitleOptions
+from common.domain.transcripts import MEDIA_TYPES
 from common.edge.auth import Principal, Unauthenticated
 from common.obs.logs import get_logger
 from common.obs.tracing import stage
@@ -58,14 +59,6 @@ _BAD_REQUEST_CODES = {
     "inapplicable_parameter",
     "unknown_parameter",
     "bad_idempotency_key",
-}
-_MEDIA_TYPES = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "tsv": "text/tab-separated-values; charset=utf-8",
-    "md": "text/markdown; charset=utf-8",
 }
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., flask.Response]
@@ -281,7 +274,7 @@ def _result(
     subtitles: SubtitleOptions | None = None,
 ) -> flask.Response:
     result = service.read_result(api, caller, job_id, kind, fmt, subtitles)
-    response = flask.Response(result.data, 200, content_type=_MEDIA_TYPES[result.fmt])
+    response = flask.Response(result.data, 200, content_type=MEDIA_TYPES[result.fmt])
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

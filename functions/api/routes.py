@@ -138,10 +138,12 @@ ROUTES: tuple[Route, ...] = (
         200,
         {
             "application/json": "format=json: the Transcript document",
-            "text/plain": "format=txt",
+            "text/plain": "format=txt (with speakers, a turn a line), or format=rttm: the "
+            "speaker turns as NIST RTTM",
             "application/x-subrip": "format=srt",
             "text/vtt": "format=vtt",
-            "text/tab-separated-values": "format=tsv: start, end (ms) and text of each segment",
+            "text/tab-separated-values": "format=tsv: start, end (ms) and text of each segment"
+            " (and its speaker)",
         },
         params=(_JOB_ID_PARAM,),
         query=schemas.TranscriptQuery,

@@ -26,18 +26,11 @@ from common.domain.messages import TranscriptReady
 from common.domain.ports import BlobStore, Publisher
 from common.domain.subtitles import render
 from common.domain.transcription_plan import cache_prefix
-from common.domain.transcripts import TRANSCRIPT_FORMATS, Transcript, result_uri
+from common.domain.transcripts import MEDIA_TYPES, TRANSCRIPT_FORMATS, Transcript, result_uri
 from common.obs.logs import get_logger
 
 log = get_logger(__name__)
 
-_TYPES = {
-    "json": "application/json",
-    "txt": "text/plain; charset=utf-8",
-    "srt": "application/x-subrip; charset=utf-8",
-    "vtt": "text/vtt; charset=utf-8",
-    "tsv": "text/tab-separated-values; charset=utf-8",
-}
 # How long a publish lease protects its holder; past it, another task takes over.
 PUBLISH_LEASE_S = 120.0
 
@@ -51,12 +44,12 @@ class PublishMarker(BaseModel):
 
 
 def write_outputs(transcript: Transcript, settings: Settings, blobs: BlobStore) -> dict[str, str]:
-    """Write transcript.{json,txt,srt,vtt,tsv} (subtitles with the default options); returns
+    """Write transcript.{json,txt,srt,vtt,tsv,rttm} (subtitles with the default options); returns
     {"transcript.json": uri, ...}."""
     outputs = {}
     for ext in TRANSCRIPT_FORMATS:
         uri = result_uri(settings, transcript.job_id, f"transcript.{ext}")
-        blobs.write_bytes(uri, render(transcript, ext).encode(), content_type=_TYPES[ext])
+        blobs.write_bytes(uri, render(transcript, ext).encode(), content_type=MEDIA_TYPES[ext])
         outputs[f"transcript.{ext}"] = uri
     return outputs
 
