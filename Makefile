@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install tools prereqs lint unit integration terraform-check up down env
+.PHONY: demo test install tools prereqs speaker-model lint unit integration terraform-check up down env
 
 demo: install
 	$(BIN)/python -m emulators demo
@@ -17,13 +17,19 @@ demo: install
 test: install lint terraform-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-install: $(STAMP) tools prereqs
+install: $(STAMP) tools prereqs speaker-model
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[local,dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# The speaker-embedding model, exported to ONNX once in a throwaway torch environment
+# (run_jobs/transcribe/speakers/bake.py: about 100 s and 900 MB of temporary disk, then 28 MB).
+SPEAKER_MODEL := $(VENV)/audionotes-models/speakers
+speaker-model: $(STAMP)
+	@$(BIN)/python -m run_jobs.transcribe.speakers.bake --into $(SPEAKER_MODEL) >/dev/null
 
 # Debian tools the tests and the demo use to make speech with a known text.
 tools:

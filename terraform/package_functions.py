@@ -13,9 +13,10 @@ Python runtime builds from the root of the source:
   Importing also runs the functions-framework decorators, so each keeps its signature type
   (cloud_event or http).
 * ``requirements.txt`` lists ``[project.dependencies]`` of pyproject.toml except what only the
-  transcribe worker needs (faster-whisper), plus what the functions import that pyproject.toml
-  gets only through faster-whisper (PyAV and NumPy: ``common/audio/decode.py``, with which dispatch
-  probes the audio): the buildpack installs from it.
+  transcribe worker needs (faster-whisper, kaldi-native-fbank), plus what the functions import
+  that pyproject.toml gets only through faster-whisper (PyAV and NumPy:
+  ``common/audio/decode.py``, with which dispatch probes the audio): the buildpack installs
+  from it.
 
 An include list rather than an exclude list: nothing reaches the archive by accident (.env
 files, virtualenvs, test data). Entries have fixed timestamps and order, so the same source
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("common", "functions")
 SUFFIXES = {".py", ".json", ".md", ".txt", ".jinja", ".j2", ".yaml", ".yml"}
 ENTRY_POINTS = ("on_upload", "api", "dispatch", "notes", "dead_letters", "sweep")
-WORKER_ONLY = {"faster-whisper"}
+WORKER_ONLY = {"faster-whisper", "kaldi-native-fbank"}
 # Imported by common/audio/decode.py (functions.dispatch_source -> every function, through
 # functions/main.py) but in pyproject.toml only as faster-whisper's dependencies; the bounds
 # are faster-whisper's own (av>=11) and those the repository is tested with.

@@ -157,6 +157,23 @@ class Transcription(BaseModel):
         return self
 
 
+class Speakers(BaseModel):
+    """Speaker diarization in the transcribe job (run_jobs/transcribe/speakers): where the
+    baked CAM++ model is, and the choices tuned on the evaluation set (bench/RESULTS.md)."""
+
+    # The folder ``python -m run_jobs.transcribe.speakers.bake`` filled; None: the one
+    # ``make install`` fills, ``<virtualenv>/audionotes-models/speakers``.
+    model_dir: str | None = None
+    # Speech is cut into windows this long, this far apart, and each gets an embedding.
+    window_s: float = Field(default=1.5, ge=0.5, le=5)
+    step_s: float = Field(default=0.75, ge=0.1, le=5)
+    # Clusters whose centres are more alike than this are one speaker.
+    merge_similarity: float = Field(default=0.8, ge=0, le=1)
+    # A turn shorter than this between two turns of one other speaker is theirs.
+    min_turn_s: float = Field(default=0.5, ge=0, le=5)
+    threads: int = Field(default=0, ge=0, le=64, description="onnxruntime threads; 0: all")
+
+
 class Executions(BaseModel):
     """Executions of the transcribe jobs: which tier runs a job, how long and how often its
     tasks may run, and how dispatch tells a dead execution from a slow one."""
@@ -386,6 +403,7 @@ class Settings(BaseSettings):
     delivery: Delivery = Delivery()
     run_jobs: RunJobs = RunJobs()
     transcription: Transcription = Transcription()
+    speakers: Speakers = Speakers()
     executions: Executions = Executions()
     batch_lanes: BatchLanes = BatchLanes()
     collections: Collections = Collections()

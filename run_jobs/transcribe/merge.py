@@ -32,6 +32,8 @@ _SUMMED = (
     "guard_redecoded_windows",
     "coverage_redecoded_windows",
     "guard_dropped",
+    "diarize_s",
+    "speaker_windows",
 )
 
 

@@ -10,12 +10,14 @@ model and language are transcribed once, whatever the job.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
+import numpy as np
 from opentelemetry import trace
 
 from common.audio.decode import decode_window
@@ -31,7 +33,7 @@ from common.domain.jobs import (
 )
 from common.domain.ports import BlobStore, JobStore, Publisher
 from common.domain.transcription_plan import ChunkPlan, work_prefix
-from common.domain.transcripts import Transcript, summarize
+from common.domain.transcripts import Transcript, summarize, with_speakers
 from common.obs import metrics
 from common.obs.logs import bind, get_logger
 from run_jobs.transcribe.audio_cache import AudioCache
@@ -45,6 +47,8 @@ from run_jobs.transcribe.results import (
     write_cached,
     write_outputs,
 )
+from run_jobs.transcribe.speakers.diarize import turns_from
+from run_jobs.transcribe.speakers.embedder import SpeakerWindows, embed_chunk
 from run_jobs.transcribe.transcriber import Transcriber, WhisperOptions, model_loads
 
 log = get_logger(__name__)
@@ -128,7 +132,11 @@ def _run(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
         # Another owner's audio may have filled the cache: nothing of that job (not even its
         # id) goes into this one.
         reused = cached.model_copy(
-            update={"job_id": plan.job_id, "options": {**cached.options, "content_cache": True}}
+            update={
+                "job_id": plan.job_id,
+                "options": {**cached.options, "content_cache": True},
+                "speaker_names": {},  # names are the job's own, never the cache's
+            }
         )
         _finish(reused, w, plan, usage={"transcribe_cache_hits": 1.0}, cache_hit=True)
         return TaskOutcome.CACHE_HIT
@@ -141,6 +149,7 @@ def _run(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
             "transcribe.chunk", attributes={"chunk": env.index, "model": plan.model}
         ):
             result = _transcribe_chunk(env, audio.path, prefix, w)
+        # The chunk's result last: its presence says the chunk (voice prints too) is done.
         w.blobs.write_bytes(
             chunk_uri, result.model_dump_json().encode(), content_type="application/json"
         )
@@ -153,7 +162,7 @@ def _run(env: TaskEnv, w: TranscribeServices) -> TaskOutcome:
         return TaskOutcome.CHUNK_DONE
     with _tracer.start_as_current_span("transcribe.merge", attributes={"chunks": len(done)}):
         chunks = [ChunkResult.model_validate_json(w.blobs.read_bytes(u)) for u in done]
-        transcript = merge(plan, chunks)
+        transcript = _with_speakers(merge(plan, chunks), plan, prefix, w)
         write_cached(cached_at, transcript, w.blobs)
         _finish(transcript, w, plan, usage={"transcribed_audio_s": plan.duration_s})
     return TaskOutcome.TRANSCRIBED
@@ -171,6 +180,7 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServic
         hotwords=", ".join(plan.vocabulary) or None,  # the decoder's prompt expects these
     )
     transcriber = Transcriber(model_path(plan.model, w.settings, w.blobs), options)
+    extra: dict[str, float] = {}
     already = len(_chunk_uris(prefix, w))
     report = _throttled(
         lambda fraction: w.jobs.set_progress(
@@ -202,6 +212,9 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServic
             rtf=round(rtf, 4) if rtf is not None else None,
         ),
     )
+    if plan.speaker_spec.enabled:
+        with _tracer.start_as_current_span("transcribe.voice_prints"):
+            extra = _embed_speakers(env, samples, start, (cut_start, cut_end), prefix, w)
     return ChunkResult(
         plan_key=plan.key,
         index=env.index,
@@ -210,10 +223,70 @@ def _transcribe_chunk(env: TaskEnv, path: Path, prefix: str, w: TranscribeServic
         language=result.language,
         language_probability=result.language_probability,
         segments=shift(result.segments, start),
-        options=result.options,
+        options={**result.options, **extra},
         cut_start_s=cut_start,
         cut_end_s=cut_end,
         dropped_segments=shift_dropped(result.dropped, start),
+    )
+
+
+def _embed_speakers(
+    env: TaskEnv,
+    samples: np.ndarray,
+    start: float,
+    cuts: tuple[float | None, float | None],
+    prefix: str,
+    w: TranscribeServices,
+) -> dict[str, float]:
+    """This chunk's voice prints, of the speech between its cuts (each cut is read from the
+    same side as the merge reads it, so no window is counted by two chunks)."""
+    plan = env.plan
+    low = (
+        -math.inf
+        if env.index == 0
+        else (cuts[0] if cuts[0] is not None else plan.boundary(env.index))
+    )
+    last = env.index == plan.chunk_count - 1
+    high = math.inf if last else (cuts[1] if cuts[1] is not None else plan.boundary(env.index + 1))
+    started = time.monotonic()
+    windows = embed_chunk(samples, start, (low, high), w.settings.speakers)
+    w.blobs.write_bytes(
+        f"{prefix}speakers-{env.index:04d}.npz",
+        windows.to_bytes(),
+        content_type="application/octet-stream",
+    )
+    seconds = time.monotonic() - started
+    log.info("chunk %d: %d voice prints in %.1f s", env.index, len(windows.starts), seconds)
+    return {"diarize_s": round(seconds, 3), "speaker_windows": float(len(windows.starts))}
+
+
+def _with_speakers(
+    transcript: Transcript, plan: ChunkPlan, prefix: str, w: TranscribeServices
+) -> Transcript:
+    """The whole file's voice prints clustered at once: one set of speakers for every chunk."""
+    spec = plan.speaker_spec
+    if not spec.enabled:
+        return transcript
+    started = time.monotonic()
+    parts = [
+        SpeakerWindows.from_bytes(w.blobs.read_bytes(f"{prefix}speakers-{i:04d}.npz"))
+        for i in range(plan.chunk_count)
+    ]
+    turns = turns_from(SpeakerWindows.joined(parts), spec, w.settings.speakers)
+    seconds = time.monotonic() - started
+    speakers = len({t.speaker for t in turns})
+    log.info("%d speakers in %d turns (clustered in %.1f s)", speakers, len(turns), seconds)
+    return transcript.model_copy(
+        update={
+            "segments": with_speakers(transcript.segments, turns),
+            "turns": turns,
+            "options": {
+                **transcript.options,
+                "speakers": str(spec),
+                "speakers_found": speakers,
+                "cluster_s": round(seconds, 3),
+            },
+        }
     )
 
 

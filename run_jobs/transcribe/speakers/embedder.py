@@ -1,0 +1,208 @@
+"""Speech -> speaker embeddings: Silero VAD finds the speech, which is cut into short windows,
+and CAM++ (on onnxruntime) gives each window a 192-number voice print.
+
+Kaldi fbank features (80 bins, 25 ms frames every 10 ms, as CAM++ was trained) are computed
+once over the whole chunk, and each window takes its frames, mean-normalised, so overlapping
+windows cost no extra feature work. The model is loaded once per process (``embedder_loads``
+counts, as ``model_loads`` does for Whisper): a job with speakers "none" never loads it.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import kaldi_native_fbank as knf
+import numpy as np
+import onnxruntime
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from common.audio.decode import SAMPLE_RATE
+from common.config.settings import Speakers
+from run_jobs.transcribe.speakers.bake import EMBEDDING_MODEL, is_baked
+
+FRAME_SHIFT_S = 0.01
+FRAME_LENGTH_S = 0.025
+BATCH = 32  # windows per model call: the CPU gains little beyond it, and memory stays small
+# Tighter than transcription's VAD (which pads speech by 400 ms so no word is cut): here the
+# padding would be counted as speech no one said.
+_VAD = VadOptions(threshold=0.5, min_silence_duration_ms=250, speech_pad_ms=60)
+MIN_SPEECH_S = 0.3  # shorter speech gives no usable voice print
+
+_lock = threading.Lock()
+_sessions: dict[str, onnxruntime.InferenceSession] = {}
+_loads = 0
+
+
+class SpeakerModelMissing(RuntimeError):
+    """The baked model is not where the settings say (a deployment problem)."""
+
+
+def embedder_loads() -> int:
+    return _loads
+
+
+def model_dir(settings: Speakers) -> Path:
+    if settings.model_dir:
+        return Path(settings.model_dir)
+    return Path(sys.prefix) / "audionotes-models" / "speakers"
+
+
+def _session(settings: Speakers) -> onnxruntime.InferenceSession:
+    global _loads
+    folder = model_dir(settings)
+    key = str(folder)
+    with _lock:
+        if key not in _sessions:
+            if not is_baked(folder):
+                raise SpeakerModelMissing(
+                    f"no baked speaker model in {folder}: run "
+                    f"`python -m run_jobs.transcribe.speakers.bake --into {folder}` (make install)"
+                )
+            options = onnxruntime.SessionOptions()
+            if settings.threads:
+                options.intra_op_num_threads = settings.threads
+            _sessions[key] = onnxruntime.InferenceSession(
+                str(folder / EMBEDDING_MODEL), options, providers=["CPUExecutionProvider"]
+            )
+            _loads += 1
+        return _sessions[key]
+
+
+@dataclass(frozen=True)
+class SpeakerWindows:
+    """What one chunk contributes to the file's diarization: its speech and the voice prints
+    of its windows, times on the file's timeline. Stored beside the chunk's words, so the
+    last task can cluster the whole file without decoding any audio again."""
+
+    speech: np.ndarray  # (regions, 2) start, end in seconds
+    starts: np.ndarray  # (windows,)
+    ends: np.ndarray  # (windows,)
+    embeddings: np.ndarray  # (windows, 192) float32, unit length
+
+    @classmethod
+    def empty(cls) -> SpeakerWindows:
+        return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros((0, 192), np.float32))
+
+    def to_bytes(self) -> bytes:
+        out = io.BytesIO()
+        np.savez_compressed(
+            out,
+            speech=self.speech,
+            starts=self.starts,
+            ends=self.ends,
+            embeddings=self.embeddings.astype(np.float16),  # half the bytes; cosine unchanged
+        )
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> SpeakerWindows:
+        with np.load(io.BytesIO(data)) as z:
+            return cls(z["speech"], z["starts"], z["ends"], z["embeddings"].astype(np.float32))
+
+    @classmethod
+    def joined(cls, parts: list[SpeakerWindows]) -> SpeakerWindows:
+        if not parts:
+            return cls.empty()
+        return cls(
+            np.concatenate([p.speech for p in parts]).reshape(-1, 2),
+            np.concatenate([p.starts for p in parts]),
+            np.concatenate([p.ends for p in parts]),
+            np.concatenate([p.embeddings for p in parts]).reshape(-1, 192),
+        )
+
+
+def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:
+    stamps = get_speech_timestamps(samples, _VAD)
+    regions = [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
+    return [(a, b) for a, b in regions if b - a >= MIN_SPEECH_S]
+
+
+def windows_of(
+    regions: list[tuple[float, float]], window_s: float, step_s: float
+) -> list[tuple[float, float]]:
+    """Each region cut into windows of ``window_s`` every ``step_s``, the last one flush with
+    the region's end; a region shorter than a window is one window."""
+    out = []
+    for start, end in regions:
+        if end - start <= window_s:
+            out.append((start, end))
+            continue
+        at = start
+        while at + window_s < end:
+            out.append((at, at + window_s))
+            at += step_s
+        out.append((end - window_s, end))
+    return out
+
+
+def embed_chunk(
+    samples: np.ndarray,
+    offset_s: float,
+    owned: tuple[float, float],
+    settings: Speakers,
+) -> SpeakerWindows:
+    """The speaker windows of the speech in ``samples`` (which start at ``offset_s`` on the
+    file's timeline) whose middles lie in ``owned`` (this chunk's share, between its cuts)."""
+    regions = speech_regions(samples)
+    low, high = owned[0] - offset_s, owned[1] - offset_s
+    regions = [(max(a, low), min(b, high)) for a, b in regions if b > low and a < high]
+    regions = [(a, b) for a, b in regions if b - a >= MIN_SPEECH_S]
+    windows = windows_of(regions, settings.window_s, settings.step_s)
+    if not windows:
+        return SpeakerWindows.empty()
+    features = fbank(samples)
+    embeddings = embed(features, windows, settings)
+    spans = np.asarray(windows, dtype=np.float64) + offset_s
+    return SpeakerWindows(
+        speech=np.asarray(regions, dtype=np.float64).reshape(-1, 2) + offset_s,
+        starts=spans[:, 0],
+        ends=spans[:, 1],
+        embeddings=embeddings,
+    )
+
+
+def fbank(samples: np.ndarray) -> np.ndarray:
+    options = knf.FbankOptions()
+    options.frame_opts.dither = 0.0  # deterministic: the same audio gives the same prints
+    options.frame_opts.samp_freq = SAMPLE_RATE
+    options.mel_opts.num_bins = 80
+    computer = knf.OnlineFbank(options)
+    computer.accept_waveform(SAMPLE_RATE, samples.astype(np.float32))
+    computer.input_finished()
+    count = computer.num_frames_ready
+    if count == 0:
+        return np.zeros((0, 80), np.float32)
+    return np.stack([computer.get_frame(i) for i in range(count)]).astype(np.float32)
+
+
+def embed(
+    features: np.ndarray, windows: list[tuple[float, float]], settings: Speakers
+) -> np.ndarray:
+    """Unit-length embeddings of ``windows`` (seconds from the features' start), batched by
+    length so that no window is padded with another's frames."""
+    session = _session(settings)
+    pieces: list[np.ndarray] = []
+    for start, end in windows:
+        first = round(start / FRAME_SHIFT_S)
+        last = max(first + 1, round((end - FRAME_LENGTH_S) / FRAME_SHIFT_S) + 1)
+        frames = features[first : min(last, len(features))]
+        if len(frames) == 0:
+            frames = features[-1:]
+        pieces.append(frames - frames.mean(axis=0, keepdims=True))
+    out = np.zeros((len(pieces), 192), np.float32)
+    by_length: dict[int, list[int]] = {}
+    for i, piece in enumerate(pieces):
+        by_length.setdefault(len(piece), []).append(i)
+    for indexes in by_length.values():
+        for b in range(0, len(indexes), BATCH):
+            batch = indexes[b : b + BATCH]
+            x = np.stack([pieces[i] for i in batch])
+            result: Any = session.run(None, {"features": x})[0]
+            out[batch] = result
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.asarray(out / np.maximum(norms, 1e-8), dtype=np.float32)
