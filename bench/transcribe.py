@@ -31,7 +31,14 @@ sys.path.insert(0, str(REPO))
 
 from tests.data.speech import KNOWN_TEXT, make_speech, word_error_rate  # noqa: E402
 
-VARIANTS = ("bare-sequential", "bare-batched", "worker", "worker-batched")
+# "-speakers": the same worker with speakers "auto" (diarization), to measure what it adds.
+VARIANTS = (
+    "bare-sequential",
+    "bare-batched",
+    "worker",
+    "worker-batched",
+    "worker-batched-speakers",
+)
 
 
 def _speech(folder: Path, minutes: float) -> tuple[Path, str]:
@@ -57,7 +64,7 @@ def run_variant(variant: str, audio: Path, model: str, beam: int, batch: int) ->
         transcription={
             "beam_size": beam,
             "batch_size": batch,
-            "batched": "always" if variant == "worker-batched" else "never",
+            "batched": "always" if variant.startswith("worker-batched") else "never",
         },
     )
     folder = model_path(model, settings, None)
@@ -84,14 +91,15 @@ def run_variant(variant: str, audio: Path, model: str, beam: int, batch: int) ->
         text = " ".join(s.text.strip() for s in segments)
         result["transcribe_s"] = time.perf_counter() - started
     else:
-        result.update(_worker(audio, model, settings))
+        speakers = "auto" if variant.endswith("-speakers") else "none"
+        result.update(_worker(audio, model, settings, speakers))
         text = result.pop("text")
     result["text"] = text
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return result
 
 
-def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
+def _worker(audio: Path, model: str, settings: Any, speakers: str) -> dict[str, Any]:
     from common.audio.decode import probe
     from common.domain.transcription_plan import ChunkPlan
     from common.domain.transcripts import Transcript
@@ -107,6 +115,7 @@ def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
             duration_s=probe(audio).duration_s,
             chunk_seconds=settings.limits.chunk_seconds,
             overlap_s=2.0,
+            speakers=speakers,
         )
         # Load first and time it apart, as the bare variants do: the ratio compares work.
         started = time.perf_counter()
@@ -117,6 +126,12 @@ def _worker(audio: Path, model: str, settings: Any) -> dict[str, Any]:
             transcriber.WhisperOptions.from_settings(model, settings),
         )
         _ = adapter.model
+        if speakers != "none":
+            import numpy as np
+
+            from run_jobs.transcribe.speakers.embedder import embed
+
+            embed(np.zeros((200, 80), np.float32), [(0.0, 1.5)], settings.speakers)
         load_s = time.perf_counter() - started
         started = time.perf_counter()
         outcome = run_task(TaskEnv(plan=plan, index=0, attempt=0, execution="bench"), worker)

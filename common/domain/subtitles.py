@@ -131,26 +131,36 @@ def to_rttm(transcript: Transcript) -> str:
 
 
 def to_srt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
-    def voiced(speaker: str | None, text: str) -> str:
-        return f"{speaker}: {text}" if speaker else text
+    """With two or more speakers each cue begins with its speaker ("Priya: ..."), counted in
+    the line's width; SubRip has no other way to say who speaks."""
+    names = transcript.speaker_names
+    several = len({t.speaker for t in transcript.turns}) > 1
+
+    def label(speaker: str | None) -> str:
+        return f"{display(speaker, names)}:" if several and speaker else ""
 
     blocks = [
         f"{number}\n{_clock(start, ',')} --> {_clock(end, ',')}\n{text}\n"
-        for number, (start, end, text) in enumerate(
-            _frames(transcript, options, str, voiced), start=1
+        for number, (start, end, text, _) in enumerate(
+            _frames(transcript, options, str, label), start=1
         )
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> str:
+    """Each cue of a transcript with speakers carries WebVTT's voice tag (``<v Priya>``),
+    which players do not draw as text, so it takes no room on the line."""
+    names = transcript.speaker_names
+
     def voiced(speaker: str | None, text: str) -> str:
+        who = display(speaker, names)
         # The voice tag's annotation runs to '>': a name cannot hold one.
-        return f"<v {_vtt_escaped(speaker)}>{text}" if speaker else text
+        return f"<v {_vtt_escaped(who)}>{text}" if who and transcript.turns else text
 
     blocks = [
-        f"{_clock(start, '.')} --> {_clock(end, '.')}\n{text}\n"
-        for start, end, text in _frames(transcript, options, _vtt_escaped, voiced)
+        f"{_clock(start, '.')} --> {_clock(end, '.')}\n{voiced(speaker, text)}\n"
+        for start, end, text, speaker in _frames(transcript, options, _vtt_escaped, _no_label)
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
@@ -176,21 +186,26 @@ def _frames(
     transcript: Transcript,
     options: SubtitleOptions,
     escaped: Callable[[str], str],
-    voiced: Callable[[str | None, str], str],
-) -> list[tuple[float, float, str]]:
-    """(start, end, text) of each cue shown; with highlight_words, of each word's state.
-    ``voiced`` puts the cue's speaker (its name, if given) before its text."""
+    label: Callable[[str | None], str],
+) -> list[tuple[float, float, str, str | None]]:
+    """(start, end, text, speaker) of each cue shown; with highlight_words, of each word's
+    state. ``label`` is the text a cue of that speaker begins with ("" for none)."""
     frames = []
-    for cue in cues(transcript, options):
-        lines = layout(cue.tokens, options.max_line_chars)
-        speaker = display(cue.speaker, transcript.speaker_names)
+    for cue in cues(transcript, options, label):
+        prefix = label(cue.speaker)
+        shown = (Token(prefix, cue.start, cue.start), *cue.tokens) if prefix else cue.tokens
+        lines = layout(shown, options.max_line_chars)
         if options.highlight_words:
             states = _word_states(cue, lines, escaped)
         else:
             text = "\n".join("".join(escaped(t.text) for t in line).strip() for line in lines)
             states = [(cue.start, cue.end, text)]
-        frames += [(start, end, voiced(speaker, text)) for start, end, text in states]
+        frames += [(start, end, text, cue.speaker) for start, end, text in states]
     return frames
+
+
+def _no_label(speaker: str | None) -> str:
+    return ""
 
 
 def _vtt_escaped(text: str) -> str:
@@ -201,14 +216,18 @@ def _vtt_escaped(text: str) -> str:
 # --- cues --------------------------------------------------------------------------------------
 
 
-def cues(transcript: Transcript, options: SubtitleOptions = DEFAULT_OPTIONS) -> list[Cue]:
-    """The transcript's words cut into cues that fit the options, in time order, apart by at
-    least min_gap_s."""
+def cues(
+    transcript: Transcript,
+    options: SubtitleOptions = DEFAULT_OPTIONS,
+    label: Callable[[str | None], str] = _no_label,
+) -> list[Cue]:
+    """The transcript's words cut into cues that fit the options (with the ``label`` a cue
+    of its speaker begins with), in time order, apart by at least min_gap_s."""
     tokens = tokenize(transcript.segments)
     found: list[Cue] = []
     i = 0
     while i < len(tokens):
-        j = _cue_end(tokens, i, options)
+        j = _cue_end(tokens, i, options, label(tokens[i].speaker))
         chosen = tokens[i : j + 1]
         start = chosen[0].start
         end = min(max(t.end for t in chosen), start + options.max_cue_s)
@@ -282,10 +301,10 @@ def _spread(seg: Segment) -> list[Token]:
     return tokens
 
 
-def _cue_end(tokens: list[Token], i: int, options: SubtitleOptions) -> int:
+def _cue_end(tokens: list[Token], i: int, options: SubtitleOptions, prefix: str) -> int:
     """The index of the last word of the cue that starts at ``tokens[i]``."""
     j = i  # the last word that still fits; a single word always does
-    while not tokens[j].hard and j + 1 < len(tokens) and _fits(tokens[i : j + 2], options):
+    while not tokens[j].hard and j + 1 < len(tokens) and _fits(tokens[i : j + 2], options, prefix):
         j += 1
     if j + 1 == len(tokens) or tokens[j].hard:
         return j
@@ -300,10 +319,11 @@ def _cue_end(tokens: list[Token], i: int, options: SubtitleOptions) -> int:
     return best
 
 
-def _fits(tokens: list[Token], options: SubtitleOptions) -> bool:
+def _fits(tokens: list[Token], options: SubtitleOptions, prefix: str = "") -> bool:
     if tokens[-1].end - tokens[0].start > options.max_cue_s:
         return False
-    return len(wrap(tokens, options.max_line_chars)) <= options.max_lines
+    shown = [Token(prefix, 0, 0), *tokens] if prefix else tokens
+    return len(wrap(shown, options.max_line_chars)) <= options.max_lines
 
 
 def _spaced(found: list[Cue], gap: float) -> list[Cue]:

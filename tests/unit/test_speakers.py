@@ -17,7 +17,7 @@ from common.domain.speakers import (
     speaker_at,
     talk_time,
 )
-from common.domain.subtitles import render, to_srt, to_txt, to_vtt
+from common.domain.subtitles import SubtitleOptions, render, to_srt, to_txt, to_vtt
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Segment, Transcript, Word, with_speakers
 
@@ -209,3 +209,32 @@ def test_without_speakers_the_renderings_are_as_before() -> None:
     assert ":" not in to_txt(plain) and "<v" not in to_vtt(plain)
     assert render(plain, "tsv").splitlines()[0] == "start\tend\ttext"
     assert render(plain, "rttm") == ""
+
+
+def test_a_speakers_label_counts_in_the_subtitle_line_and_one_voice_needs_none() -> None:
+    names = {"SPEAKER_1": "Alexandra Featherstonehaugh"}
+    srt = to_srt(_conversation(names), SubtitleOptions(max_line_chars=20))
+    lines = [line for block in srt.strip().split("\n\n") for line in block.split("\n")[2:]]
+    # A label longer than the line stands alone on its line, like a word would.
+    assert lines == [
+        "Alexandra Featherstonehaugh:",
+        "Can you ship it?",
+        "SPEAKER_2: Yes,",
+        "on Friday.",
+    ]
+    alone = _conversation()
+    alone = alone.model_copy(update={"turns": alone.turns[:1]})
+    alone = alone.model_copy(
+        update={
+            "segments": with_speakers(
+                [
+                    Segment(
+                        start=0, end=1.5, text=" Can you ship it?", words=alone.segments[0].words
+                    )
+                ],
+                alone.turns,
+            )
+        }
+    )
+    assert to_srt(alone).splitlines()[2] == "Can you ship it?"
+    assert "<v SPEAKER_1>" in to_vtt(alone)
