@@ -23,11 +23,21 @@ from common.gcp.job_store import FirestoreJobStore
 from emulators.config import LocalStack, defined_functions
 from emulators.stack import Stack
 
-TEXT = (
-    "Good morning everyone. This is the weekly planning meeting for the audio notes project. "
-    "First, the transcription service is ready for testing. Maria will send the test plan "
-    "to the team by Friday. Second, we decided to keep the storage costs under one hundred "
-    "dollars a month. Finally, who owns the deployment checklist is still an open question."
+# Two voices a speaker model tells apart (espeak voices of one gender sound like one person).
+VOICES = {"chair": ("en-us+m3", "35"), "maria": ("en-us+f2", "70")}
+TURNS = (
+    (
+        "chair",
+        "Good morning everyone. This is the weekly planning meeting for the audio notes "
+        "project. First, the transcription service is ready for testing.",
+    ),
+    ("maria", "Great. I will send the test plan to the team by Friday."),
+    (
+        "chair",
+        "Thank you Maria. Second, we decided to keep the storage costs under one hundred "
+        "dollars a month.",
+    ),
+    ("maria", "Agreed. Who owns the deployment checklist is still an open question."),
 )
 # A state is only left by the piece that owns the next step.
 _NEXT_STEP = {
@@ -51,7 +61,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as folder:
         audio = Path(folder) / "planning-meeting.wav"
-        subprocess.run(["espeak-ng", "-s", "150", "-w", str(audio), TEXT], check=True)
+        _speak_meeting(audio)
         name = f"{s.buckets.inbox_prefix}demo-{int(time.time())}.wav"
         uri = f"gs://{s.buckets.inbox}/{name}"
         print(f"== uploading {audio.stat().st_size} bytes of speech: gsutil cp {audio.name} {uri}")
@@ -72,6 +82,19 @@ def main() -> int:
     print('   eval "$(.venv/bin/python -m emulators env)"; gsutil cp your.wav $AUDIONOTES_INBOX')
     print("Stop it with: .venv/bin/python -m emulators down   (or: make down)")
     return 0 if settled and job.state not in (JobState.FAILED, JobState.CANCELLED) else 1
+
+
+def _speak_meeting(audio: Path) -> None:
+    """The meeting's turns in two voices, joined by sox with a breath between them."""
+    parts = []
+    for i, (who, text) in enumerate(TURNS):
+        voice, pitch = VOICES[who]
+        part = audio.with_name(f"turn-{i}.wav")
+        subprocess.run(
+            ["espeak-ng", "-s", "150", "-v", voice, "-p", pitch, "-w", str(part), text], check=True
+        )
+        parts.append(str(part))
+    subprocess.run(["sox", *parts, "-r", "16000", "-c", "1", str(audio)], check=True)
 
 
 def _jobs_registered(stack: Stack) -> set[str]:

@@ -185,7 +185,8 @@ def test_subtitles_are_rendered_again_from_the_stored_transcript_on_request(
         stored.text
         == GcsBlobStore(settings.project).read_bytes(done.outputs["transcript.srt"]).decode()
     )
-    assert tsv.text.startswith("start\tend\ttext\n") and "transcript.tsv" in done.outputs
+    # A meeting (the default template) is diarized: the TSV names each segment's speaker.
+    assert tsv.text.startswith("start\tend\ttext\tspeaker\n") and "transcript.tsv" in done.outputs
 
 
 @pytest.fixture(scope="module")
