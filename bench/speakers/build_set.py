@@ -43,7 +43,9 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+# This checkout's code, unless the caller (bench/diarization.py --code) put one first.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from der import Segment, read_rttm, write_rttm  # noqa: E402
