@@ -54,7 +54,7 @@ from common.audio.decode import decode_window  # noqa: E402
 
 SR = 16_000
 # Bump when the output changes, so a cache built by an older builder is rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 
 # --- Sources: every package, member and licence in one place ---------------------------
@@ -193,29 +193,59 @@ RECORDED: tuple[tuple[str, str, str, str, str], ...] = (
 
 @dataclass(frozen=True)
 class Conversation:
+    """Turns of ``speakers``; each speaker's turns walk through that speaker's material in
+    order, so audio repeats only once a speaker has said everything they have. Durations and
+    ``weights`` are sized to the material (``SPEAKERS``: the lecturer ~55 s of speech, the
+    LibriVox reader ~22 s, the others 3-10 s each): a clusterer given the same audio twice
+    sees two identical prints, which is no test."""
+
     name: str
     speakers: tuple[str, ...]
     duration_s: float
-    turn_s: tuple[float, float]  # turn length drawn uniformly from this range
+    turn_s: tuple[float, float]  # turn length drawn uniformly from this range ...
+    per_speaker_s: tuple[tuple[float, float] | None, ...] = ()  # ... unless given here
+    weights: tuple[float, ...] = ()  # how often each speaker takes the next turn
     gap_s: tuple[float, float] = (0.1, 0.6)
     overlap_share: float = 0.0  # share of turn changes that overlap instead of leaving a gap
     overlap_s: tuple[float, float] = (0.2, 0.8)
 
 
 CONSTRUCTED = (
-    Conversation("pair_short", ("lecturer", "librivox"), 60, (1.0, 4.0)),
-    Conversation("pair_long", ("jfk", "diane"), 75, (4.0, 9.0), gap_s=(0.2, 1.0)),
-    Conversation("pair_overlap", ("vlogger", "sheila"), 45, (1.0, 6.0), overlap_share=0.35),
-    Conversation("trio_short", ("jfk", "arctic_slt", "forever"), 45, (1.0, 3.0)),
+    Conversation("pair_short", ("lecturer", "librivox"), 45, (1.0, 4.0)),
+    # A lecture with questions: long turns from the lecturer, shorter ones from the reader.
     Conversation(
-        "trio_mixed", ("lecturer", "sheila", "arctic_m"), 90, (1.0, 8.0), overlap_share=0.15
+        "pair_long",
+        ("lecturer", "librivox"),
+        80,
+        (4.0, 10.0),
+        per_speaker_s=(None, (2.0, 6.0)),
+        gap_s=(0.2, 1.0),
     ),
-    Conversation("quad_short", ("librivox", "diane", "vlogger", "arctic_slt"), 60, (1.0, 4.0)),
+    # Both sides of one phone call, re-cut with overlaps: the channel is no cue here.
+    Conversation("pair_overlap", ("diane", "sheila"), 30, (1.0, 4.0), overlap_share=0.35),
+    Conversation("trio_short", ("jfk", "vlogger", "forever"), 32, (1.0, 3.0)),
+    Conversation(
+        "trio_mixed",
+        ("lecturer", "librivox", "sheila"),
+        60,
+        (1.0, 3.0),
+        per_speaker_s=((3.0, 9.0), None, None),
+        overlap_share=0.15,
+    ),
+    Conversation(
+        "quad_short",
+        ("librivox", "diane", "vlogger", "arctic_slt"),
+        36,
+        (1.0, 3.0),
+        weights=(0.3, 0.3, 0.3, 0.1),
+    ),
     Conversation(
         "quad_long",
-        ("lecturer", "librivox", "jfk", "sheila"),
-        150,
-        (1.0, 10.0),
+        ("lecturer", "librivox", "jfk", "arctic_m"),
+        75,
+        (1.0, 4.0),
+        per_speaker_s=((4.0, 10.0), (2.0, 6.0), None, (1.0, 2.5)),
+        weights=(0.4, 0.3, 0.2, 0.1),
         gap_s=(0.1, 1.2),
         overlap_share=0.2,
     ),
@@ -328,25 +358,40 @@ class Sources:
                 raise FileNotFoundError(f"{member} in {path.name}")
             return extracted.read()
 
-    def audio(self, clip: Clip) -> np.ndarray:
-        return decode_window(io.BytesIO(self.read(clip.package, clip.member)), clip.start, clip.end)
+    def audio(self, clip: Clip) -> tuple[np.ndarray, np.ndarray]:
+        """The clip, and the whole file it is cut from (for its noise floor)."""
+        whole = decode_window(io.BytesIO(self.read(clip.package, clip.member)))
+        end = len(whole) if clip.end is None else round(clip.end * SR)
+        return whole[round(clip.start * SR) : end], whole
+
+
+def _levels(x: np.ndarray, hop: int, win: int) -> np.ndarray:
+    n = max(1 + (len(x) - win) // hop, 0)
+    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n] if n else x[:0, None]
+    return 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
 
 
 def speech_regions(
-    x: np.ndarray, *, min_gap: float = 0.3, min_speech: float = 0.15, pad: float = 0.05
+    x: np.ndarray,
+    whole: np.ndarray | None = None,
+    *,
+    min_gap: float = 0.3,
+    min_speech: float = 0.15,
+    pad: float = 0.05,
 ) -> list[tuple[float, float]]:
-    """Where ``x`` holds speech, by frame energy against the clip's own noise floor and peak.
+    """Where ``x`` holds speech, by frame energy against the noise floor and peak of the
+    file it was cut from (``whole``; a short clip that is all speech has no floor of its own).
 
-    A threshold relative to each clip, because the sources range from studio silence to a
+    A threshold relative to each file, because the sources range from studio silence to a
     64 kbit/s audiobook and an 8 kHz phone line. Pauses shorter than ``min_gap`` stay inside
     a region (a speaker's hesitation, not a turn end)."""
     hop, win = SR // 100, SR // 40
-    n = max(1 + (len(x) - win) // hop, 0)
+    level = _levels(x, hop, win)
+    n = len(level)
     if n == 0:
         return []
-    frames = np.lib.stride_tricks.sliding_window_view(x, win)[::hop][:n]
-    level = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    floor, peak = np.percentile(level, 10), np.percentile(level, 98)
+    context = level if whole is None else _levels(whole, hop, win)
+    floor, peak = np.percentile(context, 10), np.percentile(context, 98)
     threshold = floor + max(8.0, 0.3 * (peak - floor))
     active = level > threshold
     regions: list[list[float]] = []
@@ -394,34 +439,41 @@ class Pool:
 
     x: np.ndarray
     speech: list[tuple[float, float]]
+    cursor: float = 0.0
 
     @classmethod
-    def join(cls, clips: list[np.ndarray]) -> Pool:
+    def join(cls, clips: list[tuple[np.ndarray, np.ndarray]]) -> Pool:
         pieces: list[np.ndarray] = []
         speech: list[tuple[float, float]] = []
         offset = 0.0
-        for x in clips:
-            regions = speech_regions(x)
+        for x, whole in clips:
+            regions = speech_regions(x, whole)
             pieces += [x * _level(x, regions), np.zeros(round(0.3 * SR), dtype=np.float32)]
             speech += [(offset + a, offset + b) for a, b in regions]
             offset += (len(x) + len(pieces[-1])) / SR
         return cls(np.concatenate(pieces), speech)
 
-    def turn(self, rng: np.random.Generator, length: float) -> tuple[np.ndarray, list]:
-        """A window of about ``length`` seconds starting where speech starts, ending at the
-        quietest point near ``length`` (so cuts fall in pauses where there are any)."""
+    def start_at(self, rng: np.random.Generator) -> None:
+        """Start the walk at a random speech region, so files sharing a speaker differ."""
+        self.cursor = self.speech[rng.integers(len(self.speech))][0] if self.speech else 0.0
+
+    def turn(self, length: float) -> tuple[np.ndarray, list[tuple[float, float]]]:
+        """The next ~``length`` seconds from the cursor: starting where speech starts, ending
+        at the quietest point near ``length`` (so cuts fall in pauses where there are any),
+        wrapping to the stream's start when too little is left."""
         total = len(self.x) / SR
-        starts = [a for a, b in self.speech if b - a > 0.3]
-        # Prefer starts that leave room for the whole turn.
-        starts = [a for a in starts if a + length <= total] or starts
-        for _ in range(20):
-            a = float(starts[rng.integers(len(starts))])
+        for wrapped in (False, True):
+            cursor = 0.0 if wrapped else self.cursor
+            starts = [a for a, b in self.speech if a >= cursor and b - a > 0.3]
+            if not starts or (not wrapped and total - starts[0] < min(length, 1.5)):
+                continue
+            a = starts[0]
             b = self._cut(self.x, a + length)
             kept = [(max(s, a) - a, min(e, b) - a) for s, e in self.speech if e > a and s < b]
             kept = [(s, e) for s, e in kept if e - s >= 0.1]
-            if sum(e - s for s, e in kept) >= min(0.5, length / 2):
-                audio = self.x[round(a * SR) : round(b * SR)].copy()
-                return _fade(audio * _level(audio, kept)), kept
+            self.cursor = b
+            audio = self.x[round(a * SR) : round(b * SR)].copy()
+            return _fade(audio * _level(audio, kept)), kept
         raise ValueError("no usable speech in this pool")
 
     @staticmethod
@@ -447,30 +499,32 @@ def _noise_floor(track: Track, rng: np.random.Generator, db: float = -70.0) -> N
 
 def construct(conv: Conversation, pools: dict[str, Pool]) -> Track:
     rng = _rng(conv.name)
+    for who in conv.speakers:
+        pools[who].start_at(rng)
+    weights = np.array(conv.weights or [1.0] * len(conv.speakers))
     track = Track()
-    cursor, previous = 0.3, None
-    order: list[str] = []
+    cursor, turns = 0.3, 0
+    previous: int | None = None
     while cursor < conv.duration_s - 1.0:
         # Everyone speaks once in order first, then speakers are drawn (never twice in a row).
-        turns = len(order)
-        choices = [s for s in conv.speakers if s != previous]
-        who = (
-            conv.speakers[turns]
-            if turns < len(conv.speakers)
-            else choices[rng.integers(len(choices))]
-        )
-        order.append(who)
-        length = float(rng.uniform(*conv.turn_s))
-        length = min(length, conv.duration_s - cursor)
-        audio, speech = pools[who].turn(rng, length)
+        if turns < len(conv.speakers):
+            k = turns
+        else:
+            p = weights.copy()
+            p[previous] = 0.0
+            k = int(rng.choice(len(p), p=p / p.sum()))
+        who = conv.speakers[k]
+        span = (conv.per_speaker_s[k] if conv.per_speaker_s else None) or conv.turn_s
+        length = min(float(rng.uniform(*span)), conv.duration_s - cursor)
+        audio, speech = pools[who].turn(length)
         track.place(audio, speech, cursor, who)
         end = cursor + len(audio) / SR
-        if previous is not None and rng.random() < conv.overlap_share:
+        if rng.random() < conv.overlap_share:
             step = -float(rng.uniform(*conv.overlap_s))
         else:
             step = float(rng.uniform(*conv.gap_s))
         cursor = max(end + step, cursor + 0.5)
-        previous = who
+        previous, turns = k, turns + 1
     track.place(np.zeros(round(0.3 * SR), dtype=np.float32), [], track.end_s, "")
     _noise_floor(track, rng)
     return track
