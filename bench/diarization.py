@@ -114,6 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if unknown:
             raise SystemExit(f"no such file in the set: {', '.join(sorted(unknown))}")
         entries = [f for f in manifest["files"] if f["name"] in args.files]
+    if not entries:
+        raise SystemExit("no files to run")
     diarize_samples, speaker_spec = _import_diarizer()
 
     started = time.perf_counter()
@@ -186,7 +188,7 @@ def _print_summary(result: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", default="auto", help="auto, N, A-B, or oracle")
-    parser.add_argument("--files", nargs="+", metavar="NAME", help="only these files")
+    parser.add_argument("--files", nargs="+", metavar="NAME", help="only these (any set)")
     parser.add_argument("--sets", nargs="+", default=["real", "espeak"], choices=["real", "espeak"])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--collar", type=float, default=0.25)
