@@ -28,7 +28,8 @@ _REASONS = {
     401: "No valid bearer token (missing, expired, forged, wrong algorithm)",
     403: "The caller may not use this source",
     404: "No such job, or not the caller's",
-    409: "The result is not ready yet",
+    409: "The result is not ready yet (naming speakers: no transcript yet, or one without "
+    "speakers)",
     413: "The body or the audio is too large",
     415: "The body is not JSON, or the audio is not audio",
     422: "Readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL)",
@@ -167,6 +168,8 @@ def _state_limits(components: dict[str, Any], limits: Limits, models: list[str])
     create["audio_url"]["pattern"] = f"^(gs://{BUCKET_PATTERN}/{OBJECT_NAME_PATTERN}|{url})$"
     _nullable_string(create["webhook_url"])["pattern"] = f"^{url}$"
     _nullable_string(create["model"])["enum"] = models
+    # A JSON number is a count too (JobOptions' validator); over MAX_SPEAKERS is bad_speakers.
+    create["speakers"]["anyOf"].insert(1, {"type": "integer", "minimum": 1})
     size = components["CreateUpload"]["properties"]["size_bytes"]
     _nullable_string(size, kind="integer")["maximum"] = limits.max_upload_bytes
 
