@@ -494,3 +494,25 @@ def test_cli_submit_sends_speakers_and_refuses_a_bad_value_before_any_call(
     assert bodies == [{"audio_url": "gs://b/a.wav", "priority": "normal", "speakers": "2-5"}]
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["submit", "gs://b/a.wav", "--speakers", "5-2"])
+
+
+def test_the_documents_speakers_pattern_is_what_the_server_takes() -> None:
+    """The fuzzer holds the served document to the server: a value it allows is accepted."""
+    import re
+
+    from common.domain.errors import InvalidInput as Refused
+    from common.domain.speakers import SpeakerSpec
+    from functions.api.openapi import document
+
+    prop = document()["components"]["schemas"]["CreateJob"]["properties"]["speakers"]
+    string, integer = prop["anyOf"][0], prop["anyOf"][1]
+    assert (integer["minimum"], integer["maximum"]) == (1, 20)
+    numbers = [str(n) for n in range(0, 23)] + ["01"]
+    values = ["auto", "none", *numbers, *(f"{a}-{b}" for a in numbers for b in numbers)]
+    for value in values:
+        try:
+            SpeakerSpec.parse(value)
+            taken = True
+        except Refused:
+            taken = False
+        assert bool(re.match(string["pattern"], value)) is taken, value
