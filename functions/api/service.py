@@ -42,7 +42,7 @@ from common.domain.jobs import (
 from common.domain.notes import NOTES_JSON, NOTES_MD, NotesDocument, render_markdown
 from common.domain.owners import subject_folder
 from common.domain.ports import Page
-from common.domain.speakers import SpeakerTalk, check_names, renamed, talk_time
+from common.domain.speakers import SpeakerTalk, check_names, renamed
 from common.domain.subtitles import DEFAULT_OPTIONS, SUBTITLE_FORMATS, SubtitleOptions, render
 from common.domain.transcript_files import TRANSCRIPT_JSON, write_outputs
 from common.domain.transcription_plan import resolve_model
@@ -365,7 +365,9 @@ def read_result(
     if kind == "transcript":
         transcript = Transcript.model_validate_json(source)
         if subtitles is None and transcript.speaker_names == job.speaker_names:
-            return Result(_stored(api, job, kind, f"{kind}.{fmt}"), fmt)
+            return Result(
+                source if fmt == "json" else _stored(api, job, kind, f"{kind}.{fmt}"), fmt
+            )
         named = transcript.model_copy(update={"speaker_names": job.speaker_names})
         return Result(render(named, fmt, subtitles or DEFAULT_OPTIONS).encode(), fmt)
     doc = NotesDocument.model_validate_json(source)
@@ -443,8 +445,8 @@ def name_speakers(
             "name (submit the audio again with speakers 'auto', a count or a range)",
             code="no_speakers",
         )
-    labels = [talk.speaker for talk in talk_time(transcript.turns)]
-    clean = check_names(change, sorted(labels, key=_label_order))
+    labels = sorted({t.speaker for t in transcript.turns}, key=lambda s: (len(s), s))
+    clean = check_names(change, labels)
     renamed(job.speaker_names, clean)  # refused before anything is written
     with bind(job_id=job_id):
         job = api.core.jobs.update(job_id, lambda j: with_speaker_names(j, clean, utcnow()))
@@ -452,10 +454,6 @@ def name_speakers(
         log.info("speakers named: %s", ", ".join(sorted(clean)), extra={"event": "speakers_named"})
     named = transcript.model_copy(update={"speaker_names": job.speaker_names})
     return Speakers(job=job, speakers=named.speakers)
-
-
-def _label_order(label: str) -> int:
-    return int(label.rsplit("_", 1)[1])
 
 
 def _rewrite(api: ApiServices, job: Job, transcript: Transcript) -> None:
