@@ -26,7 +26,9 @@ from urllib.parse import urlencode
 
 import requests
 
+from common.domain.errors import InvalidInput
 from common.domain.jobs import JobState, NotesTemplate, Priority
+from common.domain.speakers import SPEAKERS_DESCRIPTION, normalized
 from common.domain.subtitles import DEFAULT_OPTIONS, SubtitleOptions
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
 from common.domain.whisper_models import WhisperTask
@@ -123,7 +125,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             source = _upload_signed(client, path)
     body: dict[str, Any] = {"audio_url": source, "priority": args.priority}
-    for key in ("language", "model", "task", "notes_template", "webhook_url"):
+    for key in ("language", "model", "task", "notes_template", "speakers", "webhook_url"):
         value = getattr(args, key)
         if value is not None:
             body[key] = value
@@ -249,6 +251,32 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _speakers_option(value: str) -> str:
+    """Checked here as the API checks it, so a typo fails before any upload."""
+    try:
+        return normalized(value)
+    except InvalidInput as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _naming(value: str) -> tuple[str, str | None]:
+    label, sep, name = value.partition("=")
+    if not sep or not label:
+        raise argparse.ArgumentTypeError(f"{value!r}: write LABEL=NAME, e.g. SPEAKER_1=Priya")
+    return label, name or None  # SPEAKER_2= gives the label back
+
+
+def cmd_speakers(args: argparse.Namespace) -> int:
+    answer = _client(args).json("PUT", f"/v1/jobs/{args.job_id}/speakers", json=dict(args.names))
+    print("speaker\tname\ttalk\tshare\tturns")
+    for s in answer["speakers"]:
+        print(
+            f"{s['speaker']}\t{s['name'] or '-'}\t{s['talk_s']:.1f}s\t{s['share'] * 100:.0f}%\t"
+            f"{s['turns']}"
+        )
+    return 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
     print(json.dumps(_client(args).json("DELETE", f"/v1/jobs/{args.job_id}"), indent=2))
     return 0
@@ -276,6 +304,9 @@ def parser() -> argparse.ArgumentParser:
         "--vocabulary", help='names and terms to expect, comma-separated: "Priya, Kubernetes"'
     )
     submit.add_argument("--notes-template", choices=[t.value for t in NotesTemplate])
+    submit.add_argument(
+        "--speakers", type=_speakers_option, help=SPEAKERS_DESCRIPTION.replace("%", "%%")
+    )
     submit.add_argument("--webhook-url")
     submit.add_argument("--idempotency-key")
     submit.add_argument("--via", choices=["signed-url", "gcs"], default="signed-url")
@@ -311,6 +342,19 @@ def parser() -> argparse.ArgumentParser:
     notes.add_argument("--format", choices=NOTES_FORMATS, default="md")
     notes.add_argument("-o", "--output")
     notes.set_defaults(run=cmd_notes)
+
+    speakers = sub.add_parser(
+        "speakers", help="name a transcript's speakers; prints each one's talk time"
+    )
+    speakers.add_argument("job_id")
+    speakers.add_argument(
+        "names",
+        nargs="+",
+        type=_naming,
+        metavar="LABEL=NAME",
+        help="SPEAKER_1=Priya; SPEAKER_2= (empty) gives the label back",
+    )
+    speakers.set_defaults(run=cmd_speakers)
 
     lst = sub.add_parser("list", help="your jobs, newest first")
     lst.add_argument("--state", type=str.upper, choices=[s.value for s in JobState])

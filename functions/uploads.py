@@ -59,7 +59,10 @@ _OPTION_KEYS = {
     "webhook_url": "webhook_url",
     "task": "task",
     "vocabulary": "vocabulary",  # comma-separated: "Priya, Kubernetes"
+    "speakers": "speakers",  # auto, none, 3 or 2-5
 }
+# Options whose refusal has a code of its own (JobOptions raises it): the job says that code.
+_OWN_CODES = frozenset({"bad_speakers"})
 # Which header a model check's refusal is about.
 _MODEL_CHECK_KEYS = {"model_language_mismatch": "language", "model_cannot_translate": "task"}
 
@@ -190,11 +193,13 @@ def options_from_metadata(
     try:
         options = JobOptions.model_validate(raw)
     except ValidationError as exc:
+        errors = exc.errors()
         details = "; ".join(
             f"x-goog-meta-{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
+            for e in errors
         )
-        return JobOptions(), JobError(code="bad_options", message=details)
+        code = next((e["type"] for e in errors if e["type"] in _OWN_CODES), "bad_options")
+        return JobOptions(), JobError(code=code, message=details)
     try:
         resolve_model(options, settings)
     except InvalidInput as exc:

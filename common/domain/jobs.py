@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from common.domain.errors import InvalidInput, InvalidTransition
 from common.domain.lease import Lease, expire, fresh, holds, release, take_over
-from common.domain.speakers import SPEAKERS_DESCRIPTION, SpeakerSpec, normalized
+from common.domain.speakers import SPEAKERS_DESCRIPTION, SpeakerSpec, normalized, renamed
 from common.domain.transcripts import TranscriptionSummary
 from common.domain.whisper_models import WhisperTask
 
@@ -334,6 +334,15 @@ def with_source_digest(job: Job, sha256: str, size: int) -> Job | None:
     return job.model_copy(
         update={"source": job.source.model_copy(update={"sha256": sha256, "bytes": size})}
     )
+
+
+def with_speaker_names(job: Job, change: Mapping[str, str | None], now: datetime) -> Job | None:
+    """The job's speaker names with ``change`` applied (None or "" restores a label); None
+    when that changes nothing, ``InvalidInput`` when two speakers would share a name."""
+    names = renamed(job.speaker_names, change)
+    if names == job.speaker_names:
+        return None
+    return job.model_copy(update={"speaker_names": names, "updated_at": now})
 
 
 def with_usage(job: Job, usage: Mapping[str, float]) -> Job:

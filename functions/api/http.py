@@ -3,10 +3,10 @@ service layer, and map domain errors to statuses with ``{"error": {"code", "mess
 
 Status rules: 400 a request we cannot read (bad JSON, query or header); 401 no valid token;
 403 a source the caller may not use; 404 no such job (or not the caller's) or route; 405 wrong
-method; 409 a result that is not ready; 413 too big (body or audio); 415 not JSON or not
-audio; 422 readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL);
-429 rate-limited (with Retry-After); 503 Pub/Sub or Firestore did not answer (with
-Retry-After; nothing was created).
+method; 409 a result that is not ready (or speakers to name in a transcript without any); 413
+too big (body or audio); 415 not JSON or not audio; 422 readable JSON whose fields are wrong
+(unknown, wrong type, bad value, refused URL); 429 rate-limited (with Retry-After); 503 Pub/Sub
+or Firestore did not answer (with Retry-After; nothing was created).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, get_args
 
 import flask
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import BaseModel, ValidationError
+from pydantic_core.core_schema import ErrorType
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -43,7 +44,14 @@ from common.obs.logs import get_logger
 from common.obs.tracing import stage
 from functions.api import openapi, schemas, service
 from functions.api.routes import ROUTES, Route
-from functions.api.service import ApiServices, Forbidden, ResultNotReady, TooLarge, UnsupportedMedia
+from functions.api.service import (
+    ApiServices,
+    Forbidden,
+    NoSpeakers,
+    ResultNotReady,
+    TooLarge,
+    UnsupportedMedia,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -60,6 +68,9 @@ _BAD_REQUEST_CODES = {
     "unknown_parameter",
     "bad_idempotency_key",
 }
+# pydantic's own error types; any other is a PydanticCustomError raised with a domain code
+# (bad_speakers, unknown_speaker, ...), which is the answer's code as it is.
+_PYDANTIC_ERROR_TYPES = frozenset(get_args(ErrorType))
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[..., flask.Response]
 _HANDLERS: dict[str, Handler] = {}
@@ -279,6 +290,22 @@ def _result(
     return response
 
 
+@_handles("name_speakers")
+def _name_speakers(
+    api: ApiServices, caller: Principal, _query: schemas.NoQuery, job_id: str
+) -> flask.Response:
+    body = read_body(flask.request, schemas.SpeakerNames)
+    named = service.name_speakers(api, caller, job_id, body.root)
+    return _json(
+        200,
+        schemas.SpeakersView(
+            job_id=named.job.job_id,
+            speakers=named.speakers,
+            speaker_names=named.job.speaker_names,
+        ),
+    )
+
+
 @_handles("create_upload")
 def _create_upload(api: ApiServices, caller: Principal, _query: schemas.NoQuery) -> flask.Response:
     upload = read_body(flask.request, schemas.CreateUpload)
@@ -346,6 +373,8 @@ def _validation_error(exc: ValidationError) -> InvalidInput:
     kind = first["type"]
     if kind in codes:
         code = codes[kind]
+    elif kind not in _PYDANTIC_ERROR_TYPES:
+        code = kind
     elif kind.endswith("_type") or kind.endswith("_parsing"):
         code = "wrong_type"
     else:
@@ -422,7 +451,7 @@ def status_of(exc: AudionotesError) -> int:
         return 403
     if isinstance(exc, JobNotFound | BlobNotFound):
         return 404
-    if isinstance(exc, ResultNotReady | InvalidTransition):
+    if isinstance(exc, ResultNotReady | NoSpeakers | InvalidTransition):
         return 409
     if isinstance(exc, TooLarge):
         return 413

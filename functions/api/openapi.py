@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from common.config.settings import Limits, Transcription
 from common.domain.blobs import BUCKET_PATTERN, OBJECT_NAME_PATTERN
+from common.domain.speakers import MAX_SPEAKERS
 from common.edge.ssrf import url_pattern
 from functions.api import schemas
 from functions.api.routes import ROUTES, Route
@@ -28,7 +29,8 @@ _REASONS = {
     401: "No valid bearer token (missing, expired, forged, wrong algorithm)",
     403: "The caller may not use this source",
     404: "No such job, or not the caller's",
-    409: "The result is not ready yet",
+    409: "The result is not ready yet (naming speakers: no transcript yet, or one without "
+    "speakers)",
     413: "The body or the audio is too large",
     415: "The body is not JSON, or the audio is not audio",
     422: "Readable JSON whose fields are wrong (unknown, wrong type, bad value, refused URL)",
@@ -167,8 +169,24 @@ def _state_limits(components: dict[str, Any], limits: Limits, models: list[str])
     create["audio_url"]["pattern"] = f"^(gs://{BUCKET_PATTERN}/{OBJECT_NAME_PATTERN}|{url})$"
     _nullable_string(create["webhook_url"])["pattern"] = f"^{url}$"
     _nullable_string(create["model"])["enum"] = models
+    # What SpeakerSpec.parse takes, exactly: a JSON number is a count too, and no count or
+    # range bound over MAX_SPEAKERS, nor a range that runs backwards, matches.
+    speakers = _nullable_string(create["speakers"])
+    speakers["pattern"] = _speakers_pattern()
+    create["speakers"]["anyOf"].insert(
+        1, {"type": "integer", "minimum": 1, "maximum": MAX_SPEAKERS}
+    )
     size = components["CreateUpload"]["properties"]["size_bytes"]
     _nullable_string(size, kind="integer")["maximum"] = limits.max_upload_bytes
+
+
+def _speakers_pattern() -> str:
+    def at_least(low: int) -> str:
+        """A regex of the numbers low..MAX_SPEAKERS."""
+        return "|".join(str(n) for n in range(MAX_SPEAKERS, low - 1, -1))
+
+    ranges = "|".join(f"{low}-(?:{at_least(low)})" for low in range(1, MAX_SPEAKERS + 1))
+    return f"^(?:auto|none|{ranges}|{at_least(1)})$"
 
 
 def _nullable_string(prop: dict[str, Any], kind: str = "string") -> dict[str, Any]:

@@ -161,6 +161,18 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, *_AUTH_ERRORS, 404, 409),
     ),
     Route(
+        "name_speakers",
+        "PUT",
+        "/v1/jobs/{job_id}/speakers",
+        "Name the transcript's speakers; the transcript and notes show the names (nothing is "
+        "transcribed again)",
+        200,
+        schemas.SpeakersView,
+        body=schemas.SpeakerNames,
+        params=(_JOB_ID_PARAM,),
+        errors=(400, *_AUTH_ERRORS, 404, 409, 413, 415, 422),
+    ),
+    Route(
         "create_upload",
         "POST",
         "/v1/uploads",

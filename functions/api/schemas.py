@@ -16,9 +16,11 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from common.config.settings import Tier, Transcription
 from common.domain.jobs import (
@@ -30,6 +32,13 @@ from common.domain.jobs import (
     Priority,
 )
 from common.domain.ports import MAX_PAGE_SIZE
+from common.domain.speakers import (
+    LABEL_PATTERN,
+    MAX_NAME_CHARS,
+    MAX_SPEAKERS,
+    SPEAKERS_DESCRIPTION,
+    SpeakerTalk,
+)
 from common.domain.subtitles import (
     DEFAULT_OPTIONS,
     HighlightWords,
@@ -88,6 +97,64 @@ class CreateUpload(BaseModel):
     )
     # Its maximum is the deployment's (see openapi.document), checked with audio_too_large.
     size_bytes: Annotated[int, Field(ge=1), BeforeValidator(_integral)] | None = None
+
+
+# PUT /v1/jobs/{job_id}/speakers. The codes are the ones the service's checks use
+# (common/domain/speakers.check_names), so a refusal reads the same wherever it is caught.
+_LABEL = re.compile(f"^{LABEL_PATTERN}$")
+_NAME_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+
+def _speaker_label(value: object) -> object:
+    if isinstance(value, str) and not _LABEL.match(value):
+        raise PydanticCustomError(
+            "unknown_speaker",
+            "{label} is not a speaker label (SPEAKER_1, SPEAKER_2, ...)",
+            {"label": repr(value)},
+        )
+    return value
+
+
+def _speaker_name(value: object) -> object:
+    if isinstance(value, str) and (
+        len(value) > MAX_NAME_CHARS or not re.match(_NAME_PATTERN, value)
+    ):
+        raise PydanticCustomError(
+            "bad_speaker_name",
+            f"a name must be at most {MAX_NAME_CHARS} printable characters",
+        )
+    return value
+
+
+SpeakerLabel = Annotated[
+    str, StringConstraints(pattern=f"^{LABEL_PATTERN}$"), BeforeValidator(_speaker_label)
+]
+SpeakerName = Annotated[
+    str,
+    StringConstraints(max_length=MAX_NAME_CHARS, pattern=_NAME_PATTERN),
+    BeforeValidator(_speaker_name),
+]
+
+
+class SpeakerNames(
+    RootModel[
+        Annotated[
+            dict[SpeakerLabel, SpeakerName | None],
+            Field(max_length=MAX_SPEAKERS),
+        ]
+    ]
+):
+    """PUT /v1/jobs/{job_id}/speakers: a name per speaker label; null or "" gives the label
+    back. Labels not named here keep their names."""
+
+    model_config = ConfigDict(
+        strict=True,
+        # Any other key is refused (unknown_speaker): say so, as patternProperties alone do not.
+        json_schema_extra={
+            "additionalProperties": False,
+            "examples": [{"SPEAKER_1": "Priya", "SPEAKER_2": None}],
+        },
+    )
 
 
 # --- query strings: each parameter once, unknown ones refused; a bad value is 400 bad_<name> ---
@@ -243,6 +310,9 @@ class OptionsView(BaseModel):
     task: WhisperTask
     vocabulary: list[str]
     notes_template: NotesTemplate
+    speakers: str = Field(
+        description=f"As the job runs it (its default filled in): {SPEAKERS_DESCRIPTION}"
+    )
     webhook_url: str | None
 
 
@@ -273,7 +343,10 @@ class JobView(BaseModel):
     transcription: TranscriptionSummary | None = Field(
         description="Once transcribed: the model, the language heard (or asked for) with its "
         "probability, and the transcript's quality (low-confidence words, windows decoded "
-        "again, segments the hallucination guard dropped)"
+        "again, segments the hallucination guard dropped), and each speaker's talk time"
+    )
+    speaker_names: dict[str, str] = Field(
+        description="Names given to speaker labels (PUT /v1/jobs/{job_id}/speakers)"
     )
     links: Links
 
@@ -287,7 +360,9 @@ class JobView(BaseModel):
             created_at=job.created_at,
             updated_at=job.updated_at,
             state_times={state.value: at for state, at in job.state_times.items()},
-            options=OptionsView(**job.options.model_dump()),
+            options=OptionsView(
+                **{**job.options.model_dump(), "speakers": str(job.options.speaker_spec)}
+            ),
             source=SourceView(
                 uri=job.source.uri,
                 bytes=job.source.bytes,
@@ -297,6 +372,7 @@ class JobView(BaseModel):
             error=ErrorDetail(**job.error.model_dump()) if job.error else None,
             outputs=sorted(job.outputs),
             transcription=job.transcription,
+            speaker_names=job.speaker_names,
             links=Links(self=base, transcript=f"{base}/transcript", notes=f"{base}/notes"),
         )
 
@@ -316,6 +392,15 @@ class JobDeleted(BaseModel):
     state: JobState
     cancelled: bool = Field(description="True when this request stopped a running job")
     deleted_objects: int = Field(description="Audio and result objects removed by this request")
+
+
+class SpeakersView(BaseModel):
+    job_id: str
+    speakers: list[SpeakerTalk] = Field(
+        description="Each speaker the transcript labels, most talk first: its label, the name "
+        "given (null: none), seconds spoken, share of all speech, and turns"
+    )
+    speaker_names: dict[str, str] = Field(description="The job's names, label -> name")
 
 
 class UploadTicket(BaseModel):

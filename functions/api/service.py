@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -28,12 +29,30 @@ from common.domain.errors import (
     JobNotFound,
     PublishFailed,
 )
-from common.domain.jobs import Job, JobError, JobOptions, JobSource, JobState, api_job_id, utcnow
+from common.domain.jobs import (
+    Job,
+    JobError,
+    JobOptions,
+    JobSource,
+    JobState,
+    api_job_id,
+    utcnow,
+    with_speaker_names,
+)
+from common.domain.notes import NOTES_JSON, NOTES_MD, NotesDocument, render_markdown
 from common.domain.owners import subject_folder
 from common.domain.ports import Page
-from common.domain.subtitles import SUBTITLE_FORMATS, SubtitleOptions, render
+from common.domain.speakers import SpeakerTalk, check_names, renamed
+from common.domain.subtitles import DEFAULT_OPTIONS, SUBTITLE_FORMATS, SubtitleOptions, render
+from common.domain.transcript_files import TRANSCRIPT_JSON, write_outputs
 from common.domain.transcription_plan import resolve_model
-from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS, Transcript, result_uri
+from common.domain.transcripts import (
+    MEDIA_TYPES,
+    NOTES_FORMATS,
+    TRANSCRIPT_FORMATS,
+    Transcript,
+    result_uri,
+)
 from common.edge.auth import Principal, Verifier
 from common.edge.sniff import HEAD_BYTES, sniff
 from common.edge.ssrf import UrlNotAllowed, UrlPolicy, check_with_policy, fetch
@@ -68,6 +87,12 @@ class UnsupportedMedia(InvalidInput):
 
 class ResultNotReady(AudionotesError):
     code = "not_ready"
+
+
+class NoSpeakers(AudionotesError):
+    """The job's transcript has no speaker labels (it ran with speakers "none")."""
+
+    code = "no_speakers"
 
 
 class Canceller(Protocol):
@@ -316,12 +341,9 @@ def read_result(
     subtitles: SubtitleOptions | None = None,
 ) -> Result:
     """The stored rendering; with ``subtitles`` (srt and vtt only), one made now from
-    transcript.json with those options (nothing is transcribed again)."""
-    formats, ready = (
-        (TRANSCRIPT_FORMATS, TRANSCRIPT_READY)
-        if kind == "transcript"
-        else (NOTES_FORMATS, NOTES_READY)
-    )
+    transcript.json with those options (nothing is transcribed again). A job with speakers is
+    served with its own ``speaker_names``, whatever the stored files say."""
+    formats = TRANSCRIPT_FORMATS if kind == "transcript" else NOTES_FORMATS
     if fmt not in formats:
         raise InvalidInput(
             f"format must be one of {', '.join(formats)}, not {fmt!r}", code="bad_format"
@@ -335,23 +357,118 @@ def read_result(
             f"{names}: only with format={' or '.join(SUBTITLE_FORMATS)}, not format={fmt}",
             code="inapplicable_parameter",
         )
-    name = f"{kind}.json" if subtitles is not None else f"{kind}.{fmt}"
-    uri = result_uri(api.core.settings, job_id, name)
+    if subtitles is None and not _has_speakers(job):
+        return Result(_stored(api, job, kind, f"{kind}.{fmt}"), fmt)
+    # Rendered from the JSON with the job's names whenever that JSON carries others (a rename
+    # whose rewrite died half-way, or notes made while it ran): the job holds the names.
+    source = _stored(api, job, kind, f"{kind}.json")
+    if kind == "transcript":
+        transcript = Transcript.model_validate_json(source)
+        if subtitles is None and transcript.speaker_names == job.speaker_names:
+            return Result(
+                source if fmt == "json" else _stored(api, job, kind, f"{kind}.{fmt}"), fmt
+            )
+        named = transcript.model_copy(update={"speaker_names": job.speaker_names})
+        return Result(render(named, fmt, subtitles or DEFAULT_OPTIONS).encode(), fmt)
+    doc = NotesDocument.model_validate_json(source)
+    if doc.speaker_names == job.speaker_names:
+        return Result(source if fmt == "json" else _stored(api, job, kind, f"{kind}.{fmt}"), fmt)
+    return Result(_notes_bytes(_named_notes(doc, job.speaker_names), fmt), fmt)
+
+
+def _has_speakers(job: Job) -> bool:
+    return bool(job.speaker_names or (job.transcription and job.transcription.speakers))
+
+
+def _stored(api: ApiServices, job: Job, kind: str, name: str) -> bytes:
+    """A stored result: ``ResultNotReady`` while the job may still write it, ``JobNotFound``
+    once it never will."""
+    ready = TRANSCRIPT_READY if kind == "transcript" else NOTES_READY
     try:
-        data = api.core.blobs.read_bytes(uri)
+        return api.core.blobs.read_bytes(result_uri(api.core.settings, job.job_id, name))
     except BlobNotFound:
         if not job.state.is_final and job.state not in ready:
             raise ResultNotReady(
-                f"job {job_id} is {job.state.value}; its {kind} is not ready yet",
+                f"job {job.job_id} is {job.state.value}; its {kind} is not ready yet",
                 code=f"{kind}_not_ready",
             ) from None
         raise JobNotFound(
-            f"job {job_id} ({job.state.value}) has no {kind} in format {fmt}",
-            code="result_not_found",
+            f"job {job.job_id} ({job.state.value}) has no {name}", code="result_not_found"
         ) from None
-    if subtitles is not None:
-        data = render(Transcript.model_validate_json(data), fmt, subtitles).encode()
-    return Result(data, fmt)
+
+
+def _named_notes(doc: NotesDocument, names: Mapping[str, str]) -> NotesDocument:
+    return doc.model_copy(
+        update={
+            "speaker_names": dict(names),
+            "speakers": [s.model_copy(update={"name": names.get(s.speaker)}) for s in doc.speakers],
+        }
+    )
+
+
+def _notes_bytes(doc: NotesDocument, fmt: str) -> bytes:
+    # As functions/notes.py writes them.
+    return (doc.model_dump_json(indent=2) if fmt == "json" else render_markdown(doc)).encode()
+
+
+# --- speakers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Speakers:
+    job: Job
+    speakers: list[SpeakerTalk]
+
+
+def name_speakers(
+    api: ApiServices, caller: Principal, job_id: str, change: Mapping[str, str | None]
+) -> Speakers:
+    """Give names to the transcript's speaker labels (None or "" gives a label back).
+
+    The job document is written first: it holds the names, and every read shows them from then
+    on (``read_result``). Then the stored files are rewritten from their JSON, each JSON last:
+    the transcript's renderings and transcript.json, then notes.md and notes.json if the notes
+    exist. Nothing is transcribed or summarized again. A retry (PUT is idempotent) finds the
+    names in place and writes the same files again, finishing a rewrite that died.
+    """
+    job = get_job(api, caller, job_id)
+    if job.state not in TRANSCRIPT_READY:
+        raise ResultNotReady(
+            f"job {job_id} is {job.state.value}; speakers can be named once it is transcribed "
+            f"({', '.join(s.value for s in TRANSCRIPT_READY)})",
+            code="transcript_not_ready",
+        )
+    transcript = Transcript.model_validate_json(_stored(api, job, "transcript", TRANSCRIPT_JSON))
+    if not transcript.turns:
+        raise NoSpeakers(
+            f"job {job_id} ran with speakers 'none': its transcript has no speaker labels to "
+            "name (submit the audio again with speakers 'auto', a count or a range)",
+            code="no_speakers",
+        )
+    labels = sorted({t.speaker for t in transcript.turns}, key=lambda s: (len(s), s))
+    clean = check_names(change, labels)
+    renamed(job.speaker_names, clean)  # refused before anything is written
+    with bind(job_id=job_id):
+        job = api.core.jobs.update(job_id, lambda j: with_speaker_names(j, clean, utcnow()))
+        _rewrite(api, job, transcript)
+        log.info("speakers named: %s", ", ".join(sorted(clean)), extra={"event": "speakers_named"})
+    named = transcript.model_copy(update={"speaker_names": job.speaker_names})
+    return Speakers(job=job, speakers=named.speakers)
+
+
+def _rewrite(api: ApiServices, job: Job, transcript: Transcript) -> None:
+    """The stored files with the job's names, from their stored JSON."""
+    s, blobs = api.core.settings, api.core.blobs
+    write_outputs(transcript.model_copy(update={"speaker_names": job.speaker_names}), s, blobs)
+    notes_uri = result_uri(s, job.job_id, NOTES_JSON)
+    try:
+        doc = NotesDocument.model_validate_json(blobs.read_bytes(notes_uri))
+    except BlobNotFound:
+        return  # not made yet: served with the job's names once they are (read_result)
+    doc = _named_notes(doc, job.speaker_names)
+    md_uri = result_uri(s, job.job_id, NOTES_MD)
+    blobs.write_bytes(md_uri, _notes_bytes(doc, "md"), content_type=MEDIA_TYPES["md"])
+    blobs.write_bytes(notes_uri, _notes_bytes(doc, "json"), content_type=MEDIA_TYPES["json"])
 
 
 # --- delete ------------------------------------------------------------------------------------

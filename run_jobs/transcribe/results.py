@@ -1,5 +1,5 @@
-"""Writing a finished transcript: its five renderings, the content cache, and the one
-``TranscriptReady`` message.
+"""Writing a finished transcript: the content cache and the one ``TranscriptReady`` message
+(its renderings: ``common/domain/transcript_files.write_outputs``).
 
 Every step may run twice (a retried task, two tasks finishing together): the files are
 deterministic and simply rewritten, the cache entry is created only if absent, and the
@@ -24,9 +24,8 @@ from common.domain.jobs import utcnow
 from common.domain.lease import Lease, take
 from common.domain.messages import TranscriptReady
 from common.domain.ports import BlobStore, Publisher
-from common.domain.subtitles import render
 from common.domain.transcription_plan import cache_prefix
-from common.domain.transcripts import MEDIA_TYPES, TRANSCRIPT_FORMATS, Transcript, result_uri
+from common.domain.transcripts import Transcript
 from common.obs.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,17 +40,6 @@ class PublishMarker(BaseModel):
     lease: Lease | None = None
     message_id: str | None = None
     published_at: datetime | None = None
-
-
-def write_outputs(transcript: Transcript, settings: Settings, blobs: BlobStore) -> dict[str, str]:
-    """Write transcript.{json,txt,srt,vtt,tsv,rttm} (subtitles with the default options); returns
-    {"transcript.json": uri, ...}."""
-    outputs = {}
-    for ext in TRANSCRIPT_FORMATS:
-        uri = result_uri(settings, transcript.job_id, f"transcript.{ext}")
-        blobs.write_bytes(uri, render(transcript, ext).encode(), content_type=MEDIA_TYPES[ext])
-        outputs[f"transcript.{ext}"] = uri
-    return outputs
 
 
 def cache_uri(settings: Settings, sha256: str, model: str, language: str) -> str:

@@ -32,6 +32,7 @@ from common.domain.jobs import (
     with_source_digest,
 )
 from common.domain.ports import BlobStore, JobStore, Publisher
+from common.domain.transcript_files import write_outputs
 from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript, summarize, with_speakers
 from common.obs import metrics
@@ -45,7 +46,6 @@ from run_jobs.transcribe.results import (
     publish_ready_once,
     read_cached,
     write_cached,
-    write_outputs,
 )
 from run_jobs.transcribe.speakers.diarize import turns_from
 from run_jobs.transcribe.speakers.embedder import SpeakerWindows, embed_chunk
