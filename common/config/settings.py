@@ -164,6 +164,11 @@ class Speakers(BaseModel):
     # The folder ``python -m run_jobs.transcribe.speakers.bake`` filled; None: the one
     # ``make install`` fills, ``<virtualenv>/audionotes-models/speakers``.
     model_dir: str | None = None
+    # segmentation-3.0 looks at 10 s windows this far apart; frames above these probabilities
+    # are speech, and overlapped speech (two voices at once).
+    segmentation_step_s: float = Field(default=2.5, ge=0.5, le=10)
+    speech_threshold: float = Field(default=0.5, gt=0, lt=1)
+    overlap_threshold: float = Field(default=0.5, gt=0, lt=1)
     # Speech is cut into windows this long, this far apart, and each gets an embedding.
     window_s: float = Field(default=1.5, ge=0.5, le=5)
     step_s: float = Field(default=0.75, ge=0.1, le=5)

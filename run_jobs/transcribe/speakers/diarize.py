@@ -5,7 +5,10 @@ last, and diarization never makes the chunk tasks wait for each other.
 
 Within each stretch of speech a window's speaker holds from the midpoint before its centre to
 the midpoint after; a turn shorter than ``min_turn_s`` between two turns of one other speaker
-is taken as theirs (a voice print of a short window is the least reliable).
+is taken as theirs (a voice print of a short window is the least reliable). Where the
+segmentation model hears two voices at once, the second is the other speaker heard there (at a
+change of turn) or else the other speaker nearest in time: people talk over their neighbour in
+the conversation (the heuristic of Bullock et al., 2020, for overlap-aware diarization).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ def turns_from(windows: SpeakerWindows, spec: SpeakerSpec, settings: Speakers) -
             continue
         pieces = _region_turns(region_start, region_end, centres[inside], labels[inside])
         turns += _absorb_short(pieces, settings.min_turn_s)
+    turns = _with_overlap(turns, [(float(a), float(b)) for a, b in windows.overlap])
     return relabel_by_first_turn(turns)
 
 
@@ -81,6 +85,34 @@ def _region_turns(start: float, end: float, centres: np.ndarray, labels: np.ndar
         turns.append(Turn(start=round(at, 3), end=round(until, 3), speaker=str(labels[i])))
         at = until
     return turns
+
+
+def _with_overlap(turns: list[Turn], overlap: list[tuple[float, float]]) -> list[Turn]:
+    if not turns or len({t.speaker for t in turns}) < 2:
+        return turns
+    added: list[Turn] = []
+    for start, end in overlap:
+        heard = {t.speaker for t in turns if t.start < end and t.end > start}
+        if not heard:
+            continue
+        if len(heard) == 1:
+            others = [t for t in turns if t.speaker not in heard]
+            nearest = min(others, key=lambda t: max(t.start - end, start - t.end, 0.0))
+            heard.add(nearest.speaker)
+        added += [Turn(start=start, end=end, speaker=s) for s in sorted(heard)]
+    return _joined([*turns, *added])
+
+
+def _joined(turns: list[Turn]) -> list[Turn]:
+    """Each speaker's turns that overlap or touch, as one."""
+    out: list[Turn] = []
+    for speaker in sorted({t.speaker for t in turns}):
+        for turn in sorted((t for t in turns if t.speaker == speaker), key=lambda t: t.start):
+            if out and out[-1].speaker == speaker and turn.start <= out[-1].end + 0.01:
+                out[-1] = out[-1].model_copy(update={"end": max(out[-1].end, turn.end)})
+            else:
+                out.append(turn)
+    return sorted(out, key=lambda t: (t.start, t.end))
 
 
 def _absorb_short(turns: list[Turn], min_turn_s: float) -> list[Turn]:

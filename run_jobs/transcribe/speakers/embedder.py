@@ -1,5 +1,6 @@
-"""Speech -> speaker embeddings: Silero VAD finds the speech, which is cut into short windows,
-and CAM++ (on onnxruntime) gives each window a 192-number voice print.
+"""Speech -> speaker embeddings: segmentation-3.0 finds the speech (and where two voices
+overlap; ``segmentation.py``), the speech is cut into short windows, and CAM++ (on onnxruntime)
+gives each window a 192-number voice print.
 
 Kaldi fbank features (80 bins, 25 ms frames every 10 ms, as CAM++ was trained) are computed
 once over the whole chunk, and each window takes its frames, mean-normalised, so overlapping
@@ -19,18 +20,15 @@ from typing import Any
 import kaldi_native_fbank as knf
 import numpy as np
 import onnxruntime
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from common.audio.decode import SAMPLE_RATE
 from common.config.settings import Speakers
+from run_jobs.transcribe.speakers import segmentation
 from run_jobs.transcribe.speakers.bake import EMBEDDING_MODEL, is_baked
 
 FRAME_SHIFT_S = 0.01
 FRAME_LENGTH_S = 0.025
 BATCH = 32  # windows per model call: the CPU gains little beyond it, and memory stays small
-# Tighter than transcription's VAD (which pads speech by 400 ms so no word is cut): here the
-# padding would be counted as speech no one said.
-_VAD = VadOptions(threshold=0.5, min_silence_duration_ms=250, speech_pad_ms=60)
 MIN_SPEECH_S = 0.3  # shorter speech gives no usable voice print
 
 _lock = threading.Lock()
@@ -83,10 +81,17 @@ class SpeakerWindows:
     starts: np.ndarray  # (windows,)
     ends: np.ndarray  # (windows,)
     embeddings: np.ndarray  # (windows, 192) float32, unit length
+    overlap: np.ndarray  # (regions, 2): where two voices speak at once
 
     @classmethod
     def empty(cls) -> SpeakerWindows:
-        return cls(np.zeros((0, 2)), np.zeros(0), np.zeros(0), np.zeros((0, 192), np.float32))
+        return cls(
+            np.zeros((0, 2)),
+            np.zeros(0),
+            np.zeros(0),
+            np.zeros((0, 192), np.float32),
+            np.zeros((0, 2)),
+        )
 
     def to_bytes(self) -> bytes:
         out = io.BytesIO()
@@ -96,13 +101,20 @@ class SpeakerWindows:
             starts=self.starts,
             ends=self.ends,
             embeddings=self.embeddings.astype(np.float16),  # half the bytes; cosine unchanged
+            overlap=self.overlap,
         )
         return out.getvalue()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SpeakerWindows:
         with np.load(io.BytesIO(data)) as z:
-            return cls(z["speech"], z["starts"], z["ends"], z["embeddings"].astype(np.float32))
+            return cls(
+                z["speech"],
+                z["starts"],
+                z["ends"],
+                z["embeddings"].astype(np.float32),
+                z["overlap"],
+            )
 
     @classmethod
     def joined(cls, parts: list[SpeakerWindows]) -> SpeakerWindows:
@@ -113,13 +125,8 @@ class SpeakerWindows:
             np.concatenate([p.starts for p in parts]),
             np.concatenate([p.ends for p in parts]),
             np.concatenate([p.embeddings for p in parts]).reshape(-1, 192),
+            np.concatenate([p.overlap for p in parts]).reshape(-1, 2),
         )
-
-
-def speech_regions(samples: np.ndarray) -> list[tuple[float, float]]:
-    stamps = get_speech_timestamps(samples, _VAD)
-    regions = [(s["start"] / SAMPLE_RATE, s["end"] / SAMPLE_RATE) for s in stamps]
-    return [(a, b) for a, b in regions if b - a >= MIN_SPEECH_S]
 
 
 def windows_of(
@@ -148,21 +155,30 @@ def embed_chunk(
 ) -> SpeakerWindows:
     """The speaker windows of the speech in ``samples`` (which start at ``offset_s`` on the
     file's timeline) whose middles lie in ``owned`` (this chunk's share, between its cuts)."""
-    regions = speech_regions(samples)
+    scores = segmentation.score(samples, settings)
     low, high = owned[0] - offset_s, owned[1] - offset_s
-    regions = [(max(a, low), min(b, high)) for a, b in regions if b > low and a < high]
-    regions = [(a, b) for a, b in regions if b - a >= MIN_SPEECH_S]
-    windows = windows_of(regions, settings.window_s, settings.step_s)
+
+    def owned_part(regions: list[tuple[float, float]], shortest: float) -> np.ndarray:
+        kept = [(max(a, low), min(b, high)) for a, b in regions if b > low and a < high]
+        spans = [(a, b) for a, b in kept if b - a >= shortest]
+        return np.asarray(spans, dtype=np.float64).reshape(-1, 2)
+
+    regions = owned_part(scores.regions(scores.speech, settings.speech_threshold), MIN_SPEECH_S)
+    overlap = owned_part(
+        scores.regions(scores.overlap, settings.overlap_threshold), segmentation.MIN_REGION_S
+    )
+    windows = windows_of([(a, b) for a, b in regions], settings.window_s, settings.step_s)
     if not windows:
         return SpeakerWindows.empty()
     features = fbank(samples)
     embeddings = embed(features, windows, settings)
     spans = np.asarray(windows, dtype=np.float64) + offset_s
     return SpeakerWindows(
-        speech=np.asarray(regions, dtype=np.float64).reshape(-1, 2) + offset_s,
+        speech=regions + offset_s,
         starts=spans[:, 0],
         ends=spans[:, 1],
         embeddings=embeddings,
+        overlap=overlap + offset_s,
     )
 
 

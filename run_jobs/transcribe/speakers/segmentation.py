@@ -1,0 +1,106 @@
+"""Where there is speech, and where two people speak at once: pyannote's segmentation-3.0 (on
+onnxruntime), slid over the audio 10 s at a time.
+
+The model answers, every 17 ms of a 10 s window, how likely each set of at most two of three
+local speakers is to be talking (its "powerset" classes: nobody, one of three, one of three
+pairs). Summing those gives, per frame, the probability of speech and of overlapped speech;
+windows overlap, and each frame's probabilities are the mean over the windows that saw it.
+Trained on meetings, it hears far-field speech that Silero (tuned for close talk) misses.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime
+
+from common.audio.decode import SAMPLE_RATE
+from common.config.settings import Speakers
+from run_jobs.transcribe.speakers.bake import SEGMENTATION_MODEL, is_baked, manifest
+
+WINDOW_S = 10.0
+BATCH = 8
+# Powerset classes of segmentation-3.0 (3 speakers, at most 2 at once), in its order.
+_SILENCE = 0
+_PAIRS = slice(4, 7)
+MIN_REGION_S = 0.1  # shorter speech or overlap is noise in the scores
+MAX_GAP_S = 0.1  # shorter pauses inside speech are kept as speech
+
+_lock = threading.Lock()
+_sessions: dict[str, tuple[onnxruntime.InferenceSession, float]] = {}
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Per frame of ``step_s`` from ``start_s``: probability of speech and of overlap."""
+
+    start_s: float
+    step_s: float
+    speech: np.ndarray
+    overlap: np.ndarray
+
+    def regions(self, which: np.ndarray, threshold: float) -> list[tuple[float, float]]:
+        active = np.concatenate([[False], which > threshold, [False]])
+        edges = np.flatnonzero(np.diff(active.astype(np.int8)))
+        spans = [
+            (self.start_s + a * self.step_s, self.start_s + b * self.step_s)
+            for a, b in zip(edges[::2], edges[1::2], strict=True)
+        ]
+        merged: list[tuple[float, float]] = []
+        for a, b in spans:
+            if merged and a - merged[-1][1] <= MAX_GAP_S:
+                merged[-1] = (merged[-1][0], b)
+            else:
+                merged.append((a, b))
+        return [(round(a, 3), round(b, 3)) for a, b in merged if b - a >= MIN_REGION_S]
+
+
+def _session(settings: Speakers, folder_key: str) -> tuple[onnxruntime.InferenceSession, float]:
+    from run_jobs.transcribe.speakers.embedder import SpeakerModelMissing, model_dir
+
+    folder = model_dir(settings)
+    with _lock:
+        if folder_key not in _sessions:
+            if not is_baked(folder):
+                raise SpeakerModelMissing(
+                    f"no baked speaker models in {folder}: run `python -m "
+                    f"run_jobs.transcribe.speakers.bake --into {folder}` (make install)"
+                )
+            options = onnxruntime.SessionOptions()
+            if settings.threads:
+                options.intra_op_num_threads = settings.threads
+            session = onnxruntime.InferenceSession(
+                str(folder / SEGMENTATION_MODEL), options, providers=["CPUExecutionProvider"]
+            )
+            _sessions[folder_key] = (session, manifest(folder).segmentation.frame_step_s)
+        return _sessions[folder_key]
+
+
+def score(samples: np.ndarray, settings: Speakers) -> Scores:
+    """Speech and overlap probabilities over all of ``samples``."""
+    from run_jobs.transcribe.speakers.embedder import model_dir
+
+    session, frame_step = _session(settings, str(model_dir(settings)))
+    window = int(WINDOW_S * SAMPLE_RATE)
+    hop = int(settings.segmentation_step_s * SAMPLE_RATE)
+    total = len(samples)
+    starts = list(range(0, max(total - window, 0) + 1, hop))
+    if starts[-1] + window < total:
+        starts.append(total - window)  # the tail, flush with the end
+    padded = np.pad(samples.astype(np.float32), (0, max(0, window - total)))
+    frames = int(np.ceil(max(total, window) / SAMPLE_RATE / frame_step)) + 1
+    speech, overlap, seen = np.zeros(frames), np.zeros(frames), np.zeros(frames)
+    for b in range(0, len(starts), BATCH):
+        batch = starts[b : b + BATCH]
+        x = np.stack([padded[s : s + window] for s in batch])[:, None, :]
+        probs = np.exp(session.run(None, {"waveforms": x})[0])
+        for s, p in zip(batch, probs, strict=True):
+            first = round(s / SAMPLE_RATE / frame_step)
+            n = min(len(p), frames - first)
+            speech[first : first + n] += 1.0 - p[:n, _SILENCE]
+            overlap[first : first + n] += p[:n, _PAIRS].sum(axis=1)
+            seen[first : first + n] += 1
+    seen = np.maximum(seen, 1)
+    return Scores(0.0, frame_step, speech / seen, overlap / seen)
