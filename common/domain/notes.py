@@ -8,6 +8,7 @@ strict mode requires it) and "not stated" is ``null``, never a made-up value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -150,6 +151,18 @@ class NotesDocument(BaseModel):
     # given to the labels the notes use (PUT /v1/jobs/{id}/speakers).
     speakers: list[SpeakerTalk] = Field(default_factory=list)
     speaker_names: dict[str, str] = Field(default_factory=dict)
+
+    def with_names(self, names: Mapping[str, str]) -> NotesDocument:
+        """The same notes under other names (a rename): no model call, only a new rendering,
+        since the notes hold labels and ``render_markdown`` looks the names up."""
+        return self.model_copy(
+            update={
+                "speaker_names": dict(names),
+                "speakers": [
+                    t.model_copy(update={"name": names.get(t.speaker)}) for t in self.speakers
+                ],
+            }
+        )
 
 
 @dataclass(frozen=True)

@@ -285,9 +285,13 @@ def test_markdown_shows_names_for_labels_and_labels_without_names() -> None:
     assert "## Speakers\n\n- Priya: 02:05 (63%)\n- SPEAKER_2: 01:15 (37%)\n" in md
     assert render_markdown(_doc({"SPEAKER_1": "Priya"}, talk)) == md  # pure
 
-    renamed = render_markdown(_doc({"SPEAKER_1": "Priya", "SPEAKER_2": "Omar"}, talk))
+    # A rename: the same notes.json under other names, rendered again (no model call).
+    doc = _doc({"SPEAKER_1": "Priya"}, talk).with_names({"SPEAKER_1": "Priya", "SPEAKER_2": "Omar"})
+    assert [t.name for t in doc.speakers] == ["Priya", "Omar"]
+    renamed = render_markdown(doc)
     assert "- [ ] Send the notes (owner: Omar; due: Friday)\n" in renamed
     assert "- Omar: 01:15 (37%)" in renamed
+    assert render_markdown(doc.with_names({})).count("SPEAKER_2") == 2  # names removed
 
 
 def test_markdown_has_no_speakers_section_without_speakers() -> None:
