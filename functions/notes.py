@@ -9,6 +9,10 @@ Idempotent under at-least-once delivery:
 - the webhook's receipt (``webhook.json``) is written once, and a COMPLETED job without one
   gets its webhook on redelivery.
 
+With speakers, the transcript goes to the model as turn lines (labels, never names); notes.json
+adds talk time per speaker and the job's ``speaker_names`` read just before it is written, and
+notes.md shows those names.
+
 Outcomes: bad input (no job, no transcript, an unreadable or empty one) marks the job FAILED
 and returns; anything transient (Firestore, GCS, a webhook receiver that is down) raises.
 """
