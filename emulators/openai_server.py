@@ -4,7 +4,9 @@
 engine (``common.notes.extractive``, the same code as the chain's last fallback), and reports
 the model as ``local-extractive`` so that nobody mistakes its notes for a model's. It honours
 ``response_format`` (``json_schema``: the answer is checked against the schema sent;
-``json_object``) and returns ``usage`` estimated at four characters a token.
+``json_object``) and returns ``usage`` estimated at four characters a token. A transcript
+sent as speaker turns (``SPEAKER_1: ...`` a line) gets owners and raised_by by label, as the
+extractive engine reads turns.
 
 Admin endpoints (tests script them; none exists on the real API):
 

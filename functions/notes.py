@@ -9,6 +9,10 @@ Idempotent under at-least-once delivery:
 - the webhook's receipt (``webhook.json``) is written once, and a COMPLETED job without one
   gets its webhook on redelivery.
 
+With speakers, the transcript goes to the model as turn lines (labels, never names); notes.json
+adds talk time per speaker and the job's ``speaker_names`` read just before it is written, and
+notes.md shows those names.
+
 Outcomes: bad input (no job, no transcript, an unreadable or empty one) marks the job FAILED
 and returns; anything transient (Firestore, GCS, a webhook receiver that is down) raises.
 """
@@ -53,6 +57,7 @@ from common.domain.notes import (
     render_markdown,
 )
 from common.domain.retry import Backoff
+from common.domain.speakers import talk_time
 from common.domain.transcripts import Transcript, result_uri
 from common.edge.ssrf import UrlPolicy
 from common.edge.webhooks import WebhookReceipt, WebhookSender
@@ -62,6 +67,7 @@ from common.notes import cache as notes_cache
 from common.notes.chain import NotesEngine
 from common.notes.chunking import estimate_tokens
 from common.notes.errors import ProvidersDown
+from common.notes.turns import join_pieces, notes_pieces
 from common.obs.logs import bind, get_logger
 from functions.bootstrap import Services, services
 
@@ -226,7 +232,7 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         log.info("notes from the owner's cache: no model call", extra={"event": "notes_cache_hit"})
         return _write_notes(job, transcript, cached.notes, cached.provenance, svc)
     template = job.options.notes_template
-    text = " ".join(pieces)
+    text = join_pieces(pieces)
     partners = _claim_partners(job, svc) if _batchable(text, svc) else []
     if partners:
         try:
@@ -241,7 +247,7 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         for partner, partner_transcript, _ in partners:
             notes, provenance = results[partner.job_id]
             doc = _write_notes(partner, partner_transcript, notes, provenance, svc)
-            _remember(partner, partner_transcript.pieces, doc, svc)
+            _remember(partner, notes_pieces(partner_transcript), doc, svc)
             done = _finish(partner.job_id, doc, svc)
             if done is not None and done.options.webhook_url:
                 # Its webhook goes through the usual path (COMPLETED, retried by redelivery).
@@ -301,7 +307,7 @@ def _load_transcript(job: Job, svc: NotesServices) -> tuple[Transcript, list[str
             f"{exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}",
             code="bad_transcript",
         ) from exc
-    pieces = transcript.pieces
+    pieces = notes_pieces(transcript)  # turn lines when it has speakers
     if not pieces:
         raise InvalidInput(
             f"{uri} has no speech ({len(transcript.segments)} segments, no text)",
@@ -314,6 +320,9 @@ def _write_notes(
     job: Job, transcript: Transcript, notes: Notes, provenance: Provenance, svc: NotesServices
 ) -> NotesDocument:
     """notes.json, first writer wins: the document that is the job's notes from now on."""
+    # The names as they are now, not as they were when the delivery began: a rename made
+    # while the model was thinking still shows.
+    names = _speaker_names(job, svc)
     doc = NotesDocument(
         job_id=job.job_id,
         template=job.options.notes_template,
@@ -321,6 +330,8 @@ def _write_notes(
         created_at=utcnow(),
         notes=notes,
         provenance=provenance,
+        speakers=talk_time(transcript.turns, names),
+        speaker_names=names,
     )
     json_uri = result_uri(svc.core.settings, job.job_id, NOTES_JSON)
     try:
@@ -334,6 +345,13 @@ def _write_notes(
         log.info("notes.json already written by another delivery", extra={"event": "lost_race"})
         return existing
     return doc
+
+
+def _speaker_names(job: Job, svc: NotesServices) -> dict[str, str]:
+    try:
+        return dict(svc.core.jobs.get(job.job_id).speaker_names)
+    except JobNotFound:  # deleted meanwhile: the names it had are the last known
+        return dict(job.speaker_names)
 
 
 # Several short transcripts in one request -----------------------------------------------
@@ -364,7 +382,7 @@ def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript,
             transcript, pieces = _load_transcript(other, svc)
         except (InvalidInput, BlobNotFound):
             continue  # its own delivery fails it, with the reason
-        text = " ".join(pieces)
+        text = join_pieces(pieces)
         if not _batchable(text, svc):
             continue
         try:

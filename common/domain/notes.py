@@ -8,24 +8,64 @@ strict mode requires it) and "not stated" is ``null``, never a made-up value.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from common.domain.jobs import NotesTemplate
-from common.domain.speakers import SpeakerTalk
+from common.domain.speakers import SpeakerTalk, display
 
 NOTES_JSON = "notes.json"
 NOTES_MD = "notes.md"
+
+
+_WHO = (
+    "a speaker label such as 'SPEAKER_2' when the transcript's turns show it was that "
+    "speaker, else a name said in the recording, else null"
+)
+
+
+def _raised_by_absent(data: Any) -> Any:
+    # notes.json written before speakers had no raised_by: it was not stated.
+    if isinstance(data, dict) and "raised_by" not in data:
+        return {**data, "raised_by": None}
+    return data
 
 
 class ActionItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: str = Field(description="What is to be done, as an imperative sentence.")
-    owner: str | None = Field(description="Who will do it, only when the speaker says so.")
+    owner: str | None = Field(description=f"Who will do it, only when stated: {_WHO}.")
     due: str | None = Field(description="When it is due, as spoken ('Friday'), if stated.")
+    raised_by: str | None = Field(description=f"Who asked for it: {_WHO}.")
+
+    # No default for raised_by: strict structured outputs require every field, so older
+    # stored notes are filled in before validation instead.
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older(cls, data: Any) -> Any:
+        return _raised_by_absent(data)
+
+
+class Raised(BaseModel):
+    """A decision or an open question, and who raised it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(description="One short sentence.")
+    raised_by: str | None = Field(description=f"Who raised it: {_WHO}.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_older(cls, data: Any) -> Any:
+        # notes.json written before speakers held decisions and questions as plain strings.
+        if isinstance(data, str):
+            return {"text": data, "raised_by": None}
+        return _raised_by_absent(data)
 
 
 class Notes(BaseModel):
@@ -37,8 +77,8 @@ class Notes(BaseModel):
     summary: str = Field(description="Three to six sentences.")
     key_points: list[str]
     action_items: list[ActionItem]
-    decisions: list[str]
-    open_questions: list[str]
+    decisions: list[Raised]
+    open_questions: list[Raised]
     topics: list[str] = Field(description="Short keyword phrases.")
     people: list[str] = Field(description="People mentioned by name.")
     diary_entry: str = Field(description="A first-person diary entry about the recording.")
@@ -112,6 +152,18 @@ class NotesDocument(BaseModel):
     speakers: list[SpeakerTalk] = Field(default_factory=list)
     speaker_names: dict[str, str] = Field(default_factory=dict)
 
+    def with_names(self, names: Mapping[str, str]) -> NotesDocument:
+        """The same notes under other names (a rename): no model call, only a new rendering,
+        since the notes hold labels and ``render_markdown`` looks the names up."""
+        return self.model_copy(
+            update={
+                "speaker_names": dict(names),
+                "speakers": [
+                    t.model_copy(update={"name": names.get(t.speaker)}) for t in self.speakers
+                ],
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Template:
@@ -133,6 +185,7 @@ _BASE_HEADINGS = {
     "topics": "Topics",
     "people": "People",
     "diary_entry": "Diary",
+    "speakers": "Speakers",
 }
 
 TEMPLATES: dict[NotesTemplate, Template] = {
@@ -184,25 +237,42 @@ def render_markdown(doc: NotesDocument) -> str:
             out.extend([f"## {h[key]}", "", *(f"- {_one_line(i)}" for i in items), ""])
 
     bullets("key_points", n.key_points)
+    names = doc.speaker_names
+
+    def who(role: str, speaker: str | None) -> str | None:
+        # Labels in notes.json, names in the rendering: a rename re-renders, no model call.
+        shown = display(speaker, names)
+        return f"{role}: {_one_line(shown)}" if shown else None
+
     if n.action_items:
         out += [f"## {h['action_items']}", ""]
         for item in n.action_items:
-            extra = [
-                p
-                for p in (item.owner and f"owner: {item.owner}", item.due and f"due: {item.due}")
-                if p
-            ]
+            due = f"due: {_one_line(item.due)}" if item.due else None
+            # "raised by" only when someone other than the owner asked for it.
+            asked = None if item.raised_by == item.owner else who("raised by", item.raised_by)
+            extra = [p for p in (who("owner", item.owner), due, asked) if p]
             suffix = f" ({'; '.join(extra)})" if extra else ""
             out.append(f"- [ ] {_one_line(item.task)}{suffix}")
         out.append("")
-    bullets("decisions", n.decisions)
-    bullets("open_questions", n.open_questions)
+    for key, raised in (("decisions", n.decisions), ("open_questions", n.open_questions)):
+        if raised:
+            out += [f"## {h[key]}", ""]
+            for r in raised:
+                by = who("raised by", r.raised_by)
+                out.append(f"- {_one_line(r.text)}" + (f" ({by})" if by else ""))
+            out.append("")
     if n.topics:
         out += [f"## {h['topics']}", "", ", ".join(_one_line(t) for t in n.topics), ""]
     if n.people:
         out += [f"## {h['people']}", "", ", ".join(_one_line(p) for p in n.people), ""]
     if n.diary_entry.strip():
         out += [f"## {h['diary_entry']}", "", n.diary_entry.strip(), ""]
+    if doc.speakers:
+        out += [f"## {h['speakers']}", ""]
+        for talk in doc.speakers:
+            name = _one_line(display(talk.speaker, names) or talk.speaker)
+            out.append(f"- {name}: {_clock(talk.talk_s)} ({talk.share:.0%})")
+        out.append("")
     p = doc.provenance
     out += [
         "---",
@@ -212,6 +282,12 @@ def render_markdown(doc: NotesDocument) -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _clock(seconds: float) -> str:
+    """mm:ss (minutes past 59 keep counting: a three-hour meeting is 180:00)."""
+    whole = round(seconds)
+    return f"{whole // 60:02d}:{whole % 60:02d}"
 
 
 def _one_line(text: str) -> str:

@@ -38,6 +38,7 @@ from common.notes.pricing import cost_usd, price_for
 from common.notes.prompts import batch_messages, map_messages, reduce_messages
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy, Step, Tries, decide
+from common.notes.turns import has_turns, split_pieces
 from common.obs import metrics
 from common.obs.logs import get_logger
 
@@ -140,7 +141,8 @@ class NotesEngine:
         *,
         wait_for_provider: bool = False,
     ) -> tuple[Notes, Provenance]:
-        """Notes of one transcript given as its segment texts, and what made them.
+        """Notes of one transcript given as its segment texts or turn lines
+        (``common.notes.turns.notes_pieces``), and what made them.
 
         ``wait_for_provider``: when every model provider is out (an outage, not bad output or
         the budget), raise ``ProvidersDown`` instead of using the extractive engine, so the
@@ -211,6 +213,7 @@ class NotesEngine:
         template: NotesTemplate,
     ) -> Notes:
         schema_in_prompt = Notes if link.provider.style is RequestStyle.JSON_OBJECT else None
+        turns = any(has_turns(c) for c in chunks)
         partials = [
             self._call(
                 link,
@@ -235,7 +238,9 @@ class NotesEngine:
                     link,
                     run,
                     job_id,
-                    reduce_messages(group, template, schema_in_prompt=schema_in_prompt),
+                    reduce_messages(
+                        group, template, schema_in_prompt=schema_in_prompt, turns=turns
+                    ),
                     Notes,
                 )
                 for group in self._reduce_groups(partials)
@@ -452,14 +457,15 @@ class NotesEngine:
         *,
         wait_for_provider: bool = False,
     ) -> dict[str, tuple[Notes, Provenance]]:
-        """Notes for several ``(job_id, text)``; short ones share requests."""
+        """Notes for several ``(job_id, text)``, a text being ``join_pieces`` of its
+        transcript's pieces; short ones share requests."""
         results: dict[str, tuple[Notes, Provenance]] = {}
         for group in self.plan_batches(items):
             chosen = [items[i] for i in group]
             if len(chosen) == 1:
                 job_id, text = chosen[0]
                 results[job_id] = self.generate(
-                    job_id, [text], template, wait_for_provider=wait_for_provider
+                    job_id, split_pieces(text), template, wait_for_provider=wait_for_provider
                 )
             else:
                 results.update(self._batch(chosen, template, wait_for_provider))

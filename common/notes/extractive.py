@@ -8,6 +8,11 @@ the local OpenAI-compatible server, which answers from the transcript it is sent
 - topics and title: RAKE-style candidate phrases (runs of content words) scored by degree
   over frequency, weighted by how often they occur;
 - action items, decisions, open questions, people: rules over single sentences.
+
+Given speaker turns (``common.notes.turns``), every sentence is known by its speaker: a
+first-person commitment ("I'll send it") is owned by that speaker's label, and action items,
+decisions and questions are raised by the speaker of their sentence. Without turns they are
+as before: "I" is "speaker" and nothing is raised by anyone.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from common.domain.jobs import NotesTemplate
-from common.domain.notes import TEMPLATES, ActionItem, Notes
+from common.domain.notes import TEMPLATES, ActionItem, Notes, Raised
+from common.notes.turns import parse_turns
 
 
 def _wordset(text: str) -> frozenset[str]:
@@ -60,7 +66,9 @@ _MODAL = (
 )
 _ACTOR = re.compile(
     rf"^(?i:(?:so|and|then|okay|ok|also|alright|finally|first|second|third|next|now|lastly),?\s+)?"
-    rf"(?P<owner>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?|I|we|We|you|You)\s+{_MODAL}\s+(?P<task>.+)$"
+    # "I'll" as well as "I will": the contraction is how commitments are usually spoken.
+    rf"(?P<owner>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?|I|we|We|you|You)(?:\s+{_MODAL}|['\u2019]ll)"
+    rf"\s+(?P<task>.+)$"
 )
 _IMPERATIVE = re.compile(
     r"^(?:(?:so|and|okay|ok|also),?\s+)?(?:let's|let us|please|remember to|don't forget to|"
@@ -230,9 +238,13 @@ _NOT_NAMES = _wordset(
 )
 
 
-def action_items(sentences: Sequence[str]) -> list[ActionItem]:
+def action_items(
+    sentences: Sequence[str], speakers: Sequence[str | None] | None = None
+) -> list[ActionItem]:
+    """``speakers``: the label of each sentence's speaker, when the transcript has turns."""
+    said_by = list(speakers) if speakers is not None else [None] * len(sentences)
     items: list[ActionItem] = []
-    for sentence in sentences:
+    for sentence, speaker in zip(sentences, said_by, strict=True):
         if sentence.endswith("?"):
             continue
         body = sentence.rstrip(".!")
@@ -244,7 +256,7 @@ def action_items(sentences: Sequence[str]) -> list[ActionItem]:
             if who.lower() in ("we", "you"):
                 owner = None
             elif who == "I":
-                owner = "speaker"
+                owner = speaker or "speaker"
             elif _is_name(who.split()[0]):
                 owner = who
             else:
@@ -265,7 +277,9 @@ def action_items(sentences: Sequence[str]) -> list[ActionItem]:
         task = task.strip().rstrip(",")
         if len(content_words(task)) < 1:
             continue
-        items.append(ActionItem(task=task[0].upper() + task[1:], owner=owner, due=due))
+        items.append(
+            ActionItem(task=task[0].upper() + task[1:], owner=owner, due=due, raised_by=speaker)
+        )
     return _dedupe_items(items)[:30]
 
 
@@ -281,8 +295,18 @@ def _dedupe_items(items: list[ActionItem]) -> list[ActionItem]:
 
 
 def extract_notes(text: str, template: NotesTemplate = NotesTemplate.MEETING) -> Notes:
-    """Notes from plain transcript text; deterministic for a given text and template."""
-    sentences = split_sentences(text)
+    """Notes from transcript text (plain, or turn lines); deterministic for a given text and
+    template."""
+    turns = parse_turns(text)
+    if turns is None:
+        sentences = split_sentences(text)
+        speakers: list[str | None] = [None] * len(sentences)
+        plain = text
+    else:
+        said = [(speaker, s) for speaker, words in turns for s in split_sentences(words)]
+        sentences = [s for _, s in said]
+        speakers = [speaker for speaker, _ in said]
+        plain = " ".join(words for _, words in turns)
     if not sentences:
         return _empty(template)
     order = rank_sentences(sentences)
@@ -291,10 +315,17 @@ def extract_notes(text: str, template: NotesTemplate = NotesTemplate.MEETING) ->
     summary_idx = sorted(_pick(sentences, order, summary_k))
     key_k = min(8, max(3, n // 6))
     key_idx = _pick(sentences, order, key_k)
-    topics = keyphrases(text, 8)
-    decisions = _unique(s for s in sentences if _DECISION.search(s) and not s.endswith("?"))
-    questions = _unique(s for s in sentences if s.endswith("?") or _UNCERTAIN.search(s))
-    actions = action_items(sentences)
+    topics = keyphrases(plain, 8)
+    said_by = list(zip(sentences, speakers, strict=True))
+    decisions = _unique_raised(
+        Raised(text=s, raised_by=by)
+        for s, by in said_by
+        if _DECISION.search(s) and not s.endswith("?")
+    )
+    questions = _unique_raised(
+        Raised(text=s, raised_by=by) for s, by in said_by if s.endswith("?") or _UNCERTAIN.search(s)
+    )
+    actions = action_items(sentences, speakers)
     return _compose(
         template,
         summary=" ".join(sentences[i] for i in summary_idx),
@@ -333,8 +364,8 @@ def merge_notes(parts: Sequence[Notes], template: NotesTemplate = NotesTemplate.
         summary=summary,
         key_points=key_points,
         action_items=_dedupe_items([a for p in parts for a in p.action_items])[:60],
-        decisions=_unique(d for p in parts for d in p.decisions)[:15],
-        open_questions=_unique(q for p in parts for q in p.open_questions)[:15],
+        decisions=_unique_raised(d for p in parts for d in p.decisions)[:15],
+        open_questions=_unique_raised(q for p in parts for q in p.open_questions)[:15],
         topics=topics,
         people=[name for name, _ in people_counts.most_common(15)],
     )
@@ -346,8 +377,8 @@ def _compose(
     summary: str,
     key_points: list[str],
     action_items: list[ActionItem],
-    decisions: list[str],
-    open_questions: list[str],
+    decisions: list[Raised],
+    open_questions: list[Raised],
     topics: list[str],
     people: list[str],
 ) -> Notes:
@@ -413,6 +444,18 @@ def _unique(items: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     for item in items:
         key = " ".join(item.lower().split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _unique_raised(items: Iterable[Raised]) -> list[Raised]:
+    """The first of each text (who raised it first raised it)."""
+    out: list[Raised] = []
+    seen: set[str] = set()
+    for item in items:
+        key = " ".join(item.text.lower().split())
         if key and key not in seen:
             seen.add(key)
             out.append(item)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from common.domain.jobs import NotesTemplate
 from common.domain.notes import TEMPLATES, Notes
+from common.notes.turns import has_turns
 
 
 class PromptKind(StrEnum):
@@ -38,9 +39,30 @@ _RULES = (
     "item's owner or due date unless it is stated. Key points, decisions and open questions "
     "are short sentences. Topics are short keyword phrases."
 )
+# Only when the transcript comes as turns: the labels, never names, so that a rename needs no
+# new notes. What counts as shown is the turn's own words (a first-person commitment).
+_TURN_RULES = (
+    "A transcript with speakers is given as turns, one a line: 'SPEAKER_1: what they said'. "
+    "For an action item's owner and the raised_by of action items, decisions and open "
+    "questions, use the speaker label exactly as written (e.g. SPEAKER_2) only when the "
+    "turns show it was that speaker: a speaker's own commitment ('I'll send it' in a turn of "
+    "SPEAKER_2) is owned by SPEAKER_2, and a decision or question is raised_by the speaker of "
+    "the turn that raises it. When someone is named instead ('Sam will do it'), use the name "
+    "as said (owner 'Sam'). Otherwise use null. Never write the labels into other fields."
+)
+_MERGE_TURN_RULES = (
+    "Owners and raised_by are speaker labels (SPEAKER_1, ...) or names as said: keep them "
+    "exactly as they are in the partial notes."
+)
 
 
-def _system(task: PromptKind, template: NotesTemplate, schema: type[BaseModel] | None) -> str:
+def _system(
+    task: PromptKind,
+    template: NotesTemplate,
+    schema: type[BaseModel] | None,
+    *,
+    turns: bool = False,
+) -> str:
     tpl = TEMPLATES[template]
     lines = [
         f"audionotes-task: {task.value}; template: {template.value}",
@@ -48,6 +70,8 @@ def _system(task: PromptKind, template: NotesTemplate, schema: type[BaseModel] |
         _RULES,
         f"The diary entry is written {tpl.diary_voice}.",
     ]
+    if turns:
+        lines.append(_MERGE_TURN_RULES if task is PromptKind.MERGE else _TURN_RULES)
     if task is PromptKind.MERGE:
         lines.append(
             "You are given the notes of consecutive parts of one recording. Merge them into "
@@ -74,9 +98,11 @@ def map_messages(
     parts: int = 1,
     schema_in_prompt: type[BaseModel] | None = None,
 ) -> list[dict[str, Any]]:
+    """``text``: plain transcript text, or turn lines (``common.notes.turns``)."""
     where = f" (part {part} of {parts})" if parts > 1 else ""
+    system = _system(PromptKind.NOTES, template, schema_in_prompt, turns=has_turns(text))
     return [
-        {"role": "system", "content": _system(PromptKind.NOTES, template, schema_in_prompt)},
+        {"role": "system", "content": system},
         {"role": "user", "content": f"{TRANSCRIPT_MARKER}{where}\n{text}"},
     ]
 
@@ -86,10 +112,13 @@ def reduce_messages(
     template: NotesTemplate,
     *,
     schema_in_prompt: type[BaseModel] | None = None,
+    turns: bool = False,
 ) -> list[dict[str, Any]]:
+    """``turns``: the partials were made from speaker turns, so their owners are labels."""
     body = json.dumps([p.model_dump(mode="json") for p in partials], ensure_ascii=False)
+    system = _system(PromptKind.MERGE, template, schema_in_prompt, turns=turns)
     return [
-        {"role": "system", "content": _system(PromptKind.MERGE, template, schema_in_prompt)},
+        {"role": "system", "content": system},
         {"role": "user", "content": f"{PARTIAL_NOTES_MARKER}\n{body}"},
     ]
 
@@ -101,8 +130,10 @@ def batch_messages(
     schema_in_prompt: type[BaseModel] | None = None,
 ) -> list[dict[str, Any]]:
     body = json.dumps([{"id": i, "text": t} for i, t in items], ensure_ascii=False)
+    turns = any(has_turns(t) for _, t in items)
+    system = _system(PromptKind.BATCH, template, schema_in_prompt, turns=turns)
     return [
-        {"role": "system", "content": _system(PromptKind.BATCH, template, schema_in_prompt)},
+        {"role": "system", "content": system},
         {"role": "user", "content": f"{BATCH_MARKER}\n{body}"},
     ]
 

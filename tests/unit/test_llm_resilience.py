@@ -349,6 +349,34 @@ def test_long_transcripts_map_then_reduce() -> None:
     assert "Review item 0 by Friday" in tasks and "Review item 47 by Friday" in tasks
 
 
+def test_long_transcripts_with_speakers_map_by_turns_and_keep_the_labels() -> None:
+    seen: list[list[dict[str, Any]]] = []
+
+    class Recording(ScriptedProvider):
+        def complete(self, messages: list[dict[str, Any]], schema: type[Any], key: str) -> Any:
+            seen.append(messages)
+            return super().complete(messages, schema, key)
+
+    eng = engine(Recording([]))
+    eng.chunk_tokens = 200
+    pieces = [
+        f"SPEAKER_{i % 3 + 1}: I will review item {i} by Friday. It was unit {i}."
+        for i in range(48)
+    ]
+    notes, prov = eng.generate("j", pieces, NotesTemplate.MEETING)
+    assert prov.chunks == len(chunk_texts(pieces, 200)) > 2 and prov.calls > prov.chunks
+    # Every request (maps and merges alike) says who spoke, by label.
+    maps = [m for m in seen if parse_request(m)[0] is PromptKind.NOTES]
+    merges = [m for m in seen if parse_request(m)[0] is PromptKind.MERGE]
+    assert maps and merges
+    assert all(parse_request(m)[2].startswith("SPEAKER_") for m in maps)
+    assert all("'SPEAKER_1: what they said'" in m[0]["content"] for m in maps)
+    assert all("keep them exactly as they are" in m[0]["content"] for m in merges)
+    owners = {a.task: a.owner for a in notes.action_items}
+    assert owners["Review item 0 by Friday"] == "SPEAKER_1"
+    assert owners["Review item 47 by Friday"] == "SPEAKER_3"
+
+
 def test_batches_group_only_short_transcripts_and_split_the_cost() -> None:
     provider = ScriptedProvider([])
     eng = engine(provider)

@@ -200,5 +200,5 @@ def test_notes_made_in_a_batch_are_kept_where_a_repeat_and_delete_look_for_them(
         transcript = Transcript.model_validate_json(
             blobs.read_bytes(result_uri(s, job.job_id, "transcript.json"))
         )
-        key = notes_cache.cache_key(transcript.pieces, job.options, s)
+        key = notes_cache.cache_key(transcript, job.options, s)
         assert blobs.stat(notes_cache.cache_uri(s, "alice", key)) is not None, job.job_id

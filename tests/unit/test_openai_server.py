@@ -69,6 +69,35 @@ def test_an_answer_fits_its_schema_and_counts_its_tokens(base_url: str) -> None:
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
 
 
+def test_an_answer_to_turns_names_speakers_by_label_and_fits_the_schema(base_url: str) -> None:
+    from common.domain.notes import NotesBatch
+    from common.notes.prompts import batch_messages
+
+    turns = "SPEAKER_1: Should we hire two engineers?\nSPEAKER_2: I'll send the budget by Friday."
+    schema = {"name": "notes", "schema": Notes.model_json_schema()}
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": map_messages(turns, NotesTemplate.MEETING),
+        "response_format": {"type": "json_schema", "json_schema": schema},
+    }
+    status, _, completion = call(f"{base_url}/v1/chat/completions", body)
+    assert status == 200
+    notes = Notes.model_validate_json(completion["choices"][0]["message"]["content"])
+    assert [(a.owner, a.raised_by) for a in notes.action_items] == [("SPEAKER_2", "SPEAKER_2")]
+    assert notes.open_questions[0].raised_by == "SPEAKER_1"
+
+    batch_schema = {"name": "batch", "schema": NotesBatch.model_json_schema()}
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": batch_messages([("a", TEXT), ("b", turns)], NotesTemplate.MEETING),
+        "response_format": {"type": "json_schema", "json_schema": batch_schema},
+    }
+    status, _, completion = call(f"{base_url}/v1/chat/completions", body)
+    batch = NotesBatch.model_validate_json(completion["choices"][0]["message"]["content"])
+    assert status == 200 and batch.items[0].notes.action_items[0].owner == "Anna"
+    assert batch.items[1].notes.action_items[0].owner == "SPEAKER_2"
+
+
 def test_key_rules_and_faults_are_answered_in_order_and_logged(base_url: str) -> None:
     faults = [
         {"status": 429, "retry_after": 2},
