@@ -373,7 +373,7 @@ def read_result(
     doc = NotesDocument.model_validate_json(source)
     if doc.speaker_names == job.speaker_names:
         return Result(source if fmt == "json" else _stored(api, job, kind, f"{kind}.{fmt}"), fmt)
-    return Result(_notes_bytes(_named_notes(doc, job.speaker_names), fmt), fmt)
+    return Result(_notes_bytes(doc.with_names(job.speaker_names), fmt), fmt)
 
 
 def _has_speakers(job: Job) -> bool:
@@ -395,15 +395,6 @@ def _stored(api: ApiServices, job: Job, kind: str, name: str) -> bytes:
         raise JobNotFound(
             f"job {job.job_id} ({job.state.value}) has no {name}", code="result_not_found"
         ) from None
-
-
-def _named_notes(doc: NotesDocument, names: Mapping[str, str]) -> NotesDocument:
-    return doc.model_copy(
-        update={
-            "speaker_names": dict(names),
-            "speakers": [s.model_copy(update={"name": names.get(s.speaker)}) for s in doc.speakers],
-        }
-    )
 
 
 def _notes_bytes(doc: NotesDocument, fmt: str) -> bytes:
@@ -465,7 +456,7 @@ def _rewrite(api: ApiServices, job: Job, transcript: Transcript) -> None:
         doc = NotesDocument.model_validate_json(blobs.read_bytes(notes_uri))
     except BlobNotFound:
         return  # not made yet: served with the job's names once they are (read_result)
-    doc = _named_notes(doc, job.speaker_names)
+    doc = doc.with_names(job.speaker_names)
     md_uri = result_uri(s, job.job_id, NOTES_MD)
     blobs.write_bytes(md_uri, _notes_bytes(doc, "md"), content_type=MEDIA_TYPES["md"])
     blobs.write_bytes(notes_uri, _notes_bytes(doc, "json"), content_type=MEDIA_TYPES["json"])
@@ -535,7 +526,7 @@ def _forget_notes(api: ApiServices, job: Job) -> int:
         transcript = Transcript.model_validate_json(data)
     except (BlobNotFound, ValidationError):
         return 0
-    key = notes_cache.cache_key(transcript.pieces, job.options, s)
+    key = notes_cache.cache_key(transcript, job.options, s)
     return int(api.core.blobs.delete(notes_cache.cache_uri(s, job.owner, key)))
 
 
