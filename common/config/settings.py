@@ -168,7 +168,7 @@ class Speakers(BaseModel):
     # are speech, and overlapped speech (two voices at once).
     segmentation_step_s: float = Field(default=2.5, ge=0.5, le=10)
     speech_threshold: float = Field(default=0.5, gt=0, lt=1)
-    overlap_threshold: float = Field(default=0.5, gt=0, lt=1)
+    overlap_threshold: float = Field(default=0.4, gt=0, lt=1)
     # Speech is cut into windows this long, this far apart, and each gets an embedding.
     window_s: float = Field(default=1.5, ge=0.5, le=5)
     step_s: float = Field(default=0.75, ge=0.1, le=5)

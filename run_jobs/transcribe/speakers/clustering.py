@@ -21,7 +21,7 @@ MAX_SPECTRAL = 1500
 # Every print keeps at least this many neighbours, or this share of all prints if more.
 MIN_NEIGHBOURS = 6
 NEIGHBOUR_SHARE = 0.04
-MIN_CLUSTER = 3  # fewer windows than this (about 2 s of speech) cannot be told from noise
+MIN_CLUSTER = 2  # fewer windows than this (about 1.5 s of speech) cannot be told from noise
 
 
 @dataclass(frozen=True)
