@@ -166,7 +166,7 @@ class Speakers(BaseModel):
     model_dir: str | None = None
     # segmentation-3.0 looks at 10 s windows this far apart; frames above these probabilities
     # are speech, and overlapped speech (two voices at once).
-    segmentation_step_s: float = Field(default=2.5, ge=0.5, le=10)
+    segmentation_step_s: float = Field(default=5.0, ge=0.5, le=10)
     speech_threshold: float = Field(default=0.5, gt=0, lt=1)
     overlap_threshold: float = Field(default=0.4, gt=0, lt=1)
     # Speech is cut into windows this long, this far apart, and each gets an embedding.

@@ -21,18 +21,19 @@ from common.domain.transcripts import Transcript, result_uri
 from common.edge.auth import issue_hs256
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
+from tests.data.conversation import make_conversation
 from tests.data.speech import make_speech
 from tests.integration.helpers import inbox_job_id, wait_for
 
 pytestmark = pytest.mark.integration
 
 SCRIPT = str(Path(sys.executable).with_name("audionotes"))
-# Two voices espeak-ng tells well apart (a low male voice, a high female one), taking turns.
+# Two voices taking turns (tests/data/conversation.py: a low male voice, a high female one).
 TURNS = [
-    ("en-us", "30", "Good morning everyone. Let us start with the budget for the new library."),
-    ("en+f3", "85", "Thanks. The heating costs went up, so we should delay the new computers."),
-    ("en-us", "30", "Agreed. Please write the plan for the roof repair by Friday."),
-    ("en+f3", "85", "I will send the plan to the council on Thursday afternoon."),
+    ("A", "Good morning everyone. Let us start with the budget for the new library."),
+    ("B", "Thanks. The heating costs went up, so we should delay the new computers."),
+    ("A", "Agreed. Please write the plan for the roof repair by Friday."),
+    ("B", "I will send the plan to the council on Thursday afternoon."),
 ]
 
 
@@ -62,15 +63,8 @@ def cli(clean_stack: Any, token: str) -> Any:
 
 
 def _two_speakers(folder: Path) -> Path:
-    parts = []
-    for n, (voice, pitch, text) in enumerate(TURNS):
-        part = folder / f"turn-{n}.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-p", pitch, "-s", "150", "-w", str(part), text], check=True
-        )
-        parts.append(str(part))
     meeting = folder / "meeting.wav"
-    subprocess.run(["sox", *parts, str(meeting)], check=True)
+    make_conversation(meeting, TURNS)
     return meeting
 
 

@@ -6,6 +6,9 @@ local speakers is to be talking (its "powerset" classes: nobody, one of three, o
 pairs). Summing those gives, per frame, the probability of speech and of overlapped speech;
 windows overlap, and each frame's probabilities are the mean over the windows that saw it.
 Trained on meetings, it hears far-field speech that Silero (tuned for close talk) misses.
+Where a window's most likely set of speakers changes from one voice to another (not through
+silence), the speaker may change: ``changes`` lists those moments, where the embedder looks
+closer.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Scores:
     step_s: float
     speech: np.ndarray
     overlap: np.ndarray
+    changes: np.ndarray  # seconds, sorted
 
     def regions(self, which: np.ndarray, threshold: float) -> list[tuple[float, float]]:
         active = np.concatenate([[False], which > threshold, [False]])
@@ -92,6 +96,7 @@ def score(samples: np.ndarray, settings: Speakers) -> Scores:
     padded = np.pad(samples.astype(np.float32), (0, max(0, window - total)))
     frames = int(np.ceil(max(total, window) / SAMPLE_RATE / frame_step)) + 1
     speech, overlap, seen = np.zeros(frames), np.zeros(frames), np.zeros(frames)
+    changes: list[np.ndarray] = []
     for b in range(0, len(starts), BATCH):
         batch = starts[b : b + BATCH]
         x = np.stack([padded[s : s + window] for s in batch])[:, None, :]
@@ -102,5 +107,18 @@ def score(samples: np.ndarray, settings: Speakers) -> Scores:
             speech[first : first + n] += 1.0 - p[:n, _SILENCE]
             overlap[first : first + n] += p[:n, _PAIRS].sum(axis=1)
             seen[first : first + n] += 1
+            changes.append(s / SAMPLE_RATE + _changes(p) * frame_step)
     seen = np.maximum(seen, 1)
-    return Scores(0.0, frame_step, speech / seen, overlap / seen)
+    found = np.unique(np.round(np.concatenate(changes), 2)) if changes else np.zeros(0)
+    return Scores(0.0, frame_step, speech / seen, overlap / seen, found)
+
+
+def _changes(probs: np.ndarray) -> np.ndarray:
+    """Frames of one window where its likeliest set of voices differs from the last set
+    heard (silence between does not count as a change)."""
+    best = probs.argmax(axis=1)
+    voiced = np.flatnonzero(best != _SILENCE)
+    if len(voiced) < 2:
+        return np.zeros(0, dtype=int)
+    sets = best[voiced]
+    return np.asarray(voiced[1:][sets[1:] != sets[:-1]])
