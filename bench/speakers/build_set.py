@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
-# This checkout's code, unless the caller (bench/diarization.py --code) put one first.
+# This checkout's code (common.audio.decode) and the scorer beside this file.
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -43,5 +43,5 @@ def make_conversation(
     return reference
 
 
-def speaker_at(reference: list[tuple[float, float, str]], t: float) -> str | None:
+def who_at(reference: list[tuple[float, float, str]], t: float) -> str | None:
     return next((s for a, b, s in reference if a <= t <= b), None)

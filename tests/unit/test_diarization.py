@@ -17,7 +17,7 @@ from run_jobs.transcribe.speakers import clustering
 from run_jobs.transcribe.speakers.diarize import diarize_samples
 from run_jobs.transcribe.speakers.embedder import SpeakerWindows, embedder_loads
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, run_task
-from tests.data.conversation import make_conversation, speaker_at
+from tests.data.conversation import make_conversation, who_at
 from tests.fakes import memory_worker, settings
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def _agreement(turns: list, reference: list[tuple[float, float, str]]) -> float:
     mapped once, the turns get right. (espeak's files end in silence the reference counts as
     its turn, so speech the turns leave out is checked apart, by ``_coverage``.)"""
     steps = [t / 100 for t in range(int(reference[-1][1] * 100))]
-    pairs = [(speaker_at(reference, t), _said(turns, t)) for t in steps]
+    pairs = [(who_at(reference, t), _said(turns, t)) for t in steps]
     pairs = [(r, h) for r, h in pairs if r is not None and h is not None]
     mapping: dict[str, str] = {}
     for ref in sorted({r for r, _ in pairs}):
@@ -52,7 +52,7 @@ def _agreement(turns: list, reference: list[tuple[float, float, str]]) -> float:
 
 def _coverage(turns: list, reference: list[tuple[float, float, str]]) -> float:
     steps = [t / 100 for t in range(int(reference[-1][1] * 100))]
-    heard = [t for t in steps if speaker_at(reference, t) is not None]
+    heard = [t for t in steps if who_at(reference, t) is not None]
     return sum(1 for t in heard if _said(turns, t) is not None) / len(heard)
 
 
