@@ -15,7 +15,8 @@ from common.domain.transcription_plan import ChunkPlan, work_prefix
 from common.domain.transcripts import Transcript, result_uri
 from run_jobs.transcribe.speakers import clustering
 from run_jobs.transcribe.speakers.diarize import diarize_samples
-from run_jobs.transcribe.speakers.embedder import SpeakerWindows, embedder_loads
+from run_jobs.transcribe.speakers.embedder import SpeakerWindows
+from run_jobs.transcribe.speakers.models import model_loads
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, run_task
 from tests.data.conversation import make_conversation, who_at
 from tests.fakes import memory_worker, settings
@@ -174,12 +175,12 @@ def test_speakers_none_runs_no_diarization_at_all(
         raise AssertionError("speakers none must not diarize")
 
     from run_jobs.transcribe import task
-    from run_jobs.transcribe.speakers import embedder
+    from run_jobs.transcribe.speakers import models
 
-    for module, name in ((task, "embed_chunk"), (task, "turns_from"), (embedder, "_session")):
+    for module, name in ((task, "embed_chunk"), (task, "turns_from"), (models, "session")):
         monkeypatch.setattr(module, name, never)
     path, _ = two_voices
-    loads = embedder_loads()
+    loads = model_loads()
     s = settings(transcription={"cache_dir": str(tmp_path / "cache"), "device": "cpu"})
     with memory_worker(s, path) as (worker, blobs, job):
         plan = ChunkPlan.for_job(
@@ -196,14 +197,15 @@ def test_speakers_none_runs_no_diarization_at_all(
     transcript = Transcript.model_validate_json(
         blobs.read_bytes(result_uri(s, job.job_id, "transcript.json"))
     )
-    assert embedder_loads() == loads
+    assert model_loads() == loads
     assert prints == [] and transcript.turns == []
     assert all(seg.speaker is None for seg in transcript.segments)
     assert "diarize_s" not in transcript.options
 
 
 def test_a_missing_model_says_how_to_bake_it(tmp_path: Path) -> None:
-    from run_jobs.transcribe.speakers.embedder import SpeakerModelMissing, embed
+    from run_jobs.transcribe.speakers.embedder import embed
+    from run_jobs.transcribe.speakers.models import SpeakerModelMissing
 
     with pytest.raises(SpeakerModelMissing, match=r"speakers\.bake"):
         embed(np.zeros((200, 80), np.float32), [(0.0, 1.5)], Speakers(model_dir=str(tmp_path)))

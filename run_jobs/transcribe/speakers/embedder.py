@@ -5,70 +5,27 @@ gives each window a 192-number voice print.
 Kaldi fbank features (80 bins, 25 ms frames every 10 ms, as CAM++ was trained) are computed
 once over the whole chunk, and each window takes its frames, mean-normalised, so overlapping
 windows cost no extra feature work. The model is loaded once per process (``embedder_loads``
-counts, as ``model_loads`` does for Whisper): a job with speakers "none" never loads it.
+(``models.py``).
 """
 
 from __future__ import annotations
 
 import io
-import sys
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import kaldi_native_fbank as knf
 import numpy as np
-import onnxruntime
 
 from common.audio.decode import SAMPLE_RATE
 from common.config.settings import Speakers
-from run_jobs.transcribe.speakers import segmentation
-from run_jobs.transcribe.speakers.bake import EMBEDDING_MODEL, is_baked
+from run_jobs.transcribe.speakers import models, segmentation
+from run_jobs.transcribe.speakers.bake import EMBEDDING_MODEL
 
 FRAME_SHIFT_S = 0.01
 FRAME_LENGTH_S = 0.025
 BATCH = 16  # windows per model call: measured fastest per window on 2 cores, and memory stays small
 MIN_SPEECH_S = 0.3  # shorter speech gives no usable voice print
-
-_lock = threading.Lock()
-_sessions: dict[str, onnxruntime.InferenceSession] = {}
-_loads = 0
-
-
-class SpeakerModelMissing(RuntimeError):
-    """The baked model is not where the settings say (a deployment problem)."""
-
-
-def embedder_loads() -> int:
-    return _loads
-
-
-def model_dir(settings: Speakers) -> Path:
-    if settings.model_dir:
-        return Path(settings.model_dir)
-    return Path(sys.prefix) / "audionotes-models" / "speakers"
-
-
-def _session(settings: Speakers) -> onnxruntime.InferenceSession:
-    global _loads
-    folder = model_dir(settings)
-    key = str(folder)
-    with _lock:
-        if key not in _sessions:
-            if not is_baked(folder):
-                raise SpeakerModelMissing(
-                    f"no baked speaker model in {folder}: run "
-                    f"`python -m run_jobs.transcribe.speakers.bake --into {folder}` (make install)"
-                )
-            options = onnxruntime.SessionOptions()
-            if settings.threads:
-                options.intra_op_num_threads = settings.threads
-            _sessions[key] = onnxruntime.InferenceSession(
-                str(folder / EMBEDDING_MODEL), options, providers=["CPUExecutionProvider"]
-            )
-            _loads += 1
-        return _sessions[key]
 
 
 @dataclass(frozen=True)
@@ -211,7 +168,7 @@ def embed(
 ) -> np.ndarray:
     """Unit-length embeddings of ``windows`` (seconds from the features' start), batched by
     length so that no window is padded with another's frames."""
-    session = _session(settings)
+    session = models.session(settings, EMBEDDING_MODEL)
     pieces: list[np.ndarray] = []
     for start, end in windows:
         first = round(start / FRAME_SHIFT_S)

@@ -13,15 +13,14 @@ closer.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime
 
 from common.audio.decode import SAMPLE_RATE
 from common.config.settings import Speakers
-from run_jobs.transcribe.speakers.bake import SEGMENTATION_MODEL, is_baked, manifest
+from run_jobs.transcribe.speakers import models
+from run_jobs.transcribe.speakers.bake import SEGMENTATION_MODEL, manifest
 
 WINDOW_S = 10.0
 BATCH = 8
@@ -30,9 +29,6 @@ _SILENCE = 0
 _PAIRS = slice(4, 7)
 MIN_REGION_S = 0.1  # shorter speech or overlap is noise in the scores
 MAX_GAP_S = 0.1  # shorter pauses inside speech are kept as speech
-
-_lock = threading.Lock()
-_sessions: dict[str, tuple[onnxruntime.InferenceSession, float]] = {}
 
 
 @dataclass(frozen=True)
@@ -61,32 +57,10 @@ class Scores:
         return [(round(a, 3), round(b, 3)) for a, b in merged if b - a >= MIN_REGION_S]
 
 
-def _session(settings: Speakers, folder_key: str) -> tuple[onnxruntime.InferenceSession, float]:
-    from run_jobs.transcribe.speakers.embedder import SpeakerModelMissing, model_dir
-
-    folder = model_dir(settings)
-    with _lock:
-        if folder_key not in _sessions:
-            if not is_baked(folder):
-                raise SpeakerModelMissing(
-                    f"no baked speaker models in {folder}: run `python -m "
-                    f"run_jobs.transcribe.speakers.bake --into {folder}` (make install)"
-                )
-            options = onnxruntime.SessionOptions()
-            if settings.threads:
-                options.intra_op_num_threads = settings.threads
-            session = onnxruntime.InferenceSession(
-                str(folder / SEGMENTATION_MODEL), options, providers=["CPUExecutionProvider"]
-            )
-            _sessions[folder_key] = (session, manifest(folder).segmentation.frame_step_s)
-        return _sessions[folder_key]
-
-
 def score(samples: np.ndarray, settings: Speakers) -> Scores:
     """Speech and overlap probabilities over all of ``samples``."""
-    from run_jobs.transcribe.speakers.embedder import model_dir
-
-    session, frame_step = _session(settings, str(model_dir(settings)))
+    session = models.session(settings, SEGMENTATION_MODEL)
+    frame_step = manifest(models.model_dir(settings)).segmentation.frame_step_s
     window = int(WINDOW_S * SAMPLE_RATE)
     hop = int(settings.segmentation_step_s * SAMPLE_RATE)
     total = len(samples)
