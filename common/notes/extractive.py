@@ -65,7 +65,9 @@ _MODAL = (
     r"should|must|is supposed to|promised to|agreed to|offered to)"
 )
 _ACTOR = re.compile(
-    rf"^(?i:(?:so|and|then|okay|ok|also|alright|finally|first|second|third|next|now|lastly),?\s+)?"
+    # A reply often opens with a word of assent before the commitment ("Great, I'll ...").
+    rf"^(?i:(?:so|and|then|okay|ok|also|alright|finally|first|second|third|next|now|lastly|"
+    rf"great|good|sure|yes|yeah|right|fine|well|perfect|thanks),?\s+)?"
     # "I'll" as well as "I will": the contraction is how commitments are usually spoken.
     rf"(?P<owner>[A-Z][a-z]+(?:\s[A-Z][a-z]+)?|I|we|We|you|You)(?:\s+{_MODAL}|['\u2019]ll)"
     rf"\s+(?P<task>.+)$"

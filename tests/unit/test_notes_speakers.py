@@ -229,6 +229,14 @@ def test_extractive_without_turns_owns_first_person_as_the_speaker() -> None:
     assert notes.decisions[0].raised_by is None
 
 
+def test_a_reply_that_opens_with_assent_is_still_a_commitment() -> None:
+    """The demo's "Great, I will send the test plan to the team by Friday." was lost."""
+    notes = extract_notes("SPEAKER_2: Great, I will send the test plan to the team by Friday.")
+    assert [(a.task, a.owner, a.due) for a in notes.action_items] == [
+        ("Send the test plan to the team by Friday", "SPEAKER_2", "Friday")
+    ]
+
+
 def test_merge_keeps_who_raised_what_first() -> None:
     first = _notes(decisions=[{"text": "Ship it.", "raised_by": "SPEAKER_1"}])
     second = _notes(
