@@ -238,8 +238,8 @@ def _embed_speakers(
     prefix: str,
     w: TranscribeServices,
 ) -> dict[str, float]:
-    """This chunk's voice prints, of the speech between its cuts (each cut is read from the
-    same side as the merge reads it, so no window is counted by two chunks)."""
+    """This chunk's voice prints, of the speech between its cuts: neighbours find the same cut
+    (cuts.py), so no speech is embedded by two chunks or by none."""
     plan = env.plan
     low = (
         -math.inf

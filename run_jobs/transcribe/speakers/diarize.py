@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from common.audio.decode import SAMPLE_RATE
 from common.config.settings import Speakers
 from common.domain.speakers import SpeakerSpec, Turn, relabel_by_first_turn
 from run_jobs.transcribe.speakers.clustering import ClusterOptions, cluster
@@ -51,7 +52,7 @@ def diarize_samples(
     settings = settings or Speakers()
     if not spec.enabled:
         return []
-    duration = len(samples) / 16_000
+    duration = len(samples) / SAMPLE_RATE
     return turns_from(embed_chunk(samples, 0.0, (0.0, duration), settings), spec, settings)
 
 
