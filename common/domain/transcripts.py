@@ -78,6 +78,11 @@ class TranscriptionSummary(BaseModel):
     # Talk time per speaker, most first (empty: no speakers were asked for).
     speakers: list[SpeakerTalk] = Field(default_factory=list)
 
+    def with_names(self, names: dict[str, str]) -> TranscriptionSummary:
+        """The summary as the job shows it: each speaker with the name given to its label."""
+        named = [t.model_copy(update={"name": names.get(t.speaker)}) for t in self.speakers]
+        return self.model_copy(update={"speakers": named})
+
 
 class Transcript(BaseModel):
     job_id: str

@@ -371,7 +371,9 @@ class JobView(BaseModel):
             ),
             error=ErrorDetail(**job.error.model_dump()) if job.error else None,
             outputs=sorted(job.outputs),
-            transcription=job.transcription,
+            transcription=(
+                job.transcription.with_names(job.speaker_names) if job.transcription else None
+            ),
             speaker_names=job.speaker_names,
             links=Links(self=base, transcript=f"{base}/transcript", notes=f"{base}/notes"),
         )

@@ -346,7 +346,10 @@ def test_put_speakers_answers_each_speakers_talk_time_and_the_job_shows_them() -
     view = client.get(f"/v1/jobs/{JOB_ID}", headers=_auth()).get_json()
     assert view["speaker_names"] == {"SPEAKER_1": "Priya"}
     assert view["options"]["speakers"] == "auto"  # a meeting's default
-    assert [s["speaker"] for s in view["transcription"]["speakers"]] == ["SPEAKER_1", "SPEAKER_2"]
+    assert [(s["speaker"], s["name"]) for s in view["transcription"]["speakers"]] == [
+        ("SPEAKER_1", "Priya"),
+        ("SPEAKER_2", None),
+    ]
     rttm = client.get(f"/v1/jobs/{JOB_ID}/transcript?format=rttm", headers=_auth())
     assert rttm.content_type == "text/plain; charset=utf-8"
     assert rttm.get_data(as_text=True).startswith(f"SPEAKER {JOB_ID} 1 0.000 1.100 <NA> <NA> Priya")
