@@ -250,7 +250,7 @@ def test_two_minutes_of_silence_inside_speech_get_no_words(
 def test_redelivered_request_launches_no_second_execution(
     clean_stack, settings, store, unique, short_speech
 ):
-    before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
+    before = {e.name for e in _executions(settings, settings.run_jobs.transcribe_cpu)}
     job_id = gsutil_upload(settings, short_speech, f"{unique}/twice.wav")
     dispatched = wait_for(
         lambda: _job_in(store, job_id, (JobState.TRANSCRIBING, *DONE)), what="dispatch"
@@ -263,7 +263,10 @@ def test_redelivered_request_launches_no_second_execution(
 
     job = _wait_done(store, job_id)
     assert job.execution == dispatched.execution
-    assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before + 1
+    # A short job may join a batch lane's execution that an earlier job opened (then nothing
+    # is new): whatever launched, it is the job's own execution and nothing beside it.
+    after = {e.name for e in _executions(settings, settings.run_jobs.transcribe_cpu)}
+    assert after - before <= {job.execution} and job.execution in after
 
 
 def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
