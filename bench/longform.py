@@ -41,7 +41,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.data.speech import normalise  # noqa: E402
+from tests.data.speech import SENTENCE_PARTS, normalise  # noqa: E402
 
 VARIANTS = (
     "bare-sequential",
@@ -57,19 +57,6 @@ _SMALL = (
 )
 _ONES = _SMALL.split()
 _TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-_WORDS = {
-    "who": "the treasurer|our neighbour|a young engineer|the old captain|my sister|the council"
-    "|every teacher|the night nurse|a quiet farmer|the new manager",
-    "did": "repaired|painted|carried|described|ordered|forgot|delivered|cleaned|measured|sold",
-    "what": "the wooden bridge|a blue bicycle|the kitchen table|forty paper lanterns"
-    "|the broken window|a heavy suitcase|the garden fence|seven loaves of bread",
-    "where": "near the harbour|behind the station|in the library|on the hill|at the market"
-    "|by the river|under the old oak tree|in the village hall",
-    "when": "before the storm|last winter|on a Sunday morning|after the meeting"
-    "|during the festival|late in the evening",
-    "why": "because the roof was leaking|so the children could play outside"
-    "|while everyone was watching|although nobody had asked|since the road was closed",
-}
 
 
 def number_words(n: int) -> str:
@@ -91,7 +78,7 @@ class Sentence:
 
 
 def script(count: int, rng: random.Random) -> list[str]:
-    pick = {k: v.split("|") for k, v in _WORDS.items()}
+    pick = {k: v.split("|") for k, v in SENTENCE_PARTS.items()}
     out = []
     for n in range(1, count + 1):
         body = f"{rng.choice(pick['who'])} {rng.choice(pick['did'])} {rng.choice(pick['what'])}"

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from der import Segment, read_rttm, write_rttm  # noqa: E402
 
 from common.audio.decode import decode_window  # noqa: E402
+from tests.data.speech import SENTENCE_PARTS  # noqa: E402
 
 SR = 16_000
 # Bump when the output changes, so a cache built by an older builder is rebuilt.
@@ -284,18 +285,6 @@ ESPEAK = (
     Dialogue("espeak_trio", ("us_m_low", "us_f_high", "gb_m_mid"), 18, (1, 2)),
     Dialogue("espeak_quad", ("us_m_low", "us_f_high", "gb_m_mid", "us_f_mid"), 20, (1, 2)),
 )
-
-_WORDS = {
-    "who": "the treasurer|our neighbour|a young engineer|the old captain|my sister|the council"
-    "|every teacher|the night nurse|a quiet farmer|the new manager",
-    "did": "repaired|painted|carried|described|ordered|forgot|delivered|cleaned|measured|sold",
-    "what": "the wooden bridge|a blue bicycle|the kitchen table|forty paper lanterns"
-    "|the broken window|a heavy suitcase|the garden fence|seven loaves of bread",
-    "where": "near the harbour|behind the station|in the library|on the hill|at the market"
-    "|by the river|under the old oak tree|in the village hall",
-    "when": "before the storm|last winter|on a Sunday morning|after the meeting"
-    "|during the festival|late in the evening",
-}
 
 
 # --- Building -----------------------------------------------------------------------------
@@ -531,7 +520,7 @@ def construct(conv: Conversation, pools: dict[str, Pool]) -> Track:
 
 
 def sentences(rng: np.random.Generator, n: int) -> list[str]:
-    table = {k: v.split("|") for k, v in _WORDS.items()}
+    table = {k: v.split("|") for k, v in SENTENCE_PARTS.items()}
     out = []
     for _ in range(n):
         words = [table[k][rng.integers(len(table[k]))] for k in ("who", "did", "what")]

@@ -22,6 +22,23 @@ KNOWN_TEXT = (
 )
 
 
+# Parts of made-up sentences ("who did what where when why"), '|'-separated, for speech that
+# never repeats itself (bench/longform.py, bench/speakers/build_set.py).
+SENTENCE_PARTS = {
+    "who": "the treasurer|our neighbour|a young engineer|the old captain|my sister|the council"
+    "|every teacher|the night nurse|a quiet farmer|the new manager",
+    "did": "repaired|painted|carried|described|ordered|forgot|delivered|cleaned|measured|sold",
+    "what": "the wooden bridge|a blue bicycle|the kitchen table|forty paper lanterns"
+    "|the broken window|a heavy suitcase|the garden fence|seven loaves of bread",
+    "where": "near the harbour|behind the station|in the library|on the hill|at the market"
+    "|by the river|under the old oak tree|in the village hall",
+    "when": "before the storm|last winter|on a Sunday morning|after the meeting"
+    "|during the festival|late in the evening",
+    "why": "because the roof was leaking|so the children could play outside"
+    "|while everyone was watching|although nobody had asked|since the road was closed",
+}
+
+
 def make_speech(path: Path, text: str = KNOWN_TEXT, *, speed_wpm: int = 160) -> Path:
     """Write espeak-ng's reading of ``text`` to ``path`` (wav), converted by sox when the
     suffix asks for another format (flac, ogg, mp3 where sox supports it)."""

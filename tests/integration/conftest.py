@@ -9,7 +9,21 @@ from typing import Any
 
 import pytest
 
+from common.config.settings import Settings
+from common.gcp.job_store import FirestoreJobStore
+
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(clean_stack: Any) -> Settings:
+    """The running test stack's settings."""
+    return clean_stack.local.settings  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def store(settings: Settings) -> FirestoreJobStore:
+    return FirestoreJobStore(settings.project, settings.collections.jobs)
 
 
 @pytest.fixture(autouse=True)

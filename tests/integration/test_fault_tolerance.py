@@ -78,16 +78,6 @@ SHORT_TEXT = (
 )
 
 
-@pytest.fixture
-def settings(clean_stack) -> Settings:  # type: ignore[no-untyped-def]
-    return clean_stack.local.settings  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> FirestoreJobStore:
-    return FirestoreJobStore(settings.project, settings.collections.jobs)
-
-
 @pytest.fixture(scope="module")
 def short_speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_speech(tmp_path_factory.mktemp("speech") / "short.wav", SHORT_TEXT)  # ~9 s

@@ -38,16 +38,6 @@ TURNS = [
 
 
 @pytest.fixture
-def settings(clean_stack: Any) -> Settings:
-    return clean_stack.local.settings  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> FirestoreJobStore:
-    return FirestoreJobStore(settings.project, settings.collections.jobs)
-
-
-@pytest.fixture
 def token(settings: Settings, unique: str) -> str:
     return issue_hs256(settings.auth.jwt_secret.get_secret_value(), f"speakers-{unique}")
 

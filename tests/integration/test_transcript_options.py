@@ -33,16 +33,6 @@ GERMAN = (
 
 
 @pytest.fixture
-def settings(clean_stack: Any) -> Settings:
-    return clean_stack.local.settings  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> FirestoreJobStore:
-    return FirestoreJobStore(settings.project, settings.collections.jobs)
-
-
-@pytest.fixture
 def cli(clean_stack: Any, unique: str) -> Any:
     secret = clean_stack.local.settings.auth.jwt_secret.get_secret_value()
     env = {

@@ -36,16 +36,6 @@ DONE = (JobState.TRANSCRIBED, JobState.SUMMARIZING, JobState.COMPLETED)
 
 
 @pytest.fixture
-def settings(clean_stack) -> Settings:  # type: ignore[no-untyped-def]
-    return clean_stack.local.settings  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def store(settings: Settings) -> FirestoreJobStore:
-    return FirestoreJobStore(settings.project, settings.collections.jobs)
-
-
-@pytest.fixture
 def ready_tap(settings: Settings, unique: str):  # type: ignore[no-untyped-def]
     tap = Tap(settings.project, settings.topics.transcripts_ready, f"ready-{unique}")
     yield tap
