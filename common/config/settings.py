@@ -179,6 +179,35 @@ class Speakers(BaseModel):
     threads: int = Field(default=0, ge=0, le=64, description="onnxruntime threads; 0: all")
 
 
+class LocalLlm(BaseModel):
+    """The self-hosted notes model server (run_jobs/llm): an OpenAI-compatible endpoint on
+    llama.cpp that the notes chain uses as its fallback (``llm.fallback_base_url``)."""
+
+    # One of common/domain/local_llms.py; its GGUF is <model_dir>/<model>.gguf.
+    model: str = Field(default="qwen2.5-coder-1.5b-instruct", pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    # The folder ``python -m run_jobs.llm.install`` filled; None: the one ``make install``
+    # fills, ``<virtualenv>/audionotes-models/llm``.
+    model_dir: str | None = None
+    # Tokens of prompt and completion together; memory grows with it (KV cache).
+    n_ctx: int = Field(default=8192, ge=512, le=32768)
+    threads: int = Field(default=0, ge=0, le=256, description="llama.cpp threads; 0: all cores")
+    # Layers offloaded to a GPU (99: all); 0 on CPU.
+    n_gpu_layers: int = Field(default=0, ge=0, le=999)
+    # Requests waiting behind the one being generated; one more is answered 429.
+    queue_depth: int = Field(default=4, ge=0, le=256)
+    # A request waiting longer than this is answered 429 rather than kept.
+    max_wait_s: float = Field(default=600.0, gt=0)
+    # The completion limit when a request names none.
+    default_max_tokens: int = Field(default=2048, ge=16)
+    max_body_bytes: int = Field(default=2_000_000, ge=1024)
+    # Arrays a JSON schema leaves unbounded get at most this many items in the grammar, so
+    # that a small model repeating itself ends with valid JSON instead of at the token limit.
+    max_array_items: int = Field(default=12, ge=1, le=1000)
+    # llama.cpp's repeat penalty over the last 64 tokens (1: none): greedy decoding of a small
+    # model otherwise repeats a sentence until the limit.
+    repeat_penalty: float = Field(default=1.1, ge=1, le=2)
+
+
 class Executions(BaseModel):
     """Executions of the transcribe jobs: which tier runs a job, how long and how often its
     tasks may run, and how dispatch tells a dead execution from a slow one."""
@@ -409,6 +438,7 @@ class Settings(BaseSettings):
     run_jobs: RunJobs = RunJobs()
     transcription: Transcription = Transcription()
     speakers: Speakers = Speakers()
+    local_llm: LocalLlm = LocalLlm()
     executions: Executions = Executions()
     batch_lanes: BatchLanes = BatchLanes()
     collections: Collections = Collections()
@@ -431,3 +461,15 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process's settings, read from the environment on first use (never at import)."""
     return Settings()  # required fields come from the environment
+
+
+class LocalLlmService(BaseSettings):
+    """The settings of the notes model server alone (run_jobs/llm): the same environment
+    names as in ``Settings``, without what a deployment of the pipeline must say."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED_DELIMITER, extra="ignore"
+    )
+
+    local_llm: LocalLlm = LocalLlm()
+    log_level: str = "INFO"
