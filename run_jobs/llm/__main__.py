@@ -6,6 +6,7 @@ Settings come from the environment (``AUDIONOTES_LOCAL_LLM__*``, common/config/s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -47,10 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         n_gpu_layers=settings.n_gpu_layers,
     )
     server = serve(ChatService(model, settings), args.host, args.port)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

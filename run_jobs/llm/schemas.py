@@ -128,6 +128,8 @@ def completion(
     }
 
 
-def error(message: str, kind: str, code: str | None = None, param: str | None = None) -> dict:
+def error(
+    message: str, kind: str, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """An error shaped as OpenAI's, which its client turns into a typed exception."""
     return {"error": {"message": message, "type": kind, "code": code, "param": param}}

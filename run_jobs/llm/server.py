@@ -96,13 +96,17 @@ class ChatService:
             )
         except BadSchema as exc:
             return _invalid(str(exc), "invalid_json_schema", "response_format")
-        prompt = self.model.prompt([{"role": _role(m.role), "content": m.text} for m in request.messages])
+        prompt = self.model.prompt(
+            [{"role": _role(m.role), "content": m.text} for m in request.messages]
+        )
         tokens = self.model.tokenize(prompt)
         limit = request.completion_limit or self.settings.default_max_tokens
         limit = min(limit, max(self.model.n_ctx - len(tokens), 0))
         if limit < 16:
             return _invalid(
-                str(PromptTooLong(len(tokens), self.model.n_ctx)), "context_length_exceeded", "messages"
+                str(PromptTooLong(len(tokens), self.model.n_ctx)),
+                "context_length_exceeded",
+                "messages",
             )
         try:
             with self.admission.slot():
@@ -165,7 +169,7 @@ def handler_for(service: ChatService) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             if path in ("/health", "/healthz", ""):
                 self._send(service.health())
@@ -174,7 +178,7 @@ def handler_for(service: ChatService) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(Reply(404, error(f"no route GET {path}", "invalid_request_error")))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             path = self.path.split("?", 1)[0].rstrip("/")
             if path != "/v1/chat/completions":
                 self._send(Reply(404, error(f"no route POST {path}", "invalid_request_error")))
@@ -226,7 +230,7 @@ def handler_for(service: ChatService) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
 
     return Handler
