@@ -370,6 +370,11 @@ class Llm(BaseModel):
     fallback_api_key: SecretStr | None = None
     fallback_auth: FallbackAuth = FallbackAuth.KEY
     fallback_style: FallbackStyle = FallbackStyle.JSON_OBJECT
+    # A small self-hosted model is slower and holds less: its own request timeout (None: the
+    # chain's) and transcript tokens per request (None: chunk_tokens; keep prompt, chunk and
+    # max_output_tokens within the server's context, local_llm.n_ctx).
+    fallback_request_timeout_s: float | None = Field(default=None, gt=0)
+    fallback_chunk_tokens: int | None = Field(default=None, ge=500)
     # Models not in the table cost nothing (a self-hosted fallback, say).
     prices: dict[str, ModelPrice] = Field(default_factory=_default_prices)
     request_timeout_s: float = Field(default=120.0, gt=0)

@@ -102,11 +102,15 @@ class NotesBatch(BaseModel):
 class Usage(BaseModel):
     prompt_tokens: int = Field(default=0, ge=0)
     completion_tokens: int = Field(default=0, ge=0)
+    # Seconds the server spent on the call, as it reported them (our own model server does),
+    # else as the call took: what a compute-priced (self-hosted) model is charged by.
+    compute_s: float = Field(default=0, ge=0)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
+            compute_s=round(self.compute_s + other.compute_s, 3),
         )
 
 

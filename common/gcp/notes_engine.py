@@ -6,9 +6,10 @@ from collections.abc import Callable
 
 from google.cloud import firestore
 
-from common.config.settings import Settings
+from common.config.settings import FallbackAuth, Settings
 from common.domain.retry import Backoff
 from common.gcp.breaker_store import FirestoreBreakerStore
+from common.gcp.id_tokens import IdTokenSource, audience_of
 from common.gcp.ledger_store import FirestoreSpendLedger
 from common.notes.breaker import BreakerConfig, CircuitBreaker
 from common.notes.chain import NotesEngine, ProviderLink
@@ -51,20 +52,28 @@ def build_links(
         )
     if llm.fallback_base_url:
         key = llm.fallback_api_key.get_secret_value() if llm.fallback_api_key else NO_KEY
+        bearer = (
+            IdTokenSource(audience_of(llm.fallback_base_url))
+            if llm.fallback_auth is FallbackAuth.GOOGLE_ID_TOKEN
+            else None
+        )
         links.append(
             ProviderLink(
                 provider=ChatProvider(
                     FALLBACK,
                     model=llm.fallback_model or llm.model,
                     base_url=llm.fallback_base_url,
-                    style=RequestStyle.JSON_OBJECT,
-                    timeout_s=llm.request_timeout_s,
+                    style=RequestStyle(llm.fallback_style.value),
+                    timeout_s=llm.fallback_request_timeout_s or llm.request_timeout_s,
                     max_output_tokens=llm.max_output_tokens,
+                    bearer=bearer,
                 ),
                 keys=KeyRing([key]),
                 breaker=CircuitBreaker(FALLBACK, store, config),
-                # Priced only if the table names its model (self-hosted usually is free).
+                # Priced only if the table names its model (our own server's are priced by
+                # compute time; another self-hosted one usually is free).
                 prices=llm.prices if llm.fallback_model else {},
+                chunk_tokens=llm.fallback_chunk_tokens,
             )
         )
     return links

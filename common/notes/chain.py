@@ -2,13 +2,15 @@
 produce some.
 
 For each provider in order (OpenAI, then the OpenAI-compatible fallback endpoint):
-skip it if its breaker is open or, for a priced provider, if today's spend is past the daily
-budget; otherwise map (one request per token-bounded chunk) and reduce (merge the partial
-notes, in rounds that fit a request) with our retry loop around every call (what it does after
-a failure: ``common.notes.retry_rule``). The single and the batched calls walk the chain the
-same way. If no provider can, the extractive engine (no model) makes the notes. Every call,
-failed or not, is an ``Attempt`` in the provenance; every answered call is charged to the spend
-ledger.
+skip it if its breaker is open or, for a token-priced provider, if today's spend is past the
+daily budget; otherwise map (one request per chunk, bounded by the provider's context) and
+reduce (merge the partial notes, in rounds that fit a request) with our retry loop around every
+call (what it does after a failure: ``common.notes.retry_rule``). The single and the batched
+calls walk the chain the same way. If no provider can, the extractive engine (no model) makes
+the notes. Every call, failed or not, is an ``Attempt`` in the provenance; every answered call
+is charged to the spend ledger, a self-hosted model's by its compute time: that spend counts
+toward the budget, but the self-hosted model itself is never skipped for it (it is where the
+chain goes when the budget is spent).
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class ProviderLink:
     keys: KeyRing
     breaker: CircuitBreaker
     prices: Mapping[str, ModelPrice]
+    # Transcript tokens per request when its context is smaller than the engine's chunks
+    # (a small self-hosted model); None: the engine's.
+    chunk_tokens: int | None = None
 
     @property
     def name(self) -> str:
@@ -72,6 +77,7 @@ class ProviderLink:
 
     @property
     def billable(self) -> bool:
+        """Priced by the token, so skipped once the budget is spent."""
         price = self.price
         return price is not None and (price.input_per_mtok > 0 or price.output_per_mtok > 0)
 
@@ -153,7 +159,9 @@ class NotesEngine:
         run = _Run()
         walk = self._walk(
             run,
-            lambda link: self._map_reduce(link, run, job_id, chunks, template),
+            lambda link: self._map_reduce(
+                link, run, job_id, self._chunks_for(link, pieces, chunks), template
+            ),
             wait_for_provider,
         )
         if walk.answer is not None:
@@ -162,20 +170,32 @@ class NotesEngine:
                 link.name,
                 run.model or link.provider.model,
                 link.provider.model,
-                len(chunks),
+                len(self._chunks_for(link, pieces, chunks)),
                 walk.reason,
             )
         notes = merge_notes([extract_notes(c, template) for c in chunks], template)
         return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), walk.reason)
+
+    def _chunk_tokens(self, link: ProviderLink) -> int:
+        return min(link.chunk_tokens or self.chunk_tokens, self.chunk_tokens)
+
+    def _chunks_for(
+        self, link: ProviderLink, pieces: Sequence[str], chunks: list[str]
+    ) -> list[str]:
+        """The engine's chunks, or smaller ones for a provider with a smaller context."""
+        if self._chunk_tokens(link) == self.chunk_tokens:
+            return chunks
+        return chunk_texts(pieces, self._chunk_tokens(link))
 
     def _walk(
         self, run: _Run, ask: Callable[[ProviderLink], T], wait_for_provider: bool
     ) -> _Walk[T]:
         """The chain in order until a provider answers ``ask``; with no answer the reason is
         the last provider's (or the budget's), for the extractive fallback."""
-        reason: str | None = None
+        links = self._usable_links(run)
+        reason = self._skip_reason(run)  # a provider skipped for the budget is why, too
         outages = 0
-        for link in self._usable_links(run):
+        for link in links:
             try:
                 return _Walk((link, ask(link)), reason)
             except ProviderUnavailable as exc:
@@ -184,7 +204,7 @@ class NotesEngine:
                 log.warning("provider %s unavailable: %s", exc.provider, exc.reason)
         if wait_for_provider and outages:
             raise ProvidersDown(f"no model provider answered ({reason}); waiting for one")
-        return _Walk(None, reason or self._skip_reason(run))
+        return _Walk(None, reason)
 
     def _usable_links(self, run: _Run) -> list[ProviderLink]:
         usable = []
@@ -243,11 +263,12 @@ class NotesEngine:
                     ),
                     Notes,
                 )
-                for group in self._reduce_groups(partials)
+                for group in self._reduce_groups(partials, self._chunk_tokens(link))
             ]
         return partials[0]
 
-    def _reduce_groups(self, partials: Sequence[Notes]) -> list[list[Notes]]:
+    @staticmethod
+    def _reduce_groups(partials: Sequence[Notes], limit: int) -> list[list[Notes]]:
         """Consecutive groups whose JSON fits a request; at least two per group, so that
         every round shrinks the list."""
         groups: list[list[Notes]] = []
@@ -255,7 +276,7 @@ class NotesEngine:
         size = 0
         for notes in partials:
             cost = estimate_tokens(notes.model_dump_json())
-            if len(current) >= 2 and size + cost > self.chunk_tokens:
+            if len(current) >= 2 and size + cost > limit:
                 groups.append(current)
                 current, size = [], 0
             current.append(notes)
@@ -419,6 +440,7 @@ class NotesEngine:
                 prompt_tokens=usage.prompt_tokens,
                 completion_tokens=usage.completion_tokens,
                 tokens=tokens,
+                compute_s=usage.compute_s,
                 cost_usd=cost,
             ),
         )
@@ -430,7 +452,9 @@ class NotesEngine:
     def plan_batches(self, items: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Groups of item indexes to send together. Batching saves the instructions and
         schema tokens of all but one request, so short transcripts are grouped while they
-        fit one request; a transcript longer than ``batch_item_max_tokens`` goes alone."""
+        fit one request of every provider; a transcript longer than
+        ``batch_item_max_tokens`` goes alone."""
+        limit = min((self._chunk_tokens(link) for link in self.links), default=self.chunk_tokens)
         groups: list[list[int]] = []
         current: list[int] = []
         size = 0
@@ -439,9 +463,7 @@ class NotesEngine:
             if tokens > self.batch_item_max_tokens:
                 groups.append([i])
                 continue
-            if current and (
-                len(current) >= self.batch_max_items or size + tokens > self.chunk_tokens
-            ):
+            if current and (len(current) >= self.batch_max_items or size + tokens > limit):
                 groups.append(current)
                 current, size = [], 0
             current.append(i)
@@ -529,6 +551,7 @@ class NotesEngine:
             prov.usage = Usage(
                 prompt_tokens=round(run.usage.prompt_tokens * share),
                 completion_tokens=round(run.usage.completion_tokens * share),
+                compute_s=round(run.usage.compute_s * share, 3),
             )
             prov.cost_usd = round(run.cost_usd * share, 8)
             prov.fallback_reason = reason

@@ -1,4 +1,5 @@
-"""Cost of a call: token usage times the price table (longest matching model-name prefix)."""
+"""Cost of a call: token usage, and compute seconds for a self-hosted model, times the price
+table (longest matching model-name prefix)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def price_for(model: str, prices: Mapping[str, ModelPrice]) -> ModelPrice | None
 def cost_usd(usage: Usage, price: ModelPrice | None) -> float:
     if price is None:
         return 0.0
-    return (
+    tokens = (
         usage.prompt_tokens * price.input_per_mtok + usage.completion_tokens * price.output_per_mtok
     ) / 1_000_000
+    return tokens + usage.compute_s * price.compute_usd_per_hour / 3600

@@ -4,15 +4,20 @@ The client's own retries are off (``max_retries=0``): ``chain`` runs the only re
 two loops never multiply. Every failure leaves here as one of ``common.notes.errors``.
 
 Two request styles:
-- ``json_schema`` (OpenAI): ``chat.completions.parse`` with the pydantic model, i.e. strict
-  structured outputs;
-- ``json_object`` (vLLM, Ollama, llama.cpp server): ``response_format={"type":"json_object"}``
+- ``json_schema`` (OpenAI, our own model server run_jobs/llm): ``chat.completions.parse`` with
+  the pydantic model, i.e. strict structured outputs;
+- ``json_object`` (vLLM, Ollama, llama.cpp's server): ``response_format={"type":"json_object"}``
   with the JSON schema in the prompt, validated here.
+
+A provider authenticates with the chain's key, or, given ``bearer``, with a token it mints per
+call (a Google ID token for a private Cloud Run service).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar, cast
@@ -59,6 +64,7 @@ class ChatProvider:
         style: RequestStyle,
         timeout_s: float,
         max_output_tokens: int,
+        bearer: Callable[[], str] | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -66,6 +72,7 @@ class ChatProvider:
         self.style = style
         self.timeout_s = timeout_s
         self.max_output_tokens = max_output_tokens
+        self.bearer = bearer
         self._clients: dict[str, openai.OpenAI] = {}
         self._lock = threading.Lock()
 
@@ -73,6 +80,8 @@ class ChatProvider:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
+                if self.bearer is not None:
+                    self._clients.clear()  # minted tokens replace each other
                 client = openai.OpenAI(
                     api_key=key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
                 )
@@ -80,17 +89,18 @@ class ChatProvider:
             return client
 
     def complete(self, messages: list[dict[str, Any]], schema: type[M], key: str) -> Completion[M]:
-        client = self._client(key)
+        started = time.monotonic()
         try:
+            client = self._client(self.bearer() if self.bearer is not None else key)
             if self.style is RequestStyle.JSON_SCHEMA:
-                return self._parse(client, messages, schema)
-            return self._json_object(client, messages, schema)
+                return self._parse(client, messages, schema, started)
+            return self._json_object(client, messages, schema, started)
         except ProviderError:
             raise
         except openai.LengthFinishReasonError as exc:
             raise BadOutput(
                 "output truncated at the token limit",
-                usage=_usage(exc.completion.usage, messages, None),
+                usage=_usage(exc.completion.usage, messages, None, started),
                 model=exc.completion.model,
             ) from exc
         except openai.ContentFilterFinishReasonError as exc:
@@ -107,7 +117,7 @@ class ChatProvider:
             raise BadOutput(f"unusable response: {exc}") from exc
 
     def _parse(
-        self, client: openai.OpenAI, messages: list[dict[str, Any]], schema: type[M]
+        self, client: openai.OpenAI, messages: list[dict[str, Any]], schema: type[M], started: float
     ) -> Completion[M]:
         response = client.chat.completions.parse(
             model=self.model,
@@ -116,23 +126,21 @@ class ChatProvider:
             max_completion_tokens=self.max_output_tokens,
         )
         choice = response.choices[0]
-        billed = {"usage": _usage(response.usage, messages, choice.message.content)}
+        usage = _usage(response.usage, messages, choice.message.content, started)
         if choice.message.refusal:
             raise BadOutput(
-                f"the model refused: {choice.message.refusal[:200]}", **billed, model=response.model
+                f"the model refused: {choice.message.refusal[:200]}",
+                usage=usage,
+                model=response.model,
             )
         if choice.message.parsed is None:
             raise BadOutput(
-                "the model returned no parsable content", **billed, model=response.model
+                "the model returned no parsable content", usage=usage, model=response.model
             )
-        return Completion(
-            parsed=choice.message.parsed,
-            usage=_usage(response.usage, messages, choice.message.content),
-            model=response.model,
-        )
+        return Completion(parsed=choice.message.parsed, usage=usage, model=response.model)
 
     def _json_object(
-        self, client: openai.OpenAI, messages: list[dict[str, Any]], schema: type[M]
+        self, client: openai.OpenAI, messages: list[dict[str, Any]], schema: type[M], started: float
     ) -> Completion[M]:
         response = client.chat.completions.create(
             model=self.model,
@@ -142,7 +150,7 @@ class ChatProvider:
         )
         choice = response.choices[0]
         content = choice.message.content or ""
-        usage = _usage(response.usage, messages, content)
+        usage = _usage(response.usage, messages, content, started)
         if choice.finish_reason == "length":
             raise BadOutput(
                 "output truncated at the token limit", usage=usage, model=response.model
@@ -158,15 +166,23 @@ class ChatProvider:
         return Completion(parsed=parsed, usage=usage, model=response.model)
 
 
-def _usage(reported: Any, messages: list[dict[str, Any]], content: str | None) -> Usage:
+def _usage(
+    reported: Any, messages: list[dict[str, Any]], content: str | None, started: float
+) -> Usage:
+    elapsed = round(time.monotonic() - started, 3)
     if reported is not None:
+        # Our own server adds compute_s (an extra field the client keeps).
+        compute_s = getattr(reported, "compute_s", None)
         return Usage(
             prompt_tokens=int(reported.prompt_tokens or 0),
             completion_tokens=int(reported.completion_tokens or 0),
+            compute_s=float(compute_s) if isinstance(compute_s, int | float) else elapsed,
         )
     # Some self-hosted servers omit usage; estimate rather than record nothing.
     prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
-    return Usage(prompt_tokens=prompt, completion_tokens=estimate_tokens(content or ""))
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=estimate_tokens(content or ""), compute_s=elapsed
+    )
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:

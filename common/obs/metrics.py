@@ -28,7 +28,15 @@ EVENTS: Mapping[str, frozenset[str]] = MappingProxyType(
     {
         JOB_STATE: frozenset({"job_id", "state", "previous_state", "duration_s", "code"}),
         LLM_USAGE: frozenset(
-            {"provider", "model", "prompt_tokens", "completion_tokens", "tokens", "cost_usd"}
+            {
+                "provider",
+                "model",
+                "prompt_tokens",
+                "completion_tokens",
+                "tokens",
+                "compute_s",
+                "cost_usd",
+            }
         ),
         TRANSCRIBED: frozenset({"audio_s", "model", "chunks", "cache_hit"}),
         CHUNK_TRANSCRIBED: frozenset({"chunk", "audio_s", "duration_s", "rtf", "model"}),
