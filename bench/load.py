@@ -475,7 +475,10 @@ def main() -> None:
             Path(folder) / "audio", args.jobs, same=args.same_audio, sentences=args.sentences
         )
         local = LocalStack(
-            state_dir=Path(folder) / "stack", ports=Ports(args.port_base), default_model="tiny.en"
+            state_dir=Path(folder) / "stack",
+            ports=Ports(args.port_base),
+            default_model="tiny.en",
+            notes_from="double",  # the pipeline's throughput, not the notes model's
         )
         stack = Stack(local)
         try:

@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from common.config.settings import Settings, Tier
+from common.domain.local_llms import DEFAULT_LOCAL_LLM, LOCAL_LLMS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+NOTES_FROM = ("local-llm", "double")
 
 # Functions the stack serves, in start order; each runs if functions/main.py defines it.
 FUNCTIONS = ("on_upload", "api", "dispatch", "notes", "dead_letters", "sweep")
@@ -56,6 +59,10 @@ class Ports:
     def openai(self) -> int:
         return self.base + 92
 
+    @property
+    def llm(self) -> int:
+        return self.base + 93
+
     def function(self, name: str) -> int:
         return self.base + 101 + FUNCTIONS.index(name)
 
@@ -76,12 +83,29 @@ class LocalStack:
     # The model of jobs that name none; None: the best one installed (Settings' default). The
     # test suite runs tiny.en, the fastest, to keep its many jobs quick.
     default_model: str | None = None
+    # The notes model server's model (run_jobs/llm; common/domain/local_llms.py).
+    llm_model: str = DEFAULT_LOCAL_LLM
+    # Where notes come from without a real OpenAI key: "local-llm", the model server (the
+    # demo); "double", the OpenAI stand-in (emulators.openai_server) as the chain's OpenAI,
+    # whose faults the tests script, with no fallback before the extractive engine.
+    notes_from: str = "local-llm"
+
+    def __post_init__(self) -> None:
+        if self.llm_model not in LOCAL_LLMS:
+            raise ValueError(f"unknown local LLM {self.llm_model!r}; known: {sorted(LOCAL_LLMS)}")
+        if self.notes_from not in NOTES_FROM:
+            raise ValueError(f"notes_from must be one of {NOTES_FROM}, not {self.notes_from!r}")
 
     @classmethod
     def from_env(cls) -> LocalStack:
         state = os.environ.get("AUDIONOTES_LOCAL_DIR", str(REPO_ROOT / ".local"))
         base = int(os.environ.get("AUDIONOTES_LOCAL_PORT_BASE", "18000"))
-        return cls(state_dir=Path(state).resolve(), ports=Ports(base))
+        return cls(
+            state_dir=Path(state).resolve(),
+            ports=Ports(base),
+            llm_model=os.environ.get("AUDIONOTES_LOCAL_LLM__MODEL", DEFAULT_LOCAL_LLM),
+            notes_from=os.environ.get("AUDIONOTES_LOCAL_NOTES", "local-llm"),
+        )
 
     # Folders -------------------------------------------------------------------------------
     @property
@@ -179,12 +203,24 @@ class LocalStack:
         return env
 
     def llm_environment(self) -> dict[str, str]:
-        """The notes chain talks to the local OpenAI-compatible server (emulators.openai_server)
-        unless a real key is configured: then nothing here overrides it."""
-        env: dict[str, str] = {}
-        if not os.environ.get("AUDIONOTES_LLM__OPENAI_API_KEYS"):
+        """The notes chain: a real OpenAI key, when configured, is used as it is, with the
+        model server as its fallback; without one, notes come from the model server alone
+        (``notes_from`` "local-llm") or from the OpenAI stand-in ("double")."""
+        env = {"AUDIONOTES_LOCAL_LLM__MODEL": self.llm_model}
+        real_key = bool(os.environ.get("AUDIONOTES_LLM__OPENAI_API_KEYS"))
+        if not real_key and self.notes_from == "double":
             env["AUDIONOTES_LLM__OPENAI_API_KEYS"] = '["local-key-1","local-key-2"]'
             env["AUDIONOTES_LLM__OPENAI_BASE_URL"] = self.url(self.ports.openai) + "/v1"
+        elif not os.environ.get("AUDIONOTES_LLM__FALLBACK_BASE_URL"):
+            env |= {
+                "AUDIONOTES_LLM__FALLBACK_BASE_URL": self.url(self.ports.llm) + "/v1",
+                "AUDIONOTES_LLM__FALLBACK_MODEL": self.llm_model,
+                "AUDIONOTES_LLM__FALLBACK_STYLE": "json_schema",
+                # On two laptop cores the 1.5B writes 5-10 tokens a second.
+                "AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S": "900",
+                # Prompt, chunk and completion within the server's 8192-token context.
+                "AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS": "3000",
+            }
         if not os.environ.get("AUDIONOTES_WEBHOOKS__SECRET"):
             env["AUDIONOTES_WEBHOOKS__SECRET"] = "local-webhook-secret"
         return env

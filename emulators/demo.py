@@ -1,8 +1,9 @@
 """``make demo``: the local stack, a real spoken file, a real ``gsutil cp``, and what comes out.
 
 Speaks a known text with espeak-ng, uploads it into the inbox with gsutil, follows the job
-through its states and prints the transcript and notes once they exist. It stops waiting when
-the job is final, or when it rests in a state that nothing running on the stack advances.
+through its states and prints the transcript and notes once they exist, with how long the
+notes took and what made them (without an OpenAI key: the local model server). It stops waiting
+when the job is final, or when it rests in a state that nothing running on the stack advances.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from common.config.settings import Settings
 from common.domain.errors import JobNotFound
 from common.domain.jobs import Job, JobState, upload_job_id
+from common.domain.notes import NOTES_JSON, NotesDocument
 from common.domain.transcripts import result_uri
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
@@ -73,11 +75,15 @@ def main() -> int:
 
     jobs = FirestoreJobStore(s.project, s.collections.jobs)
     job_id = upload_job_id(s.buckets.inbox, name, generation)
-    job, settled = _follow(jobs, job_id, running=set(defined_functions()) | _jobs_registered(stack))
+    seen: dict[JobState, float] = {}
+    job, settled = _follow(
+        jobs, job_id, running=set(defined_functions()) | _jobs_registered(stack), seen=seen
+    )
     if job is None:
         print("!! no job appeared: see .local/logs/function-on_upload.log", file=sys.stderr)
         return 1
     _show_results(job, s)
+    _show_notes_time(job, s, seen)
     print("\nThe stack keeps running. Try it yourself:")
     print('   eval "$(.venv/bin/python -m emulators env)"; gsutil cp your.wav $AUDIONOTES_INBOX')
     print("Stop it with: .venv/bin/python -m emulators down   (or: make down)")
@@ -101,9 +107,12 @@ def _jobs_registered(stack: Stack) -> set[str]:
     return {"the transcribe job"} if (stack.local.executions_dir / "jobs.json").exists() else set()
 
 
-def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> tuple[Job | None, bool]:
+def _follow(
+    jobs: FirestoreJobStore, job_id: str, *, running: set[str], seen: dict[JobState, float]
+) -> tuple[Job | None, bool]:
     """The job once it is final, or rests where this stack has no next step (settled), or as it
-    is at the deadline (not settled; None if it never appeared)."""
+    is at the deadline (not settled; None if it never appeared). ``seen``: when each state was
+    first seen."""
     last: tuple[JobState, float] | None = None
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -112,6 +121,7 @@ def _follow(jobs: FirestoreJobStore, job_id: str, *, running: set[str]) -> tuple
         except JobNotFound:
             time.sleep(0.3)
             continue
+        seen.setdefault(job.state, time.monotonic())
         if (job.state, round(job.progress, 2)) != last:
             last = (job.state, round(job.progress, 2))
             print(f"   job {job_id}: {job.state.value:<12} progress {job.progress:4.0%}")
@@ -147,6 +157,24 @@ def _show_results(job: Job, settings: Settings) -> None:
         if info is not None:
             print(f"\n== {title} ({info.ref.uri})")
             print(blobs.read_bytes(info.ref.uri).decode())
+
+
+def _show_notes_time(job: Job, settings: Settings, seen: dict[JobState, float]) -> None:
+    """From the transcript's arrival to the final state: the notes function's whole turn."""
+    began = seen.get(JobState.TRANSCRIBED, seen.get(JobState.SUMMARIZING))
+    ended = seen.get(job.state) if job.state.is_final else None
+    uri = result_uri(settings, job.job_id, NOTES_JSON)
+    blobs = GcsBlobStore(settings.project)
+    if began is None or ended is None or blobs.stat(uri) is None:
+        return
+    prov = NotesDocument.model_validate_json(blobs.read_bytes(uri)).provenance
+    usage = prov.usage
+    print(
+        f"== notes took {ended - began:.1f} s: {prov.provider} ({prov.model}), "
+        f"{usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, "
+        f"{usage.compute_s:.1f} s of model compute, ${prov.cost_usd:.5f}"
+        + (f"; fell back because {prov.fallback_reason}" if prov.fallback_reason else "")
+    )
 
 
 if __name__ == "__main__":

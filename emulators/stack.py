@@ -198,8 +198,8 @@ class Stack:
         )
 
     def _ours(self, env: Mapping[str, str]) -> list[Service]:
-        """The processes that run our code: the Eventarc bridge, the OpenAI-compatible server,
-        the Cloud Run emulator and one functions-framework per function."""
+        """The processes that run our code: the Eventarc bridge, the OpenAI stand-in, the notes
+        model server, the Cloud Run emulator and one functions-framework per function."""
         local, ports = self.local, self.local.ports
         modules = [
             _Module(
@@ -210,6 +210,9 @@ class Stack:
                 health_path="",
             ),
             _Module("openai", ports.openai, "emulators.openai_server"),
+            # The notes model server, as production runs it (run_jobs/llm); it answers once
+            # its model is loaded.
+            _Module("llm", ports.llm, "run_jobs.llm", health_path="/health"),
             _Module(
                 "cloud-run",
                 ports.cloud_run,
@@ -392,7 +395,7 @@ class Stack:
         stamp.write_text(current)
 
     def _start_order(self) -> list[str]:
-        order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "openai", "cloud-run"]
+        order = ["firestore", "pubsub", "gcs", "eventarc-bridge", "openai", "llm", "cloud-run"]
         order += [f"function-{f}" for f in defined_functions()]
         return order + [n for n in self.procs.names() if n not in order]
 

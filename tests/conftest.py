@@ -36,11 +36,18 @@ def _isolated_environment() -> Iterator[None]:
 def stack():  # type: ignore[no-untyped-def]
     """The running local stack (emulators.stack.Stack). Integration tests get its environment
     applied per test (tests/integration/conftest.py), so nothing leaks into other tests."""
+    from common.domain.local_llms import QWEN_0_5B
     from emulators.config import LocalStack, Ports
     from emulators.stack import Stack
 
+    # tiny.en and the 0.5B notes model, the fastest; notes through the scriptable OpenAI
+    # stand-in (tests/integration/test_local_llm.py drives the model server directly).
     local = LocalStack(
-        state_dir=Path(TEST_STACK_DIR), ports=Ports(int(TEST_PORT_BASE)), default_model="tiny.en"
+        state_dir=Path(TEST_STACK_DIR),
+        ports=Ports(int(TEST_PORT_BASE)),
+        default_model="tiny.en",
+        llm_model=QWEN_0_5B,
+        notes_from="double",
     )
     the_stack = Stack(local)
     already_up = all(s["running"] for s in the_stack.status().values())
