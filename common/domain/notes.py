@@ -121,6 +121,16 @@ class Attempt(BaseModel):
     detail: str | None = None
 
 
+class Dropped(BaseModel):
+    """A value a model wrote that the transcript does not support, removed from the notes
+    (``common.notes.grounding``): an owner or raised_by set to null, a due date set to null,
+    a person left out."""
+
+    field: str  # where it was, e.g. "action_items[0].owner" or "people"
+    value: str
+    reason: str
+
+
 class Provenance(BaseModel):
     """What produced the notes, so that a result can be explained and costed."""
 
@@ -136,6 +146,9 @@ class Provenance(BaseModel):
     # True when these notes were made earlier for the same owner and content
     # (common/notes/cache.py): what produced them is above, and this job paid nothing.
     from_cache: bool = False
+    # What grounding removed from a model's answer (empty for extractive notes, and in
+    # notes.json written before grounding).
+    dropped: list[Dropped] = Field(default_factory=list)
 
 
 class NotesDocument(BaseModel):
@@ -274,11 +287,12 @@ def render_markdown(doc: NotesDocument) -> str:
             out.append(f"- {name}: {_clock(talk.talk_s)} ({talk.share:.0%})")
         out.append("")
     p = doc.provenance
+    left_out = f" {len(p.dropped)} unsupported value(s) left out." if p.dropped else ""
     out += [
         "---",
         "",
         f"<sub>Made by {p.provider} ({p.model}) from {p.chunks} chunk(s) in {p.calls} "
-        f"call(s); cost ${p.cost_usd:.6f}.</sub>",
+        f"call(s); cost ${p.cost_usd:.6f}.{left_out}</sub>",
         "",
     ]
     return "\n".join(out)
