@@ -73,10 +73,12 @@ class Notes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Action items first: grammar-constrained decoding writes properties in schema order, so
+    # a model lists them while the transcript is freshest, before the prose fields.
+    action_items: list[ActionItem]
     title: str = Field(description="A short title, at most 12 words.")
     summary: str = Field(description="Three to six sentences.")
     key_points: list[str]
-    action_items: list[ActionItem]
     decisions: list[Raised]
     open_questions: list[Raised]
     topics: list[str] = Field(description="Short keyword phrases.")

@@ -1,6 +1,6 @@
 """Notes that hold to the transcript: grounding removes owners, dates and people nothing said
-supports (common/notes/grounding.py), and the engine applies it to model answers and records
-it."""
+supports (common/notes/grounding.py), the engine applies it to model answers and records it,
+and the map prompt shows a worked example built from the models."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from common.domain.notes import (
 from common.domain.transcripts import Transcript
 from common.notes.breaker import BreakerConfig, CircuitBreaker
 from common.notes.chain import NotesEngine, ProviderLink
+from common.notes.chunking import estimate_tokens
 from common.notes.errors import ServerError
 from common.notes.extractive import extract_notes
 from common.notes.grounding import (
@@ -37,6 +38,7 @@ from common.notes.grounding import (
     ground,
 )
 from common.notes.keys import KeyRing
+from common.notes.prompts import batch_messages, map_messages, reduce_messages, worked_example
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy
 from common.notes.turns import join_pieces
@@ -354,3 +356,38 @@ def test_provenance_written_before_grounding_loads_and_notes_md_counts_drops() -
     doc.provenance.dropped = [Dropped(field="people", value="Jordan", reason=NOT_SAID)]
     assert "cost $0.000000. 1 unsupported value(s) left out.</sub>" in render_markdown(doc)
     assert NotesDocument.model_validate_json(doc.model_dump_json()) == doc
+
+
+# the prompt ------------------------------------------------------------------------------------
+
+
+def test_the_schema_asks_for_action_items_first() -> None:
+    assert next(iter(Notes.model_json_schema()["properties"])) == "action_items"
+    assert next(iter(Notes.model_fields)) == "action_items"
+
+
+@pytest.mark.parametrize("turns", [True, False])
+def test_the_worked_example_is_valid_grounded_and_short(turns: bool) -> None:
+    transcript, notes = worked_example(turns)
+    assert Notes.model_validate_json(notes.model_dump_json()) == notes
+    assert ground(notes, transcript) == (notes, [])  # it holds to its own transcript
+    owners = [(a.owner, a.due) for a in notes.action_items]
+    if turns:
+        assert owners == [("SPEAKER_2", "Friday"), ("Priya", None)]  # "I'll": the label
+        assert transcript.startswith("SPEAKER_1: ")
+    else:
+        assert owners == [(None, "Friday"), ("Priya", None)]
+        assert "SPEAKER" not in transcript + notes.model_dump_json()
+    text = "SPEAKER_1: Hello.\nSPEAKER_2: I will." if turns else "Hello. I will."
+    system = map_messages(text, NotesTemplate.MEETING)[0]["content"]
+    assert "Write the action items first." in system
+    assert notes.model_dump_json() in system and transcript in system
+    # Prefill costs on CPU: the example stays small (about 180 tokens with Qwen's tokenizer).
+    assert estimate_tokens(transcript + notes.model_dump_json()) < 200
+
+
+def test_only_the_map_prompt_carries_the_example() -> None:
+    example = worked_example(True)[1].model_dump_json()
+    merge = reduce_messages([_notes()], NotesTemplate.MEETING, turns=True)[0]["content"]
+    batch = batch_messages([("a", "Hi there."), ("b", "Bye now.")], NotesTemplate.MEETING)
+    assert example not in merge and example not in batch[0]["content"]
