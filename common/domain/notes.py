@@ -73,10 +73,12 @@ class Notes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # Action items first: grammar-constrained decoding writes properties in schema order, so
+    # a model lists them while the transcript is freshest, before the prose fields.
+    action_items: list[ActionItem]
     title: str = Field(description="A short title, at most 12 words.")
     summary: str = Field(description="Three to six sentences.")
     key_points: list[str]
-    action_items: list[ActionItem]
     decisions: list[Raised]
     open_questions: list[Raised]
     topics: list[str] = Field(description="Short keyword phrases.")
@@ -125,6 +127,16 @@ class Attempt(BaseModel):
     detail: str | None = None
 
 
+class Dropped(BaseModel):
+    """A value a model wrote that the transcript does not support, removed from the notes
+    (``common.notes.grounding``): an owner or raised_by set to null, a due date set to null,
+    a person left out."""
+
+    field: str  # where it was, e.g. "action_items[0].owner" or "people"
+    value: str
+    reason: str
+
+
 class Provenance(BaseModel):
     """What produced the notes, so that a result can be explained and costed."""
 
@@ -140,6 +152,9 @@ class Provenance(BaseModel):
     # True when these notes were made earlier for the same owner and content
     # (common/notes/cache.py): what produced them is above, and this job paid nothing.
     from_cache: bool = False
+    # What grounding removed from a model's answer (empty for extractive notes, and in
+    # notes.json written before grounding).
+    dropped: list[Dropped] = Field(default_factory=list)
 
 
 class NotesDocument(BaseModel):
@@ -278,11 +293,12 @@ def render_markdown(doc: NotesDocument) -> str:
             out.append(f"- {name}: {_clock(talk.talk_s)} ({talk.share:.0%})")
         out.append("")
     p = doc.provenance
+    left_out = f" {len(p.dropped)} unsupported value(s) left out." if p.dropped else ""
     out += [
         "---",
         "",
         f"<sub>Made by {p.provider} ({p.model}) from {p.chunks} chunk(s) in {p.calls} "
-        f"call(s); cost ${p.cost_usd:.6f}.</sub>",
+        f"call(s); cost ${p.cost_usd:.6f}.{left_out}</sub>",
         "",
     ]
     return "\n".join(out)

@@ -10,7 +10,10 @@ calls walk the chain the same way. If no provider can, the extractive engine (no
 the notes. Every call, failed or not, is an ``Attempt`` in the provenance; every answered call
 is charged to the spend ledger, a self-hosted model's by its compute time: that spend counts
 toward the budget, but the self-hosted model itself is never skipped for it (it is where the
-chain goes when the budget is spent).
+chain goes when the budget is spent). A model's notes are grounded in their transcript
+(``common.notes.grounding``): owners, due dates and people it does not support are removed and
+listed in the provenance; the extractive engine's come from the transcript's own words and are
+left as they are.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from common.notes.breaker import CircuitBreaker
 from common.notes.chunking import chunk_texts, estimate_tokens
 from common.notes.errors import BadOutput, ProviderError, ProvidersDown, ProviderUnavailable
 from common.notes.extractive import extract_notes, merge_notes
+from common.notes.grounding import ground
 from common.notes.keys import KeyRing
 from common.notes.ledger import Charge, SpendLedger
 from common.notes.pricing import cost_usd, price_for
@@ -166,13 +170,14 @@ class NotesEngine:
         )
         if walk.answer is not None:
             link, notes = walk.answer
-            return notes, run.provenance(
+            prov = run.provenance(
                 link.name,
                 run.model or link.provider.model,
                 link.provider.model,
                 len(self._chunks_for(link, pieces, chunks)),
                 walk.reason,
             )
+            return _grounded(job_id, notes, pieces, prov)
         notes = merge_notes([extract_notes(c, template) for c in chunks], template)
         return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), walk.reason)
 
@@ -543,7 +548,7 @@ class NotesEngine:
         sizes = [max(estimate_tokens(text), 1) for _, text in items]
         total = sum(sizes)
         out: dict[str, tuple[Notes, Provenance]] = {}
-        for item, size in zip(batch.items, sizes, strict=True):
+        for item, size, (_, text) in zip(batch.items, sizes, items, strict=True):
             share = size / total
             prov = run.provenance(
                 link.name, run.model or link.provider.model, link.provider.model, 1, reason
@@ -555,5 +560,22 @@ class NotesEngine:
             )
             prov.cost_usd = round(run.cost_usd * share, 8)
             prov.fallback_reason = reason
-            out[item.id] = (item.notes, prov)
+            out[item.id] = _grounded(item.id, item.notes, text, prov)
         return out
+
+
+def _grounded(
+    job_id: str, notes: Notes, transcript: str | Sequence[str], prov: Provenance
+) -> tuple[Notes, Provenance]:
+    """A model's notes without what their own transcript does not support, and the
+    provenance that lists what was removed."""
+    kept, dropped = ground(notes, transcript)
+    if dropped:
+        log.info(
+            "grounding removed %d unsupported value(s) from the notes of %s (%s)",
+            len(dropped),
+            job_id,
+            prov.provider,
+        )
+    prov.dropped = dropped
+    return kept, prov

@@ -3,7 +3,8 @@
 The first line of every system prompt is a machine-readable header,
 ``audionotes-task: <task>; template: <template>``, and each user message starts with a fixed
 marker line. They tell a reader of the request (our logs; the local OpenAI-compatible
-server) what is being asked without parsing prose.
+server) what is being asked without parsing prose. The map prompt carries a tiny worked
+example built from the models (``worked_example``): small models copy its shape.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from common.domain.jobs import NotesTemplate
-from common.domain.notes import TEMPLATES, Notes
-from common.notes.turns import has_turns
+from common.domain.notes import TEMPLATES, ActionItem, Notes
+from common.notes.turns import has_turns, turn_line
 
 
 class PromptKind(StrEnum):
@@ -56,6 +57,45 @@ _MERGE_TURN_RULES = (
 )
 
 
+def worked_example(turns: bool) -> tuple[str, Notes]:
+    """A tiny transcript (turn lines, or plain text) and its notes, shown in the map prompt:
+    a first-person commitment owned by its speaker's label, a named owner who is not a
+    speaker, a due date only where one is said. Without turns nobody's label is known."""
+    asker, answerer = ("SPEAKER_1", "SPEAKER_2") if turns else (None, None)
+    said = [
+        (asker, "Can you send the slides by Friday?"),
+        (answerer, "Sure, I'll send them. Priya will book the room."),
+    ]
+    if turns:
+        transcript = "\n".join(turn_line(str(who), words) for who, words in said)
+    else:
+        transcript = " ".join(words for _, words in said)
+    notes = Notes(
+        action_items=[
+            ActionItem(task="Send the slides", owner=answerer, due="Friday", raised_by=asker),
+            ActionItem(task="Book the room", owner="Priya", due=None, raised_by=answerer),
+        ],
+        title="Slides and room",
+        summary="The slides are to be sent by Friday, and Priya will book the room.",
+        key_points=["Slides due Friday."],
+        decisions=[],
+        open_questions=[],
+        topics=["slides", "room booking"],
+        people=["Priya"],
+        diary_entry="We sorted out the slides and the room.",
+    )
+    return transcript, notes
+
+
+def _example_lines(turns: bool) -> list[str]:
+    transcript, notes = worked_example(turns)
+    return [
+        "Write the action items first. An example (another recording: never copy from it):",
+        transcript,
+        "Notes: " + notes.model_dump_json(),
+    ]
+
+
 def _system(
     task: PromptKind,
     template: NotesTemplate,
@@ -72,6 +112,8 @@ def _system(
     ]
     if turns:
         lines.append(_MERGE_TURN_RULES if task is PromptKind.MERGE else _TURN_RULES)
+    if task is PromptKind.NOTES:
+        lines.extend(_example_lines(turns))
     if task is PromptKind.MERGE:
         lines.append(
             "You are given the notes of consecutive parts of one recording. Merge them into "
