@@ -25,9 +25,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from pydantic import ValidationError
 
 from common.domain.errors import InvalidInput
-from common.domain.jobs import JobState, NotesTemplate, Priority
+from common.domain.jobs import (
+    MAX_NOTES_INSTRUCTIONS_CHARS,
+    JobOptions,
+    JobState,
+    NotesTemplate,
+    Priority,
+)
 from common.domain.speakers import SPEAKERS_DESCRIPTION, normalized
 from common.domain.subtitles import DEFAULT_OPTIONS, SubtitleOptions
 from common.domain.transcripts import NOTES_FORMATS, TRANSCRIPT_FORMATS
@@ -125,7 +132,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         else:
             source = _upload_signed(client, path)
     body: dict[str, Any] = {"audio_url": source, "priority": args.priority}
-    for key in ("language", "model", "task", "notes_template", "speakers", "webhook_url"):
+    options = ("language", "model", "task", "notes_template", "notes_instructions", "speakers")
+    for key in (*options, "webhook_url"):
         value = getattr(args, key)
         if value is not None:
             body[key] = value
@@ -259,6 +267,14 @@ def _speakers_option(value: str) -> str:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def _notes_instructions_option(value: str) -> str | None:
+    """Checked here as the API checks it (JobOptions); blank is none, so nothing is sent."""
+    try:
+        return JobOptions(notes_instructions=value).notes_instructions
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(exc.errors()[0]["msg"]) from None
+
+
 def _naming(value: str) -> tuple[str, str | None]:
     label, sep, name = value.partition("=")
     if not sep or not label:
@@ -304,6 +320,13 @@ def parser() -> argparse.ArgumentParser:
         "--vocabulary", help='names and terms to expect, comma-separated: "Priya, Kubernetes"'
     )
     submit.add_argument("--notes-template", choices=[t.value for t in NotesTemplate])
+    submit.add_argument(
+        "--notes-instructions",
+        metavar="TEXT",
+        type=_notes_instructions_option,
+        help='extra instructions for the notes, e.g. "list every number mentioned" (at '
+        f"most {MAX_NOTES_INSTRUCTIONS_CHARS} characters; they never change the notes' format)",
+    )
     submit.add_argument(
         "--speakers", type=_speakers_option, help=SPEAKERS_DESCRIPTION.replace("%", "%%")
     )

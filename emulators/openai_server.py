@@ -16,7 +16,8 @@ Admin endpoints (tests script them; none exists on the real API):
   ``{"truncated": true}``; a fault may be limited to a ``key`` or a ``model``. ``keys`` gives
   a key a status it always gets (401: a revoked key).
 - ``POST /_reset`` forgets faults, key rules and the request log.
-- ``GET /_requests`` the log: one entry per chat request with key, model, task and status.
+- ``GET /_requests`` the log: one entry per chat request with key, model, task, status and
+  the job's notes instructions the prompt carried (``instructions``, null when none).
 
     python -m emulators.openai_server --port 18092
 """
@@ -37,7 +38,7 @@ from common.domain.jobs import NotesTemplate
 from common.domain.notes import Notes, NotesBatch, NotesBatchItem
 from common.notes.chunking import estimate_tokens
 from common.notes.extractive import extract_notes, merge_notes
-from common.notes.prompts import PromptKind, parse_request
+from common.notes.prompts import PromptKind, parse_instructions, parse_request
 
 MODEL_NAME = "local-extractive"
 
@@ -207,13 +208,20 @@ def chat(script: FaultScript, request: Request) -> Reply:
         entry["fault"] = fault or None
         _inject(fault)
         task, template, content = _answer_checked(body)
+        instructions = _instructions_of(body)
     except _Refusal as refusal:
         entry["status"] = refusal.reply.status
         script.record(entry)
         return refusal.reply
     content, finish = _corrupt(content, fault)
     usage = _usage(body, content)
-    entry.update(status=200, task=task.value, template=template.value, usage=usage)
+    entry.update(
+        status=200,
+        task=task.value,
+        template=template.value,
+        instructions=instructions,
+        usage=usage,
+    )
     n = script.record(entry)
     return Reply(200, _completion(n, content, finish, usage))
 
@@ -260,6 +268,16 @@ def _answer_checked(body: Mapping[str, Any]) -> tuple[PromptKind, NotesTemplate,
                 error_reply(500, f"answer does not fit the schema: {problems[:3]}", "server")
             )
     return task, template, content
+
+
+def _instructions_of(body: Mapping[str, Any]) -> str | None:
+    """The job's notes instructions the request carries, for the log (tests read them)."""
+    try:
+        return parse_instructions(body["messages"])
+    except ValueError as exc:
+        raise _Refusal(
+            error_reply(400, f"cannot read the instructions: {exc}", "invalid_request_error")
+        ) from exc
 
 
 def _corrupt(content: str, fault: Mapping[str, Any]) -> tuple[str, str]:

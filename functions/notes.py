@@ -232,6 +232,7 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         log.info("notes from the owner's cache: no model call", extra={"event": "notes_cache_hit"})
         return _write_notes(job, transcript, cached.notes, cached.provenance, svc)
     template = job.options.notes_template
+    instructions = job.options.notes_instructions
     text = join_pieces(pieces)
     partners = _claim_partners(job, svc) if _batchable(text, svc) else []
     if partners:
@@ -239,6 +240,7 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
             results = svc.engine.generate_batch(
                 [(job.job_id, text), *((p.job_id, t) for p, _, t in partners)],
                 template,
+                instructions=instructions,
                 wait_for_provider=wait_for_provider,
             )
         except Exception:
@@ -263,7 +265,11 @@ def _make_notes(job: Job, svc: NotesServices, *, wait_for_provider: bool = False
         notes, provenance = results[job.job_id]
     else:
         notes, provenance = svc.engine.generate(
-            job.job_id, pieces, template, wait_for_provider=wait_for_provider
+            job.job_id,
+            pieces,
+            template,
+            instructions=instructions,
+            wait_for_provider=wait_for_provider,
         )
     doc = _write_notes(job, transcript, notes, provenance, svc)
     _remember(job, pieces, doc, svc)
@@ -355,9 +361,10 @@ def _speaker_names(job: Job, svc: NotesServices) -> dict[str, str]:
 
 
 # Several short transcripts in one request -----------------------------------------------
-# The first delivery to find other TRANSCRIBED jobs of the same owner and template with short
-# transcripts claims them (each TRANSCRIBED -> SUMMARIZING under a ``notes_batch`` lease, a
-# conditional write), makes all their notes in one request and completes them. Their own
+# The first delivery to find other TRANSCRIBED jobs of the same owner, template and notes
+# instructions with short transcripts claims them (each TRANSCRIBED -> SUMMARIZING under a
+# ``notes_batch`` lease, a conditional write), makes all their notes in one request and
+# completes them. Their own
 # deliveries, while the lease is fresh, leave them to it. Only one owner's transcripts share a
 # request: a model that mixed items up must not leak one customer's words into another's notes.
 
@@ -376,7 +383,7 @@ def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript,
     for other in waiting:
         if len(partners) >= llm.batch_max_items - 1:
             break
-        if other.job_id == job.job_id or other.options.notes_template != job.options.notes_template:
+        if other.job_id == job.job_id or not _same_notes_request(other, job):
             continue
         try:
             transcript, pieces = _load_transcript(other, svc)
@@ -396,6 +403,15 @@ def _claim_partners(job: Job, svc: NotesServices) -> list[tuple[Job, Transcript,
         if mine and claimed.state is JobState.SUMMARIZING:
             partners.append((claimed, transcript, text))
     return partners
+
+
+def _same_notes_request(other: Job, job: Job) -> bool:
+    """Whether ``other``'s notes may be asked for in ``job``'s request: one system prompt
+    serves them all, so the template and the instructions must be the same."""
+    return (other.options.notes_template, other.options.notes_instructions) == (
+        job.options.notes_template,
+        job.options.notes_instructions,
+    )
 
 
 def _release(partners: list[tuple[Job, Transcript, str]], job: Job, svc: NotesServices) -> None:

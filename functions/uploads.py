@@ -60,9 +60,11 @@ _OPTION_KEYS = {
     "task": "task",
     "vocabulary": "vocabulary",  # comma-separated: "Priya, Kubernetes"
     "speakers": "speakers",  # auto, none, 3 or 2-5
+    "notes-instructions": "notes_instructions",  # free text for the notes prompt
+    "notes_instructions": "notes_instructions",
 }
 # Options whose refusal has a code of its own (JobOptions raises it): the job says that code.
-_OWN_CODES = frozenset({"bad_speakers"})
+_OWN_CODES = frozenset({"bad_speakers", "bad_notes_instructions"})
 # Which header a model check's refusal is about.
 _MODEL_CHECK_KEYS = {"model_language_mismatch": "language", "model_cannot_translate": "task"}
 

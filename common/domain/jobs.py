@@ -6,6 +6,7 @@ Pure domain code: no I/O. ``FirestoreJobStore`` applies ``advance`` inside a tra
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -98,6 +99,27 @@ SpeakersOption = Annotated[
         examples=["auto", "2", "2-5", "none"],
     ),
 ]
+# Free text the notes prompt carries for the user (common/notes/prompts.py), e.g. "list every
+# number mentioned" or "write in French": at most this many characters as sent, newlines and
+# tabs but no other control character (C0, DEL, C1); surrounding whitespace is dropped, and
+# blank means none. The job, the API's schema and the CLI use these; a test holds the README.
+MAX_NOTES_INSTRUCTIONS_CHARS = 2000
+_CONTROL_BUT_NEWLINE_AND_TAB = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+NOTES_INSTRUCTIONS_PATTERN = f"^[^{_CONTROL_BUT_NEWLINE_AND_TAB}]*$"
+_NOTES_INSTRUCTIONS_CONTROL = re.compile(f"[{_CONTROL_BUT_NEWLINE_AND_TAB}]")
+NotesInstructions = Annotated[
+    str,
+    Field(
+        max_length=MAX_NOTES_INSTRUCTIONS_CHARS,
+        pattern=NOTES_INSTRUCTIONS_PATTERN,
+        description=f"Extra instructions for the notes, at most {MAX_NOTES_INSTRUCTIONS_CHARS} "
+        "characters (newlines and tabs, no other control character), added to the notes "
+        "prompt as the user's: they may shape what the notes say and how (e.g. 'list every "
+        "number mentioned', 'write in French'), never the notes' format or the rule to use "
+        "only what the transcript says. Trimmed; blank is none",
+        examples=["List every number mentioned.", "Write the notes in French."],
+    ),
+]
 # Its scheme and host are checked by the SSRF guard (common/edge/ssrf.py), with precise codes.
 WebhookUrl = Annotated[
     str, Field(min_length=1, max_length=2048, description="https:// URL called when the job ends")
@@ -116,6 +138,27 @@ class JobOptions(BaseModel):
     # None: the template's default (``speaker_spec``).
     speakers: SpeakersOption | None = None
     webhook_url: WebhookUrl | None = None
+    notes_instructions: NotesInstructions | None = None
+
+    @field_validator("notes_instructions", mode="before")
+    @classmethod
+    def _notes_instructions(cls, value: object) -> object:
+        """Refused with its code (too long, a control character); trimmed; blank is None."""
+        if not isinstance(value, str):
+            return value  # None, or a wrong type that the field refuses
+        if len(value) > MAX_NOTES_INSTRUCTIONS_CHARS:
+            raise PydanticCustomError(
+                "bad_notes_instructions",
+                "at most {limit} characters, not {length}",
+                {"limit": MAX_NOTES_INSTRUCTIONS_CHARS, "length": len(value)},
+            )
+        if control := _NOTES_INSTRUCTIONS_CONTROL.search(value):
+            raise PydanticCustomError(
+                "bad_notes_instructions",
+                "control character {char} at position {at}: only newlines and tabs are allowed",
+                {"char": f"U+{ord(control.group()):04X}", "at": control.start()},
+            )
+        return value.strip() or None
 
     @field_validator("speakers", mode="before")
     @classmethod

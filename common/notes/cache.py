@@ -3,7 +3,8 @@ options of one owner give the notes made the first time, at no cost.
 
 Keyed within one owner only: another owner's identical audio pays for its own notes, so
 nothing of one owner (not even that the same words were summarised before) reaches another.
-The model configured is part of the key, so changing it makes notes anew. So are the
+The model configured is part of the key, so changing it makes notes anew, and so are the
+job's notes instructions (when it has any): other instructions, other notes. So are the
 speaker labels, through the turn lines the notes are made from (``common.notes.turns``): the
 same words said by other speakers make other notes. The names given to the labels are not:
 a rename re-renders the notes and never makes them anew.
@@ -31,16 +32,17 @@ def cache_key(pieces: Transcript | Sequence[str], options: JobOptions, settings:
     """The key of a transcript's notes. Give the transcript (or ``notes_pieces`` of it): its
     plain ``.pieces`` carry no speakers and are the right key only without them."""
     text = notes_pieces(pieces) if isinstance(pieces, Transcript) else list(pieces)
-    material = json.dumps(
-        {
-            "v": VERSION,
-            "template": options.notes_template.value,
-            "model": settings.llm.model,
-            "text": text,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    material: dict[str, object] = {
+        "v": VERSION,
+        "template": options.notes_template.value,
+        "model": settings.llm.model,
+        "text": text,
+    }
+    if options.notes_instructions is not None:
+        # Only when given: the keys of notes made without them stay what they were.
+        material["instructions"] = options.notes_instructions
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode())
+    return digest.hexdigest()
 
 
 def cache_uri(settings: Settings, owner: str, key: str) -> str:

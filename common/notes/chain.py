@@ -149,10 +149,14 @@ class NotesEngine:
         pieces: Sequence[str],
         template: NotesTemplate,
         *,
+        instructions: str | None = None,
         wait_for_provider: bool = False,
     ) -> tuple[Notes, Provenance]:
         """Notes of one transcript given as its segment texts or turn lines
         (``common.notes.turns.notes_pieces``), and what made them.
+
+        ``instructions``: the job's own (``JobOptions.notes_instructions``), in every map and
+        merge request; the extractive engine, which asks no model, has no use for them.
 
         ``wait_for_provider``: when every model provider is out (an outage, not bad output or
         the budget), raise ``ProvidersDown`` instead of using the extractive engine, so the
@@ -164,7 +168,7 @@ class NotesEngine:
         walk = self._walk(
             run,
             lambda link: self._map_reduce(
-                link, run, job_id, self._chunks_for(link, pieces, chunks), template
+                link, run, job_id, self._chunks_for(link, pieces, chunks), template, instructions
             ),
             wait_for_provider,
         )
@@ -236,6 +240,7 @@ class NotesEngine:
         job_id: str,
         chunks: Sequence[str],
         template: NotesTemplate,
+        instructions: str | None,
     ) -> Notes:
         schema_in_prompt = Notes if link.provider.style is RequestStyle.JSON_OBJECT else None
         turns = any(has_turns(c) for c in chunks)
@@ -250,6 +255,7 @@ class NotesEngine:
                     part=i + 1,
                     parts=len(chunks),
                     schema_in_prompt=schema_in_prompt,
+                    instructions=instructions,
                 ),
                 Notes,
             )
@@ -264,7 +270,11 @@ class NotesEngine:
                     run,
                     job_id,
                     reduce_messages(
-                        group, template, schema_in_prompt=schema_in_prompt, turns=turns
+                        group,
+                        template,
+                        schema_in_prompt=schema_in_prompt,
+                        turns=turns,
+                        instructions=instructions,
                     ),
                     Notes,
                 )
@@ -482,24 +492,34 @@ class NotesEngine:
         items: Sequence[tuple[str, str]],
         template: NotesTemplate,
         *,
+        instructions: str | None = None,
         wait_for_provider: bool = False,
     ) -> dict[str, tuple[Notes, Provenance]]:
         """Notes for several ``(job_id, text)``, a text being ``join_pieces`` of its
-        transcript's pieces; short ones share requests."""
+        transcript's pieces; short ones share requests. They share the template and the
+        ``instructions`` too: jobs with other ones are never given in one call."""
         results: dict[str, tuple[Notes, Provenance]] = {}
         for group in self.plan_batches(items):
             chosen = [items[i] for i in group]
             if len(chosen) == 1:
                 job_id, text = chosen[0]
                 results[job_id] = self.generate(
-                    job_id, split_pieces(text), template, wait_for_provider=wait_for_provider
+                    job_id,
+                    split_pieces(text),
+                    template,
+                    instructions=instructions,
+                    wait_for_provider=wait_for_provider,
                 )
             else:
-                results.update(self._batch(chosen, template, wait_for_provider))
+                results.update(self._batch(chosen, template, instructions, wait_for_provider))
         return results
 
     def _batch(
-        self, items: Sequence[tuple[str, str]], template: NotesTemplate, wait_for_provider: bool
+        self,
+        items: Sequence[tuple[str, str]],
+        template: NotesTemplate,
+        instructions: str | None,
+        wait_for_provider: bool,
     ) -> dict[str, tuple[Notes, Provenance]]:
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):
@@ -519,7 +539,9 @@ class NotesEngine:
                 link,
                 run,
                 "batch:" + ",".join(ids)[:400],
-                batch_messages(items, template, schema_in_prompt=schema_in_prompt),
+                batch_messages(
+                    items, template, schema_in_prompt=schema_in_prompt, instructions=instructions
+                ),
                 NotesBatch,
                 check,
             )

@@ -314,6 +314,7 @@ class OptionsView(BaseModel):
         description=f"As the job runs it (its default filled in): {SPEAKERS_DESCRIPTION}"
     )
     webhook_url: str | None
+    notes_instructions: str | None = Field(description="Given to the notes prompt; null: none")
 
 
 class SourceView(BaseModel):
