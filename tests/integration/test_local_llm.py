@@ -16,7 +16,7 @@ import openai
 import pytest
 from google.cloud import firestore
 
-from common.config.settings import Settings
+from common.config.settings import FallbackStyle, Settings
 from common.domain.jobs import NotesTemplate
 from common.domain.local_llms import QWEN_0_5B
 from common.domain.notes import Notes
@@ -156,7 +156,7 @@ def test_the_notes_chain_falls_back_to_it_and_charges_its_compute_time(
             "openai_api_keys": [],
             "fallback_base_url": stack.local.url(stack.local.ports.llm) + "/v1",
             "fallback_model": QWEN_0_5B,
-            "fallback_style": "json_schema",
+            "fallback_style": FallbackStyle.JSON_SCHEMA,
             "fallback_request_timeout_s": 600,
             "fallback_chunk_tokens": 3000,
             "max_output_tokens": 1200,
