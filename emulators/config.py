@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from common.config.settings import Settings, Tier
+from common.domain import local_llms
 from common.domain.local_llms import DEFAULT_LOCAL_LLM, LOCAL_LLMS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -216,10 +217,8 @@ class LocalStack:
                 "AUDIONOTES_LLM__FALLBACK_BASE_URL": self.url(self.ports.llm) + "/v1",
                 "AUDIONOTES_LLM__FALLBACK_MODEL": self.llm_model,
                 "AUDIONOTES_LLM__FALLBACK_STYLE": "json_schema",
-                # On two laptop cores the 1.5B writes 5-10 tokens a second.
-                "AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S": "900",
-                # Prompt, chunk and completion within the server's 8192-token context.
-                "AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS": "3000",
+                "AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S": str(local_llms.REQUEST_TIMEOUT_S),
+                "AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS": str(local_llms.CHUNK_TOKENS),
             }
         if not os.environ.get("AUDIONOTES_WEBHOOKS__SECRET"):
             env["AUDIONOTES_WEBHOOKS__SECRET"] = "local-webhook-secret"

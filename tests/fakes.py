@@ -9,13 +9,12 @@ import contextlib
 import io
 import json
 import tempfile
-import threading
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 from common.audio.decode import AudioInfo
 from common.config.settings import Settings
@@ -34,8 +33,8 @@ from common.domain.lanes import LANE_STATES, Lane
 from common.domain.ports import Page, Transition
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Segment, Word
-from common.notes.breaker import BreakerState
-from common.notes.ledger import Charge
+
+# The in-memory breaker store and spend ledger live in common.notes (the benchmarks use them).
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.task import TranscribeServices
 
@@ -356,46 +355,3 @@ def wav_bytes(seconds: float = 0.1) -> bytes:
         w.setframerate(16000)
         w.writeframes(b"\0\0" * int(16000 * seconds))
     return out.getvalue()
-
-
-_T = TypeVar("_T")
-
-
-class MemoryBreakerStore:
-    """The circuit breaker's shared state, in memory."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, BreakerState] = {}
-        self._lock = threading.Lock()
-
-    def read(self, name: str) -> BreakerState:
-        return self.states.get(name, BreakerState())
-
-    def mutate(
-        self, name: str, change: Callable[[BreakerState], tuple[_T, BreakerState | None]]
-    ) -> _T:
-        with self._lock:
-            result, new = change(self.states.get(name, BreakerState()))
-            if new is not None:
-                self.states[name] = new
-            return result
-
-
-class MemorySpendLedger:
-    """The spend ledger in memory; ``spent`` is what the day had spent before."""
-
-    def __init__(self, spent: float = 0.0) -> None:
-        self.charges: dict[str, Charge] = {}
-        self.opening = spent
-        self._lock = threading.Lock()
-
-    def spent_usd(self, day: str | None = None) -> float:
-        with self._lock:
-            return self.opening + sum(c.usd for c in self.charges.values())
-
-    def charge(self, charge: Charge) -> bool:
-        with self._lock:
-            if charge.call_id in self.charges:
-                return False
-            self.charges[charge.call_id] = charge
-            return True

@@ -1,120 +1,47 @@
 """The engines the benchmark compares, built as production builds them
-(``common.gcp.notes_engine``) but with in-memory breaker state and spend ledger, and what the
-benchmark asks a server: its model id and its peak memory.
-
-``tests/fakes.py`` has the same two in-memory stores; they are defined again here because
-importing ``tests.fakes`` pulls in the transcribe worker (and faster-whisper) for nothing.
-"""
+(``common.gcp.notes_engine``) but on the in-memory breaker store and spend ledger, and what the
+benchmark asks a server: its model id and its peak memory."""
 
 from __future__ import annotations
 
 import json
 import resource
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from common.config.settings import Llm
-from common.domain.retry import Backoff
-from common.notes.breaker import BreakerConfig, BreakerState, CircuitBreaker
-from common.notes.chain import NotesEngine, ProviderLink
-from common.notes.keys import KeyRing
-from common.notes.ledger import Charge
-from common.notes.providers import ChatProvider, RequestStyle
-from common.notes.retry_rule import RetryPolicy
-
-T = TypeVar("T")
-# Self-hosted servers ignore the key, but the client insists on one (as in production).
-NO_KEY = "no-key"
-
-
-class MemoryBreakerStore:
-    """The circuit breaker's state, in memory (one benchmark process, one run)."""
-
-    def __init__(self) -> None:
-        self.states: dict[str, BreakerState] = {}
-        self._lock = threading.Lock()
-
-    def read(self, name: str) -> BreakerState:
-        return self.states.get(name, BreakerState())
-
-    def mutate(
-        self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
-    ) -> T:
-        with self._lock:
-            result, new = change(self.states.get(name, BreakerState()))
-            if new is not None:
-                self.states[name] = new
-            return result
-
-
-class MemorySpendLedger:
-    """Every charge kept in memory; local models cost nothing, so the budget never bites."""
-
-    def __init__(self) -> None:
-        self.charges: list[Charge] = []
-
-    def spent_usd(self, day: str | None = None) -> float:
-        return sum(c.usd for c in self.charges)
-
-    def charge(self, charge: Charge) -> bool:
-        self.charges.append(charge)
-        return True
-
-
-def _engine(links: list[ProviderLink], llm: Llm) -> NotesEngine:
-    return NotesEngine(
-        links,
-        MemorySpendLedger(),
-        policy=RetryPolicy(
-            max_attempts=llm.max_attempts,
-            backoff=Backoff(base_s=llm.backoff_base_s, max_s=llm.backoff_max_s),
-            max_retry_after_s=llm.max_retry_after_s,
-            bad_output_retries=llm.bad_output_retries,
-        ),
-        daily_budget_usd=llm.daily_budget_usd,
-        chunk_tokens=llm.chunk_tokens,
-        batch_max_items=llm.batch_max_items,
-        batch_item_max_tokens=llm.batch_item_max_tokens,
-    )
+from common.config.settings import FallbackStyle, Llm
+from common.domain.local_llms import CHUNK_TOKENS
+from common.gcp.notes_engine import engine_from, links_from
+from common.notes.breaker import MemoryBreakerStore
+from common.notes.chain import NotesEngine
+from common.notes.ledger import MemorySpendLedger
 
 
 def extractive_engine(llm: Llm | None = None) -> NotesEngine:
     """No links: every transcript goes to the extractive engine, the chain's last fallback."""
-    return _engine([], llm or Llm())
+    return engine_from(llm or Llm(), [], MemorySpendLedger())
 
 
 def chat_engine(
     name: str, base_url: str, model: str, *, timeout_s: float, llm: Llm | None = None
 ) -> NotesEngine:
-    """One OpenAI-compatible provider with strict structured output (``json_schema``), the
-    production defaults (``Llm()``) for everything but the timeout, then extractive."""
-    llm = llm or Llm()
-    link = ProviderLink(
-        provider=ChatProvider(
-            name,
-            model=model,
-            base_url=base_url,
-            style=RequestStyle.JSON_SCHEMA,
-            timeout_s=timeout_s,
-            max_output_tokens=llm.max_output_tokens,
-        ),
-        keys=KeyRing([NO_KEY]),
-        breaker=CircuitBreaker(
-            name,
-            MemoryBreakerStore(),
-            BreakerConfig(
-                failure_threshold=llm.breaker_failure_threshold,
-                open_s=llm.breaker_open_s,
-                probe_lease_s=llm.breaker_probe_lease_s,
-            ),
-        ),
-        prices={},  # a local model: free
+    """One OpenAI-compatible provider asked as the notes function asks our model server (its
+    fallback: strict ``json_schema`` output, the local stack's chunk size), the production
+    defaults for the rest, then extractive. Named ``fallback`` in the provenance."""
+    base = llm or Llm()
+    llm = base.model_copy(
+        update={
+            "openai_api_keys": [],
+            "fallback_base_url": base_url,
+            "fallback_model": model,
+            "fallback_style": FallbackStyle.JSON_SCHEMA,
+            "fallback_request_timeout_s": timeout_s,
+            "fallback_chunk_tokens": CHUNK_TOKENS,
+        }
     )
-    return _engine([link], llm)
+    return engine_from(llm, links_from(llm, MemoryBreakerStore()), MemorySpendLedger())
 
 
 class Unreachable(Exception):

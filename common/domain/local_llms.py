@@ -58,3 +58,9 @@ LOCAL_LLMS: dict[str, LocalLlm] = {
     ),
 }
 DEFAULT_LOCAL_LLM = QWEN_1_5B
+
+# How the notes chain asks the server (llm.fallback_*): transcript tokens per request, so that
+# prompt, chunk and completion fit the default context (local_llm.n_ctx 8192); and how long a
+# request may take, generated at 5-10 tokens a second on two CPU cores.
+CHUNK_TOKENS = 3000
+REQUEST_TIMEOUT_S = 900.0

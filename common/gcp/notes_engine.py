@@ -1,4 +1,8 @@
-"""Builds the provider chain from Settings (used by the composition root of ``notes``)."""
+"""Builds the provider chain from Settings (used by the composition root of ``notes``).
+
+``links_from`` and ``engine_from`` take the stores they are given, so a benchmark builds the
+same chain on in-memory ones; ``build_links`` and ``build_engine`` give them Firestore's.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,15 @@ from collections.abc import Callable
 
 from google.cloud import firestore
 
-from common.config.settings import FallbackAuth, Settings
+from common.config.settings import FallbackAuth, Llm, Settings
 from common.domain.retry import Backoff
 from common.gcp.breaker_store import FirestoreBreakerStore
 from common.gcp.id_tokens import IdTokenSource, audience_of
 from common.gcp.ledger_store import FirestoreSpendLedger
-from common.notes.breaker import BreakerConfig, CircuitBreaker
+from common.notes.breaker import BreakerConfig, BreakerStore, CircuitBreaker
 from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.keys import KeyRing
+from common.notes.ledger import SpendLedger
 from common.notes.providers import ChatProvider, RequestStyle
 from common.notes.retry_rule import RetryPolicy
 
@@ -23,11 +28,7 @@ FALLBACK = "fallback"
 NO_KEY = "no-key"
 
 
-def build_links(
-    settings: Settings, client_factory: Callable[[], firestore.Client]
-) -> list[ProviderLink]:
-    llm = settings.llm
-    store = FirestoreBreakerStore(client_factory, settings.collections.breakers)
+def links_from(llm: Llm, store: BreakerStore) -> list[ProviderLink]:
     config = BreakerConfig(
         failure_threshold=llm.breaker_failure_threshold,
         open_s=llm.breaker_open_s,
@@ -79,11 +80,10 @@ def build_links(
     return links
 
 
-def build_engine(settings: Settings, client_factory: Callable[[], firestore.Client]) -> NotesEngine:
-    llm = settings.llm
+def engine_from(llm: Llm, links: list[ProviderLink], ledger: SpendLedger) -> NotesEngine:
     return NotesEngine(
-        build_links(settings, client_factory),
-        FirestoreSpendLedger(client_factory, settings.collections.spend, shards=llm.spend_shards),
+        links,
+        ledger,
         policy=RetryPolicy(
             max_attempts=llm.max_attempts,
             backoff=Backoff(base_s=llm.backoff_base_s, max_s=llm.backoff_max_s),
@@ -95,3 +95,18 @@ def build_engine(settings: Settings, client_factory: Callable[[], firestore.Clie
         batch_max_items=llm.batch_max_items,
         batch_item_max_tokens=llm.batch_item_max_tokens,
     )
+
+
+def build_links(
+    settings: Settings, client_factory: Callable[[], firestore.Client]
+) -> list[ProviderLink]:
+    store = FirestoreBreakerStore(client_factory, settings.collections.breakers)
+    return links_from(settings.llm, store)
+
+
+def build_engine(settings: Settings, client_factory: Callable[[], firestore.Client]) -> NotesEngine:
+    llm = settings.llm
+    ledger = FirestoreSpendLedger(
+        client_factory, settings.collections.spend, shards=llm.spend_shards
+    )
+    return engine_from(llm, build_links(settings, client_factory), ledger)

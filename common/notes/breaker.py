@@ -13,6 +13,7 @@ with no failures is read, not written, on the hot path.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,6 +91,27 @@ class BreakerStore(Protocol):
     def mutate(
         self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
     ) -> T: ...
+
+
+class MemoryBreakerStore:
+    """The breaker's state in one process's memory (a benchmark, a test); deployments share
+    it through Firestore (``common.gcp.breaker_store``)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, BreakerState] = {}
+        self._lock = threading.Lock()
+
+    def read(self, name: str) -> BreakerState:
+        return self.states.get(name, BreakerState())
+
+    def mutate(
+        self, name: str, change: Callable[[BreakerState], tuple[T, BreakerState | None]]
+    ) -> T:
+        with self._lock:
+            result, new = change(self.states.get(name, BreakerState()))
+            if new is not None:
+                self.states[name] = new
+            return result
 
 
 class CircuitBreaker:

@@ -13,6 +13,7 @@ under Firestore's ~1 sustained write/s per document at thousands of jobs an hour
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -33,6 +34,27 @@ class Charge:
 class SpendLedger(Protocol):
     def spent_usd(self, day: str | None = None) -> float: ...
     def charge(self, charge: Charge) -> bool: ...
+
+
+class MemorySpendLedger:
+    """The ledger in one process's memory (a benchmark, a test), idempotent per call id like
+    Firestore's (``common.gcp.ledger_store``); ``spent`` is what the day had spent before."""
+
+    def __init__(self, spent: float = 0.0) -> None:
+        self.charges: dict[str, Charge] = {}
+        self.opening = spent
+        self._lock = threading.Lock()
+
+    def spent_usd(self, day: str | None = None) -> float:
+        with self._lock:
+            return self.opening + sum(c.usd for c in self.charges.values())
+
+    def charge(self, charge: Charge) -> bool:
+        with self._lock:
+            if charge.call_id in self.charges:
+                return False
+            self.charges[charge.call_id] = charge
+            return True
 
 
 def utc_day(now: datetime | None = None) -> str:

@@ -25,7 +25,7 @@ from common.domain.notes import (
     render_markdown,
 )
 from common.domain.transcripts import Transcript
-from common.notes.breaker import BreakerConfig, CircuitBreaker
+from common.notes.breaker import BreakerConfig, CircuitBreaker, MemoryBreakerStore
 from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.chunking import estimate_tokens
 from common.notes.errors import ServerError
@@ -38,12 +38,12 @@ from common.notes.grounding import (
     ground,
 )
 from common.notes.keys import KeyRing
+from common.notes.ledger import MemorySpendLedger
 from common.notes.prompts import batch_messages, map_messages, reduce_messages, worked_example
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy
 from common.notes.turns import join_pieces
 from tests.conftest import DATA
-from tests.fakes import MemoryBreakerStore, MemorySpendLedger
 
 TURNS = [
     "SPEAKER_1: Can we get the budget out? Anna's numbers are late.",

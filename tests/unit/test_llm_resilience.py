@@ -12,7 +12,7 @@ from common.domain.jobs import NotesTemplate
 from common.domain.notes import Usage
 from common.domain.retry import Backoff, parse_retry_after
 from common.edge.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
-from common.notes.breaker import BreakerConfig, BreakerPosition, CircuitBreaker
+from common.notes.breaker import BreakerConfig, BreakerPosition, CircuitBreaker, MemoryBreakerStore
 from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.chunking import chunk_texts, estimate_tokens
 from common.notes.errors import (
@@ -25,13 +25,13 @@ from common.notes.errors import (
 )
 from common.notes.extractive import extract_notes
 from common.notes.keys import KeyRing
-from common.notes.ledger import Charge
+from common.notes.ledger import Charge, MemorySpendLedger
 from common.notes.pricing import cost_usd, price_for
 from common.notes.prompts import PromptKind, map_messages, parse_request
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy
 from emulators.openai_server import answer
-from tests.fakes import Clock, MemoryBreakerStore, MemorySpendLedger
+from tests.fakes import Clock
 
 PRICES = {"gpt-4o-mini": ModelPrice(input_per_mtok=0.15, output_per_mtok=0.60)}
 TEXT = "Anna will send the budget by Friday. We decided to hire two engineers. Is the office open?"

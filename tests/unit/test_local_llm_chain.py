@@ -12,13 +12,13 @@ from common.domain.jobs import NotesTemplate
 from common.domain.notes import Usage
 from common.gcp.id_tokens import IdTokenSource, audience_of
 from common.gcp.notes_engine import build_links
-from common.notes.breaker import BreakerConfig, CircuitBreaker
+from common.notes.breaker import BreakerConfig, CircuitBreaker, MemoryBreakerStore
 from common.notes.chain import NotesEngine, ProviderLink
 from common.notes.keys import KeyRing
+from common.notes.ledger import MemorySpendLedger
 from common.notes.pricing import cost_usd, price_for
 from common.notes.providers import ChatProvider, Completion, RequestStyle, _usage
 from emulators.openai_server import answer
-from tests.fakes import MemoryBreakerStore, MemorySpendLedger
 
 LOCAL = "qwen2.5-coder-1.5b-instruct"
 PRICES = {
