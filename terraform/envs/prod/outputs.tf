@@ -56,6 +56,6 @@ output "deletion_protection" {
 }
 
 output "local_llm_url" {
-  description = "URL of the self-hosted notes model service (null unless enable_local_llm): the notes function's fallback, <url>/v1."
+  description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
   value       = module.audionotes.local_llm_url
 }

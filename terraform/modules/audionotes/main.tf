@@ -147,7 +147,8 @@ locals {
   # The self-hosted notes model (modules/llm_service), when enabled: the notes chain's
   # fallback, asked with response_format json_schema (the server turns the schema into a
   # grammar) and a Google ID token for the service URL (common/config/settings.py Llm
-  # fallback_style, fallback_auth). The output local_llm_url checks what it needs.
+  # fallback_style, fallback_auth). As with job_image, nothing is created before its image
+  # exists (the repository comes first); the output local_llm_url checks the rest.
   local_llm_on = var.enable_local_llm && var.local_llm.image != null && var.local_llm.subnetwork != null
   local_llm_env = local.local_llm_on ? {
     AUDIONOTES_LLM__FALLBACK_BASE_URL = "${one(module.llm_service[*].url)}/v1"

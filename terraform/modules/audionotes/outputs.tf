@@ -54,12 +54,12 @@ output "deletion_protection" {
 }
 
 output "local_llm_url" {
-  description = "URL of the self-hosted notes model service (null unless enable_local_llm): the notes function's fallback, <url>/v1."
+  description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
   value       = one(module.llm_service[*].url)
 
   precondition {
-    condition     = !var.enable_local_llm || (var.local_llm.image != null && var.local_llm.subnetwork != null)
-    error_message = "enable_local_llm needs local_llm.image (run_jobs/llm/Dockerfile, pushed) and local_llm.subnetwork (the notes function's egress: internal ingress admits it only through a VPC)."
+    condition     = !var.enable_local_llm || var.local_llm.subnetwork != null
+    error_message = "enable_local_llm needs local_llm.subnetwork: the notes function's egress (internal ingress admits it only through a VPC)."
   }
   precondition {
     condition     = !var.enable_local_llm || var.llm.fallback_base_url == null

@@ -281,7 +281,7 @@ variable "llm" {
 
 variable "enable_local_llm" {
   type        = bool
-  description = "Run the self-hosted notes model (run_jobs/llm) as a private Cloud Run service (modules/llm_service), the notes function's fallback: it gets AUDIONOTES_LLM__FALLBACK_BASE_URL, __FALLBACK_MODEL, __FALLBACK_STYLE (json_schema) and __FALLBACK_AUTH (google_id_token), and egress through local_llm.subnetwork. Needs local_llm.image and local_llm.subnetwork; excludes llm.fallback_base_url."
+  description = "Run the self-hosted notes model (run_jobs/llm) as a private Cloud Run service (modules/llm_service), the notes function's fallback: it gets AUDIONOTES_LLM__FALLBACK_BASE_URL, __FALLBACK_MODEL, __FALLBACK_STYLE (json_schema) and __FALLBACK_AUTH (google_id_token), and egress through local_llm.subnetwork. Needs local_llm.subnetwork; nothing is created until local_llm.image is set; excludes llm.fallback_base_url."
   default     = false
   nullable    = false
 }
@@ -289,7 +289,7 @@ variable "enable_local_llm" {
 variable "local_llm" {
   type = object({
     # The server image (run_jobs/llm/Dockerfile; BACKEND=cuda12 when gpu), pushed to the
-    # image repository; required when enable_local_llm.
+    # image repository. Null on the first apply: the service is created once it is set.
     image = optional(string)
     # The model the image baked in (--build-arg MODEL), common/domain/local_llms.py.
     model = optional(string, "qwen2.5-coder-1.5b-instruct")

@@ -47,7 +47,6 @@ resource "google_service_account" "llm" {
 }
 
 resource "google_cloud_run_v2_service" "llm" {
-  #checkov:skip=CKV_GCP_102:Not needed: Cloud Run itself checks an ID token of the one invoker (notes) on every request; ingress is internal as well.
   project             = var.project
   location            = var.region
   name                = var.name

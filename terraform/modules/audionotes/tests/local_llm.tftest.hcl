@@ -173,6 +173,21 @@ run "gpu_service" {
   }
 }
 
+# As with job_image: enabled before its image exists, nothing is created and notes is as before.
+run "enabled_before_its_image" {
+  command = plan
+
+  variables {
+    enable_local_llm = true
+    local_llm        = { subnetwork = "notes-egress" }
+  }
+
+  assert {
+    condition     = length(module.llm_service) == 0 && length(data.google_compute_subnetwork.local_llm) == 0
+    error_message = "Without local_llm.image no service is created and no subnetwork looked up."
+  }
+}
+
 run "enabled_without_subnetwork_is_rejected" {
   command = plan
 
