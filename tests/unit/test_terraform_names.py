@@ -27,7 +27,17 @@ import hcl2
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from common.config.settings import ENV_NESTED_DELIMITER, ENV_PREFIX, Delivery, Settings, Tier
+from common.config.settings import (
+    ENV_NESTED_DELIMITER,
+    ENV_PREFIX,
+    Delivery,
+    FallbackAuth,
+    FallbackStyle,
+    LocalLlm,
+    Settings,
+    Tier,
+)
+from common.domain.local_llms import DEFAULT_LOCAL_LLM, LOCAL_LLMS
 from common.domain.whisper_models import CATALOG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,7 +166,8 @@ def name_mismatches(names: dict[str, Any], settings: Settings) -> list[str]:
     return problems
 
 
-_ASSIGNMENT = re.compile(rf'"({ENV_PREFIX}[A-Z0-9_]+)":\s*"((?:[^"\\]|\\.)*)"')
+# hcl2 quotes a map inside an expression with " or, in a conditional, with '.
+_ASSIGNMENT = re.compile(rf"""(["'])({ENV_PREFIX}[A-Z0-9_]+)\1:\s*(["'])((?:(?!\3)[^\\]|\\.)*)\3""")
 
 
 def env_assignments(value: Any) -> dict[str, str]:
@@ -164,13 +175,14 @@ def env_assignments(value: Any) -> dict[str, str]:
     one that hcl2 leaves as text."""
     if isinstance(value, dict):
         return dict(value)
-    return dict(_ASSIGNMENT.findall(value))
+    return {var: expr for _, var, _, expr in _ASSIGNMENT.findall(value)}
 
 
-def env_locals() -> dict[str, dict[str, str]]:
-    """Every `*_env` local of the composition module as {env var: expression}, including what
-    it takes from other env locals (``merge(local.transcribe_env, {...})``)."""
-    raw = {k: v for k, v in _locals().items() if k.endswith("_env")}
+def env_locals(module: Path = COMPOSITION) -> dict[str, dict[str, str]]:
+    """Every `*_env` local (and `env`) of a module, by default the composition module, as
+    {env var: expression}, including what it takes from other env locals
+    (``merge(local.transcribe_env, {...})``)."""
+    raw = {k: v for k, v in _locals(module).items() if k.endswith("_env") or k == "env"}
 
     def resolve(name: str, seen: frozenset[str] = frozenset()) -> dict[str, str]:
         value = raw[name]
@@ -277,11 +289,59 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     )
 
 
-def test_terraform_knows_the_model_catalog() -> None:
+def _variable_text(name: str) -> str:
+    """The source of one variable block of the composition module's variables.tf."""
     text = (COMPOSITION / "variables.tf").read_text()
+    return text.split(f'variable "{name}" {{', 1)[1].split("\nvariable ", 1)[0]
+
+
+def test_terraform_knows_the_model_catalog() -> None:
+    text = _variable_text("transcribe")
     [names] = re.findall(r"contains\((\[[^\]]*\]), m\)", text)
     assert json.loads(names) == list(CATALOG)  # an HCL list of strings is JSON
     assert set(optional_defaults_list(text, "models")) <= set(CATALOG)
+
+
+def test_terraform_knows_the_local_llm_catalog() -> None:
+    text = _variable_text("local_llm")
+    [names] = re.findall(r"contains\((\[[^\]]*\]), m\)", text)
+    assert sorted(json.loads(names)) == sorted(LOCAL_LLMS)
+    defaults = optional_defaults(text)
+    assert defaults["model"] == DEFAULT_LOCAL_LLM == LocalLlm().model
+    assert int(defaults["queue_depth"]) == LocalLlm().queue_depth
+    module = _blocks(_load(TERRAFORM / "modules" / "llm_service" / "variables.tf"), "variable")
+    assert module["queue_depth"]["default"] == LocalLlm().queue_depth
+
+
+def test_local_llm_service_sets_only_local_llm_settings() -> None:
+    """The model server reads LocalLlmService (AUDIONOTES_LOCAL_LLM__*); its image sets the
+    model folder, Terraform the rest of what differs per deployment."""
+    envs = env_locals(TERRAFORM / "modules" / "llm_service")
+    service = envs["env"]
+    assert set(service) == {
+        f"{ENV_PREFIX}LOCAL_LLM{ENV_NESTED_DELIMITER}{f.upper()}"
+        for f in ("model", "threads", "n_gpu_layers", "queue_depth")
+    }
+    assert set(service) <= set(SETTINGS_ENV)
+    assert _ref(service["AUDIONOTES_LOCAL_LLM__QUEUE_DEPTH"]) == "tostring(var.queue_depth)"
+    dockerfile = (REPO / "run_jobs" / "llm" / "Dockerfile").read_text()
+    assert "AUDIONOTES_LOCAL_LLM__MODEL_DIR=/models" in dockerfile
+    assert "run_jobs.llm.install --into /models" in dockerfile
+
+
+def test_notes_fallback_to_the_local_llm_uses_settings_values() -> None:
+    fallback = env_locals()["local_llm_env"]
+    assert set(fallback) == {
+        "AUDIONOTES_LLM__FALLBACK_BASE_URL",
+        "AUDIONOTES_LLM__FALLBACK_MODEL",
+        "AUDIONOTES_LLM__FALLBACK_STYLE",
+        "AUDIONOTES_LLM__FALLBACK_AUTH",
+    }
+    assert fallback["AUDIONOTES_LLM__FALLBACK_STYLE"] == FallbackStyle.JSON_SCHEMA.value
+    assert fallback["AUDIONOTES_LLM__FALLBACK_AUTH"] == FallbackAuth.GOOGLE_ID_TOKEN.value
+    assert fallback["AUDIONOTES_LLM__FALLBACK_BASE_URL"].endswith("/v1")
+    # notes takes them on top of its own (merge(..., local.local_llm_env)).
+    assert set(fallback) <= set(env_locals()["notes_env"])
 
 
 def optional_defaults_list(text: str, name: str) -> list[str]:

@@ -33,6 +33,8 @@ module "audionotes" {
   function_scaling    = var.function_scaling
   api                 = var.api
   llm                 = var.llm
+  enable_local_llm    = var.enable_local_llm
+  local_llm           = var.local_llm
   log_level           = var.log_level
   alerting            = var.alerting
   sweep               = var.sweep

@@ -54,3 +54,8 @@ output "deletion_protection" {
   description = "Whether buckets with objects, the database, secrets and jobs are protected from terraform destroy."
   value       = module.audionotes.deletion_protection
 }
+
+output "local_llm_url" {
+  description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
+  value       = module.audionotes.local_llm_url
+}

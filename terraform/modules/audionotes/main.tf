@@ -136,13 +136,32 @@ locals {
     AUDIONOTES_SUBSCRIPTIONS__NOTES    = local.names.subscriptions.notes
   }
 
-  notes_env = { for k, v in {
+  notes_env = merge({ for k, v in {
     AUDIONOTES_LLM__MODEL             = var.llm.model
     AUDIONOTES_LLM__DAILY_BUDGET_USD  = tostring(var.llm.daily_budget_usd)
     AUDIONOTES_LLM__OPENAI_BASE_URL   = var.llm.openai_base_url
     AUDIONOTES_LLM__FALLBACK_BASE_URL = var.llm.fallback_base_url
     AUDIONOTES_LLM__FALLBACK_MODEL    = var.llm.fallback_model
-  } : k => v if v != null }
+  } : k => v if v != null }, local.local_llm_env)
+
+  # The self-hosted notes model (modules/llm_service), when enabled: the notes chain's
+  # fallback, asked with response_format json_schema (the server turns the schema into a
+  # grammar) and a Google ID token for the service URL (common/config/settings.py Llm
+  # fallback_style, fallback_auth). As with job_image, nothing is created before its image
+  # exists (the repository comes first); the output local_llm_url checks the rest.
+  local_llm_on = var.enable_local_llm && var.local_llm.image != null && var.local_llm.subnetwork != null
+  local_llm_env = local.local_llm_on ? {
+    AUDIONOTES_LLM__FALLBACK_BASE_URL = "${one(module.llm_service[*].url)}/v1"
+    AUDIONOTES_LLM__FALLBACK_MODEL    = one(module.llm_service[*].model)
+    AUDIONOTES_LLM__FALLBACK_STYLE    = "json_schema"
+    AUDIONOTES_LLM__FALLBACK_AUTH     = "google_id_token"
+  } : {}
+  # An internal-ingress service takes a function's request only through a VPC: the notes
+  # function sends all its traffic out through the given subnetwork (Direct VPC egress).
+  notes_vpc = local.local_llm_on ? {
+    network    = one(data.google_compute_subnetwork.local_llm[*].network)
+    subnetwork = one(data.google_compute_subnetwork.local_llm[*].self_link)
+  } : null
 
   # Retention: a job's audio and results go with the job (Firestore TTL at
   # job_retention_days) unless storage_lifecycle says otherwise.
@@ -369,6 +388,7 @@ module "functions" {
         },
       )
       invokers = { pubsub_push = local.sa.pubsub_push.member }
+      vpc      = local.notes_vpc
     }
     # Both dead-letter subscriptions push here (pubsub module); it reads and updates one job
     # and may ask Cloud Run about one execution, well within the ack deadline.
@@ -470,6 +490,45 @@ module "run_jobs" {
       env         = local.transcribe_env
     }
   }
+
+  depends_on = [module.iam]
+}
+
+# The subnetwork of the notes function's egress, when the local model is on. With all its
+# traffic in the VPC, the function reaches Firestore, Cloud Storage, Pub/Sub and Secret
+# Manager only through Private Google Access; OpenAI and webhook receivers need Cloud NAT on
+# the network (terraform/README.md).
+data "google_compute_subnetwork" "local_llm" {
+  count = local.local_llm_on ? 1 : 0
+
+  project = var.project
+  region  = var.region
+  name    = var.local_llm.subnetwork
+
+  lifecycle {
+    postcondition {
+      condition     = self.private_ip_google_access
+      error_message = "local_llm.subnetwork needs Private Google Access: the notes function sends all its traffic through it, Google APIs included (gcloud compute networks subnets update NAME --region REGION --enable-private-ip-google-access)."
+    }
+  }
+}
+
+module "llm_service" {
+  source = "../llm_service"
+  count  = local.local_llm_on ? 1 : 0
+
+  project             = var.project
+  region              = var.region
+  image               = var.local_llm.image
+  model               = var.local_llm.model
+  gpu                 = var.local_llm.gpu
+  gpu_model           = var.local_llm.gpu_model
+  max_instances       = var.local_llm.max_instances
+  queue_depth         = var.local_llm.queue_depth
+  timeout_s           = var.local_llm.timeout_s
+  invoker             = local.sa.notes.member
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
 
   depends_on = [module.iam]
 }

@@ -52,3 +52,17 @@ output "deletion_protection" {
   description = "Whether buckets with objects, the database, secrets and jobs are protected from terraform destroy."
   value       = var.deletion_protection
 }
+
+output "local_llm_url" {
+  description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
+  value       = one(module.llm_service[*].url)
+
+  precondition {
+    condition     = !var.enable_local_llm || var.local_llm.subnetwork != null
+    error_message = "enable_local_llm needs local_llm.subnetwork: the notes function's egress (internal ingress admits it only through a VPC)."
+  }
+  precondition {
+    condition     = !var.enable_local_llm || var.llm.fallback_base_url == null
+    error_message = "enable_local_llm makes the local model the notes fallback: leave llm.fallback_base_url (and fallback_model) unset."
+  }
+}

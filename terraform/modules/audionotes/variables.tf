@@ -279,6 +279,60 @@ variable "llm" {
   }
 }
 
+variable "enable_local_llm" {
+  type        = bool
+  description = "Run the self-hosted notes model (run_jobs/llm) as a private Cloud Run service (modules/llm_service), the notes function's fallback: it gets AUDIONOTES_LLM__FALLBACK_BASE_URL, __FALLBACK_MODEL, __FALLBACK_STYLE (json_schema) and __FALLBACK_AUTH (google_id_token), and egress through local_llm.subnetwork. Needs local_llm.subnetwork; nothing is created until local_llm.image is set; excludes llm.fallback_base_url."
+  default     = false
+  nullable    = false
+}
+
+variable "local_llm" {
+  type = object({
+    # The server image (run_jobs/llm/Dockerfile; BACKEND=cuda12 when gpu), pushed to the
+    # image repository. Null on the first apply: the service is created once it is set.
+    image = optional(string)
+    # The model the image baked in (--build-arg MODEL), common/domain/local_llms.py.
+    model = optional(string, "qwen2.5-coder-1.5b-instruct")
+    # One nvidia-l4 per instance (4 vCPU, 16 GiB), every layer on the GPU; else 4 vCPU, 8 GiB.
+    gpu = optional(bool, false)
+    # The GPU variant's model (a bigger one, where the catalog has it); null: model.
+    gpu_model     = optional(string)
+    max_instances = optional(number, 2)
+    # Requests queued per instance behind the one generating (AUDIONOTES_LOCAL_LLM__QUEUE_DEPTH).
+    queue_depth = optional(number, 4)
+    timeout_s   = optional(number, 600)
+    # The subnetwork (name, in region) the notes function's traffic leaves through (Direct VPC
+    # egress, all traffic): an internal-ingress service counts a function's request as
+    # internal only when it comes through a VPC. It needs Private Google Access (checked at
+    # plan) and, for OpenAI and webhooks, Cloud NAT on its network.
+    subnetwork = optional(string)
+  })
+  description = "The self-hosted notes model service (with enable_local_llm): image, model (AUDIONOTES_LOCAL_LLM__MODEL), GPU variant and its model, max instances, queue depth, request timeout, and the subnetwork of the notes function's egress."
+  default     = {}
+  nullable    = false
+  validation {
+    # common/domain/local_llms.py LOCAL_LLMS (a unit test holds the two lists together).
+    condition     = alltrue([for m in [var.local_llm.model, coalesce(var.local_llm.gpu_model, var.local_llm.model)] : contains(["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"], m)])
+    error_message = "local_llm.model and gpu_model must be catalog models: qwen2.5-coder-0.5b-instruct, qwen2.5-coder-1.5b-instruct."
+  }
+  validation {
+    condition     = var.local_llm.image == null || can(regex("^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(@sha256:[0-9a-f]{64}|:[A-Za-z0-9_.-]{1,128})$", coalesce(var.local_llm.image, "x")))
+    error_message = "local_llm.image must be a full image reference with a tag or an @sha256 digest."
+  }
+  validation {
+    condition     = var.local_llm.max_instances >= 1 && var.local_llm.max_instances <= 100 && floor(var.local_llm.max_instances) == var.local_llm.max_instances
+    error_message = "local_llm.max_instances must be a whole number, 1..100."
+  }
+  validation {
+    condition     = var.local_llm.queue_depth >= 0 && var.local_llm.queue_depth <= 256 && floor(var.local_llm.queue_depth) == var.local_llm.queue_depth
+    error_message = "local_llm.queue_depth must be a whole number, 0..256 (common/config/settings.py LocalLlm)."
+  }
+  validation {
+    condition     = var.local_llm.timeout_s >= 60 && var.local_llm.timeout_s <= 3600
+    error_message = "local_llm.timeout_s must be 60..3600 s."
+  }
+}
+
 variable "log_level" {
   type        = string
   description = "AUDIONOTES_LOG_LEVEL of every function and job."

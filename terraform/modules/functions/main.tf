@@ -46,6 +46,15 @@ resource "google_cloudfunctions2_function" "this" {
     max_instance_request_concurrency = each.value.concurrency
     all_traffic_on_latest_revision   = true
     environment_variables            = merge(var.common_env, each.value.env)
+    direct_vpc_egress                = each.value.vpc == null ? null : each.value.vpc.egress
+
+    dynamic "direct_vpc_network_interface" {
+      for_each = each.value.vpc == null ? [] : [each.value.vpc]
+      content {
+        network    = direct_vpc_network_interface.value.network
+        subnetwork = direct_vpc_network_interface.value.subnetwork
+      }
+    }
 
     dynamic "secret_environment_variables" {
       for_each = each.value.secret_env

@@ -15,7 +15,7 @@ output "source_object" {
 }
 
 output "function_specs" {
-  description = "Function name => entry point, trigger event type (null for HTTP), timeout, ingress, service account and environment (plain and secret-backed)."
+  description = "Function name => entry point, trigger event type (null for HTTP), timeout, ingress, service account, environment (plain and secret-backed) and Direct VPC egress (null without)."
   value = {
     for k, f in google_cloudfunctions2_function.this : k => {
       entry_point     = f.build_config[0].entry_point
@@ -26,6 +26,8 @@ output "function_specs" {
       service_account = f.service_config[0].service_account_email
       env             = f.service_config[0].environment_variables
       secret_env      = { for s in f.service_config[0].secret_environment_variables : s.key => s.secret }
+      vpc_egress      = f.service_config[0].direct_vpc_egress
+      vpc_subnetwork  = try(f.service_config[0].direct_vpc_network_interface[0].subnetwork, null)
     }
   }
 }

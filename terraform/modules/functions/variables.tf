@@ -66,6 +66,13 @@ variable "functions" {
     concurrency   = optional(number, 1)
     # static key => IAM member granted roles/run.invoker on the function's Cloud Run service.
     invokers = optional(map(string), {})
+    # Direct VPC egress: the function's traffic leaves through this subnetwork (self links).
+    # ALL_TRAFFIC is what makes its calls to an internal-ingress Cloud Run service internal.
+    vpc = optional(object({
+      network    = string
+      subnetwork = string
+      egress     = optional(string, "VPC_EGRESS_ALL_TRAFFIC")
+    }))
     # Eventarc Cloud Storage trigger (on_upload). Pub/Sub consumers use push subscriptions
     # from the pubsub module instead: see the comment there.
     storage_trigger = optional(object({
@@ -83,6 +90,10 @@ variable "functions" {
   validation {
     condition     = alltrue([for f in values(var.functions) : contains(["ALLOW_ALL", "ALLOW_INTERNAL_ONLY", "ALLOW_INTERNAL_AND_GCLB"], f.ingress)])
     error_message = "ingress must be ALLOW_ALL, ALLOW_INTERNAL_ONLY or ALLOW_INTERNAL_AND_GCLB."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : f.vpc == null || contains(["VPC_EGRESS_ALL_TRAFFIC", "VPC_EGRESS_PRIVATE_RANGES_ONLY"], try(f.vpc.egress, ""))])
+    error_message = "vpc.egress must be VPC_EGRESS_ALL_TRAFFIC or VPC_EGRESS_PRIVATE_RANGES_ONLY."
   }
   validation {
     condition     = alltrue([for f in values(var.functions) : f.timeout_s >= 1 && f.timeout_s <= 3600])

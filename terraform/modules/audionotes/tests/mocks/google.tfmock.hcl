@@ -29,3 +29,15 @@ mock_resource "google_cloudfunctions2_function" {
     }
   }
 }
+mock_resource "google_cloud_run_v2_service" {
+  defaults = {
+    uri = "https://audionotes-llm-abc123-uc.a.run.app"
+  }
+}
+mock_data "google_compute_subnetwork" {
+  defaults = {
+    private_ip_google_access = true
+    self_link                = "https://www.googleapis.com/compute/v1/projects/x-proj1/regions/us-central1/subnetworks/notes-egress"
+    network                  = "https://www.googleapis.com/compute/v1/projects/x-proj1/global/networks/audionotes"
+  }
+}
