@@ -130,7 +130,8 @@ class Attempt(BaseModel):
 class Dropped(BaseModel):
     """A value a model wrote that the transcript does not support, removed from the notes
     (``common.notes.grounding``): an owner or raised_by set to null, a due date set to null,
-    a person left out."""
+    a person or a copied item left out; or an owner replaced by the one the committing turn
+    names (``common.notes.attribution``)."""
 
     field: str  # where it was, e.g. "action_items[0].owner" or "people"
     value: str
@@ -155,6 +156,9 @@ class Provenance(BaseModel):
     # What grounding removed from a model's answer (empty for extractive notes, and in
     # notes.json written before grounding).
     dropped: list[Dropped] = Field(default_factory=list)
+    # Commitments a speaker said in the first person that the model left out, added from the
+    # extractive rule (``common.notes.attribution``).
+    added: list[ActionItem] = Field(default_factory=list)
 
 
 class NotesDocument(BaseModel):
@@ -293,7 +297,9 @@ def render_markdown(doc: NotesDocument) -> str:
             out.append(f"- {name}: {_clock(talk.talk_s)} ({talk.share:.0%})")
         out.append("")
     p = doc.provenance
-    left_out = f" {len(p.dropped)} unsupported value(s) left out." if p.dropped else ""
+    left_out = f" {len(p.dropped)} value(s) corrected or left out." if p.dropped else ""
+    if p.added:
+        left_out += f" {len(p.added)} spoken commitment(s) added."
     out += [
         "---",
         "",

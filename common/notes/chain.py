@@ -10,10 +10,12 @@ calls walk the chain the same way. If no provider can, the extractive engine (no
 the notes. Every call, failed or not, is an ``Attempt`` in the provenance; every answered call
 is charged to the spend ledger, a self-hosted model's by its compute time: that spend counts
 toward the budget, but the self-hosted model itself is never skipped for it (it is where the
-chain goes when the budget is spent). A model's notes are grounded in their transcript
-(``common.notes.grounding``): owners, due dates and people it does not support are removed and
-listed in the provenance; the extractive engine's come from the transcript's own words and are
-left as they are.
+chain goes when the budget is spent). A model's owners are read off the committing turns where
+the extractive rule finds the item (``common.notes.attribution``), then its notes are grounded
+in their transcript (``common.notes.grounding``): owners, due dates and people it does not
+support, and items copied from the prompt's example, are removed; both are listed in the
+provenance. The extractive engine's notes come from the transcript's own words and are left as
+they are.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from common.config.settings import ModelPrice
 from common.domain.errors import InvalidInput
 from common.domain.jobs import NotesTemplate
 from common.domain.notes import Attempt, Notes, NotesBatch, Provenance, Usage
+from common.notes.attribution import attribute
 from common.notes.breaker import CircuitBreaker
 from common.notes.chunking import chunk_texts, estimate_tokens
 from common.notes.errors import BadOutput, ProviderError, ProvidersDown, ProviderUnavailable
@@ -41,7 +44,7 @@ from common.notes.grounding import ground
 from common.notes.keys import KeyRing
 from common.notes.ledger import Charge, SpendLedger
 from common.notes.pricing import cost_usd, price_for
-from common.notes.prompts import batch_messages, map_messages, reduce_messages
+from common.notes.prompts import batch_messages, map_messages, reduce_messages, worked_example
 from common.notes.providers import ChatProvider, Completion, RequestStyle
 from common.notes.retry_rule import RetryPolicy, Step, Tries, decide
 from common.notes.turns import has_turns, split_pieces
@@ -181,7 +184,7 @@ class NotesEngine:
                 len(self._chunks_for(link, pieces, chunks)),
                 walk.reason,
             )
-            return _grounded(job_id, notes, pieces, prov)
+            return _grounded(job_id, notes, chunks, prov, template)
         notes = merge_notes([extract_notes(c, template) for c in chunks], template)
         return notes, run.provenance(EXTRACTIVE, EXTRACTIVE_MODEL, None, len(chunks), walk.reason)
 
@@ -549,7 +552,7 @@ class NotesEngine:
         walk = self._walk(run, ask, wait_for_provider)
         if walk.answer is not None:
             link, batch = walk.answer
-            return self._split(batch, items, run, link, walk.reason)
+            return self._split(batch, items, run, link, walk.reason, template)
         return {
             job_id: (
                 extract_notes(text, template),
@@ -565,6 +568,7 @@ class NotesEngine:
         run: _Run,
         link: ProviderLink,
         reason: str | None,
+        template: NotesTemplate,
     ) -> dict[str, tuple[Notes, Provenance]]:
         """Each item's share of the usage and cost, in proportion to its transcript's size."""
         sizes = [max(estimate_tokens(text), 1) for _, text in items]
@@ -582,22 +586,35 @@ class NotesEngine:
             )
             prov.cost_usd = round(run.cost_usd * share, 8)
             prov.fallback_reason = reason
-            out[item.id] = _grounded(item.id, item.notes, text, prov)
+            out[item.id] = _grounded(item.id, item.notes, [text], prov, template)
         return out
 
 
 def _grounded(
-    job_id: str, notes: Notes, transcript: str | Sequence[str], prov: Provenance
+    job_id: str,
+    notes: Notes,
+    chunks: Sequence[str],
+    prov: Provenance,
+    template: NotesTemplate,
 ) -> tuple[Notes, Provenance]:
-    """A model's notes without what their own transcript does not support, and the
-    provenance that lists what was removed."""
-    kept, dropped = ground(notes, transcript)
-    if dropped:
+    """A model's notes with owners read off the committing turns and the speakers' own
+    commitments it missed (``attribution``), without what their own transcript does not
+    support or the prompt's example put there, and the provenance that lists all of it."""
+    # The extractive engine's reading of the same text: cheap, and what attribution trusts.
+    rule = merge_notes([extract_notes(c, template) for c in chunks], template)
+    attributed, replaced, added = attribute(notes, rule.action_items)
+    example = worked_example(any(has_turns(c) for c in chunks))[1]
+    kept, dropped = ground(attributed, chunks, example=example)
+    dropped = replaced + dropped
+    if dropped or added:
         log.info(
-            "grounding removed %d unsupported value(s) from the notes of %s (%s)",
-            len(dropped),
+            "checked against the transcript, the notes of %s (%s): %d value(s) replaced or "
+            "removed, %d commitment(s) added",
             job_id,
             prov.provider,
+            len(dropped),
+            len(added),
         )
     prov.dropped = dropped
+    prov.added = added
     return kept, prov

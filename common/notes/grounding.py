@@ -29,6 +29,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from common.domain.notes import ActionItem, Dropped, Notes, Raised
 from common.notes.extractive import STOPWORDS
@@ -38,6 +39,7 @@ NOT_IN_TURNS = "speaker label not in the transcript's turns"
 NOT_SAID = "not said in the transcript"
 NOT_A_NAME = "not a speaker label or a name"
 LABEL_NOT_PERSON = "a speaker label, not a person's name"
+COPIED = "copied from the prompt's worked example, not said in the transcript"
 
 # "Speaker 2", "speaker_2", "SPEAKER-2": a label however it is spelled, judged as a label only.
 _LABEL_LIKE = re.compile(r"^speaker[\s_-]*#?\s*([0-9]+)$", re.IGNORECASE)
@@ -136,11 +138,17 @@ class _Heard:
         )
 
 
-def ground(notes: Notes, transcript: str | Sequence[str]) -> tuple[Notes, list[Dropped]]:
+def ground(
+    notes: Notes, transcript: str | Sequence[str], *, example: Notes | None = None
+) -> tuple[Notes, list[Dropped]]:
     """``notes`` without what ``transcript`` (its text, or the pieces the notes were made
-    from: segment texts or turn lines) does not support, and what was removed."""
+    from: segment texts or turn lines) does not support, and what was removed. ``example``:
+    the worked example the prompt showed; an item copied from it whose words the transcript
+    does not say is removed whole."""
     heard = _Heard.of(transcript)
     dropped: list[Dropped] = []
+    if example is not None:
+        notes = _without_copies(notes, example, heard, dropped)
 
     def who(field: str, value: str | None) -> str | None:
         if value is None:
@@ -182,6 +190,32 @@ def ground(notes: Notes, transcript: str | Sequence[str]) -> tuple[Notes, list[D
         }
     )
     return grounded, dropped
+
+
+def _without_copies(notes: Notes, example: Notes, heard: _Heard, dropped: list[Dropped]) -> Notes:
+    def key(text: str) -> tuple[str, ...]:
+        return tuple(_words(text))
+
+    def unsaid_copy(text: str, seen: set[tuple[str, ...]]) -> bool:
+        words = key(text)
+        return words in seen and not set(words) <= heard.word_set
+
+    tasks = {key(i.task) for i in example.action_items}
+    raised = {key(r.text) for r in [*example.decisions, *example.open_questions]}
+    update: dict[str, list[Any]] = {"action_items": []}
+    for item in notes.action_items:
+        if unsaid_copy(item.task, tasks):
+            dropped.append(Dropped(field="action_items", value=item.task, reason=COPIED))
+        else:
+            update["action_items"].append(item)
+    for field in ("decisions", "open_questions"):
+        update[field] = []
+        for entry in getattr(notes, field):
+            if unsaid_copy(entry.text, raised):
+                dropped.append(Dropped(field=field, value=entry.text, reason=COPIED))
+            else:
+                update[field].append(entry)
+    return notes.model_copy(update=update)
 
 
 def _who(value: str, heard: _Heard) -> tuple[str | None, str | None]:

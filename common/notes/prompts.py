@@ -3,8 +3,9 @@
 The first line of every system prompt is a machine-readable header,
 ``audionotes-task: <task>; template: <template>``, and each user message starts with a fixed
 marker line. They tell a reader of the request (our logs; the local OpenAI-compatible
-server) what is being asked without parsing prose. The map prompt carries a tiny worked
-example built from the models (``worked_example``): small models copy its shape. A job's own
+server) what is being asked without parsing prose. The map request starts with a tiny worked
+example built from the models (``worked_example``), as an earlier exchange: small models copy
+its shape. A job's own
 instructions
 (``JobOptions.notes_instructions``) come after the rules as a delimited block
 (``parse_instructions`` reads them back).
@@ -21,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from common.domain.jobs import NotesTemplate
-from common.domain.notes import TEMPLATES, ActionItem, Notes
+from common.domain.notes import TEMPLATES, ActionItem, Notes, Raised
 from common.notes.turns import has_turns, turn_line
 
 
@@ -61,13 +62,22 @@ _MERGE_TURN_RULES = (
 
 
 def worked_example(turns: bool) -> tuple[str, Notes]:
-    """A tiny transcript (turn lines, or plain text) and its notes, shown in the map prompt:
-    a first-person commitment owned by its speaker's label, a named owner who is not a
-    speaker, a due date only where one is said. Without turns nobody's label is known."""
+    """A tiny transcript (turn lines, or plain text) and its notes, sent before the real one
+    as an earlier exchange: a first-person commitment owned by its speaker's label, a named
+    owner who is not a speaker, a due date only where one is said, a decision and an open
+    question with who raised them. Without turns nobody's label is known. Its names and
+    things are unlike a meeting's, so that a copied item stands out (and grounding drops a
+    copied owner)."""
     asker, answerer = ("SPEAKER_1", "SPEAKER_2") if turns else (None, None)
     said = [
-        (asker, "Can you send the slides by Friday?"),
-        (answerer, "Sure, I'll send them. Priya will book the room."),
+        (
+            asker,
+            "Can you send the floor plan by Friday? We agreed the office move waits until spring.",
+        ),
+        (
+            answerer,
+            "Sure, I'll send it. Tariq will book the movers. Do we still need the second printer?",
+        ),
     ]
     if turns:
         transcript = "\n".join(turn_line(str(who), words) for who, words in said)
@@ -75,27 +85,26 @@ def worked_example(turns: bool) -> tuple[str, Notes]:
         transcript = " ".join(words for _, words in said)
     notes = Notes(
         action_items=[
-            ActionItem(task="Send the slides", owner=answerer, due="Friday", raised_by=asker),
-            ActionItem(task="Book the room", owner="Priya", due=None, raised_by=answerer),
+            ActionItem(task="Send the floor plan", owner=answerer, due="Friday", raised_by=asker),
+            ActionItem(task="Book the movers", owner="Tariq", due=None, raised_by=answerer),
         ],
-        title="Slides and room",
-        summary="The slides are to be sent by Friday, and Priya will book the room.",
-        key_points=["Slides due Friday."],
-        decisions=[],
-        open_questions=[],
-        topics=["slides", "room booking"],
-        people=["Priya"],
-        diary_entry="We sorted out the slides and the room.",
+        title="Floor plan and office move",
+        summary="The floor plan is due Friday, Tariq books the movers, and the move waits.",
+        key_points=["The office move waits until spring."],
+        decisions=[Raised(text="The office move waits until spring.", raised_by=asker)],
+        open_questions=[Raised(text="Is the second printer still needed?", raised_by=answerer)],
+        topics=["office move"],
+        people=["Tariq"],
+        diary_entry="We planned the office move.",
     )
     return transcript, notes
 
 
-def _example_lines(turns: bool) -> list[str]:
+def _example_exchange(turns: bool) -> list[dict[str, Any]]:
     transcript, notes = worked_example(turns)
     return [
-        "Write the action items first. An example (another recording: never copy from it):",
-        transcript,
-        "Notes: " + notes.model_dump_json(),
+        {"role": "user", "content": f"{TRANSCRIPT_MARKER}\n{transcript}"},
+        {"role": "assistant", "content": notes.model_dump_json()},
     ]
 
 
@@ -152,7 +161,10 @@ def _system(
     if turns:
         lines.append(_MERGE_TURN_RULES if task is PromptKind.MERGE else _TURN_RULES)
     if task is PromptKind.NOTES:
-        lines.extend(_example_lines(turns))
+        lines.append(
+            "Write the action items first. The first exchange is an example from another "
+            "recording: never copy its items, names or dates."
+        )
     if task is PromptKind.MERGE:
         lines.append(
             "You are given the notes of consecutive parts of one recording. Merge them into "
@@ -192,6 +204,7 @@ def map_messages(
     )
     return [
         {"role": "system", "content": system},
+        *_example_exchange(has_turns(text)),
         {"role": "user", "content": f"{TRANSCRIPT_MARKER}{where}\n{text}"},
     ]
 

@@ -1,9 +1,11 @@
 """One loaded GGUF model and greedy or sampled generation on it, under a grammar or not.
 
 llama.cpp through ``cyllama``'s bindings. The model is loaded once per process (``loads``
-counts it); one context of ``n_ctx`` tokens is made once and reused, its KV cache cleared per
-request. Threads are set on the context: llama.cpp's own default oversubscribes a 2-core
-machine and runs 4x slower there.
+counts it); one context of ``n_ctx`` tokens is made once and reused. A request keeps what
+the KV cache holds of the previous one as far as their tokens agree: the notes requests share
+their instructions and worked example (~700 tokens, ~12 s of prefill on two cores), so only
+the transcript is read anew. Threads are set on the context: llama.cpp's own default
+oversubscribes a 2-core machine and runs 4x slower there.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Generation:
     finish_reason: str  # "stop" | "length"
     prefill_s: float
     decode_s: float
+    cached_tokens: int = 0  # of the prompt, kept from the previous request: not read again
 
 
 class PromptTooLong(ValueError):
@@ -85,6 +88,7 @@ class LocalModel:
         params.no_perf = True
         self._ctx = LlamaContext(self._llm.model, params)
         self._lock = threading.Lock()  # one generation at a time on the one context
+        self._cached: list[int] = []  # the tokens whose keys and values the context holds
         loads += 1
         self.load_s = time.monotonic() - started
 
@@ -121,10 +125,19 @@ class LocalModel:
         stop: Sequence[str],
     ) -> Generation:
         ctx = self._ctx
-        ctx.kv_cache_clear()
         started = time.monotonic()
-        for at in range(0, len(tokens), self.n_batch):
-            ctx.decode(llama_batch_get_one(tokens[at : at + self.n_batch], at))
+        # At least the last prompt token is decoded again: its logits give the first token.
+        held, self._cached = self._cached, []  # nothing trusted if this request fails midway
+        reuse = min(_common_prefix(held, tokens), len(tokens) - 1)
+        if reuse > 0:
+            ctx.memory_seq_rm(0, reuse, -1)
+        else:
+            ctx.kv_cache_clear()
+        self._cached = tokens[:reuse]
+        for at in range(reuse, len(tokens), self.n_batch):
+            batch = tokens[at : at + self.n_batch]
+            ctx.decode(llama_batch_get_one(batch, at))
+            self._cached += batch
         prefilled = time.monotonic()
         pieces: list[str] = []
         finish = "length"
@@ -139,6 +152,7 @@ class LocalModel:
                 finish = "stop"
                 break
             ctx.decode(llama_batch_get_one([token], position))
+            self._cached.append(token)
             position += 1
         text = "".join(pieces)
         for s in stop:
@@ -150,6 +164,7 @@ class LocalModel:
             finish_reason=finish,
             prefill_s=prefilled - started,
             decode_s=time.monotonic() - prefilled,
+            cached_tokens=reuse,
         )
 
     def _sampler(
@@ -175,3 +190,12 @@ class LocalModel:
             return str(self._vocab.token_to_piece(token, special=False))
         except UnicodeDecodeError:  # half of a multi-byte character: llama.cpp splits some
             return ""
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -103,6 +103,7 @@ def completion(
     prompt_tokens: int,
     completion_tokens: int,
     compute_s: float,
+    cached_tokens: int = 0,
 ) -> dict[str, Any]:
     """A ``chat.completion`` object. ``usage.compute_s`` (an extension) is the seconds the
     model worked on this request: what the notes chain prices a self-hosted call by."""
@@ -123,6 +124,7 @@ def completion(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached_tokens},
             "compute_s": round(compute_s, 3),
         },
     }

@@ -128,10 +128,12 @@ class ChatService:
         except PromptTooLong as exc:
             return _invalid(str(exc), "context_length_exceeded", "messages")
         log.info(
-            "chat: %d prompt + %d completion tokens in %.1f s (%s)",
+            "chat: %d prompt (%d cached) + %d completion tokens in %.1f + %.1f s (%s)",
             generation.prompt_tokens,
+            generation.cached_tokens,
             generation.completion_tokens,
-            generation.prefill_s + generation.decode_s,
+            generation.prefill_s,
+            generation.decode_s,
             generation.finish_reason,
         )
         return Reply(200, _completion(self.model.model_id, generation))
@@ -145,6 +147,7 @@ def _completion(model_id: str, generation: Generation) -> dict[str, Any]:
         generation.prompt_tokens,
         generation.completion_tokens,
         generation.prefill_s + generation.decode_s,
+        generation.cached_tokens,
     )
 
 

@@ -182,3 +182,28 @@ def test_the_notes_chain_falls_back_to_it_and_charges_its_compute_time(
     assert prov.cost_usd == pytest.approx(prov.usage.compute_s * price / 3600, rel=1e-3)
     spent = FirestoreSpendLedger(lambda: client, settings.collections.spend).spent_usd()
     assert spent == pytest.approx(prov.cost_usd, rel=1e-3)
+
+
+def test_a_shared_prefix_is_not_read_again_and_changes_no_answer(server: str) -> None:
+    client = openai.OpenAI(api_key="none", base_url=server + "/v1", max_retries=0, timeout=300)
+    system = {"role": "system", "content": "Answer in one short sentence. " * 20}
+
+    def ask(question: str) -> tuple[str, int]:
+        response = client.chat.completions.create(
+            model=QWEN_0_5B,
+            messages=[system, {"role": "user", "content": question}],
+            max_tokens=24,
+        )
+        usage = response.usage
+        assert usage is not None and usage.prompt_tokens_details is not None
+        return str(response.choices[0].message.content), int(
+            usage.prompt_tokens_details.cached_tokens or 0
+        )
+
+    first, _ = ask("What colour is the sky?")
+    other, cached = ask("What is two plus two?")
+    assert cached > 100  # the system prompt, kept from the request before
+    again, cached_again = ask("What colour is the sky?")
+    assert cached_again > 100
+    assert again == first  # greedy decoding over the kept prefix gives the same answer
+    assert other != first

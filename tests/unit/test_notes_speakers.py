@@ -157,7 +157,7 @@ def test_a_transcript_without_speakers_is_read_as_before() -> None:
 def test_prompts_with_turns_give_the_lines_and_the_label_rules() -> None:
     text = join_pieces(notes_pieces(_transcript()))
     messages = map_messages(text, NotesTemplate.MEETING)
-    system, user = messages[0]["content"], messages[1]["content"]
+    system, user = messages[0]["content"], messages[-1]["content"]
     assert user.startswith("TRANSCRIPT:\nSPEAKER_1: We decided")
     assert "one a line: 'SPEAKER_1: what they said'" in system
     assert "owned by SPEAKER_2" in system and "(owner 'Sam')" in system

@@ -37,6 +37,7 @@ from common.config.settings import (
     Settings,
     Tier,
 )
+from common.domain import local_llms
 from common.domain.local_llms import DEFAULT_LOCAL_LLM, LOCAL_LLMS
 from common.domain.whisper_models import CATALOG
 
@@ -336,7 +337,13 @@ def test_notes_fallback_to_the_local_llm_uses_settings_values() -> None:
         "AUDIONOTES_LLM__FALLBACK_MODEL",
         "AUDIONOTES_LLM__FALLBACK_STYLE",
         "AUDIONOTES_LLM__FALLBACK_AUTH",
+        "AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S",
+        "AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS",
     }
+    assert fallback["AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS"] == str(local_llms.CHUNK_TOKENS)
+    assert _ref(fallback["AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S"]) == (
+        "tostring(var.local_llm.timeout_s)"
+    )
     assert fallback["AUDIONOTES_LLM__FALLBACK_STYLE"] == FallbackStyle.JSON_SCHEMA.value
     assert fallback["AUDIONOTES_LLM__FALLBACK_AUTH"] == FallbackAuth.GOOGLE_ID_TOKEN.value
     assert fallback["AUDIONOTES_LLM__FALLBACK_BASE_URL"].endswith("/v1")

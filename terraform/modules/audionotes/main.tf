@@ -155,6 +155,10 @@ locals {
     AUDIONOTES_LLM__FALLBACK_MODEL    = one(module.llm_service[*].model)
     AUDIONOTES_LLM__FALLBACK_STYLE    = "json_schema"
     AUDIONOTES_LLM__FALLBACK_AUTH     = "google_id_token"
+    # As long as the service lets a request run; chunks that fit its context with the
+    # prompt and completion (common/domain/local_llms.py CHUNK_TOKENS).
+    AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S = tostring(var.local_llm.timeout_s)
+    AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS      = "3000"
   } : {}
   # An internal-ingress service takes a function's request only through a VPC: the notes
   # function sends all its traffic out through the given subnetwork (Direct VPC egress).

@@ -108,14 +108,16 @@ run "cpu_service" {
   }
   assert {
     condition = {
-      for k, v in module.functions.function_specs["notes"].env : k => v if contains(["AUDIONOTES_LLM__FALLBACK_BASE_URL", "AUDIONOTES_LLM__FALLBACK_MODEL", "AUDIONOTES_LLM__FALLBACK_STYLE", "AUDIONOTES_LLM__FALLBACK_AUTH"], k)
+      for k, v in module.functions.function_specs["notes"].env : k => v if contains(["AUDIONOTES_LLM__FALLBACK_BASE_URL", "AUDIONOTES_LLM__FALLBACK_MODEL", "AUDIONOTES_LLM__FALLBACK_STYLE", "AUDIONOTES_LLM__FALLBACK_AUTH", "AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S", "AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS", "AUDIONOTES_LLM__FALLBACK_API_KEY"], k)
       } == {
-      AUDIONOTES_LLM__FALLBACK_BASE_URL = "https://audionotes-llm-abc123-uc.a.run.app/v1"
-      AUDIONOTES_LLM__FALLBACK_MODEL    = "qwen2.5-coder-1.5b-instruct"
-      AUDIONOTES_LLM__FALLBACK_STYLE    = "json_schema"
-      AUDIONOTES_LLM__FALLBACK_AUTH     = "google_id_token"
+      AUDIONOTES_LLM__FALLBACK_BASE_URL          = "https://audionotes-llm-abc123-uc.a.run.app/v1"
+      AUDIONOTES_LLM__FALLBACK_MODEL             = "qwen2.5-coder-1.5b-instruct"
+      AUDIONOTES_LLM__FALLBACK_STYLE             = "json_schema"
+      AUDIONOTES_LLM__FALLBACK_AUTH              = "google_id_token"
+      AUDIONOTES_LLM__FALLBACK_REQUEST_TIMEOUT_S = "600"
+      AUDIONOTES_LLM__FALLBACK_CHUNK_TOKENS      = "3000"
     }
-    error_message = "notes gets the service as its fallback: <url>/v1, the served model, json_schema requests and a Google ID token."
+    error_message = "notes gets the service as its fallback: <url>/v1, the served model, json_schema requests, a Google ID token, the service's timeout and chunks that fit its context."
   }
   assert {
     condition     = output.local_llm_url == "https://audionotes-llm-abc123-uc.a.run.app" && output.local_llm_url == module.llm_service[0].url
