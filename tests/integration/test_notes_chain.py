@@ -161,8 +161,11 @@ def test_success_answers_from_the_transcript_and_costs_what_usage_says(
     requests = llm.requests()
     assert [r["task"] for r in requests] == ["notes"]
     assert prov.usage == Usage(
-        **{k: requests[0]["usage"][k] for k in ("prompt_tokens", "completion_tokens")}
+        **{k: requests[0]["usage"][k] for k in ("prompt_tokens", "completion_tokens")},
+        compute_s=prov.usage.compute_s,
     )
+    assert prov.usage.compute_s > 0  # measured: the stand-in reports none
+    # Priced by its tokens: OpenAI's seconds cost nothing.
     assert prov.cost_usd == pytest.approx(_cost(requests)) and prov.cost_usd > 0
     assert _spent(settings) == pytest.approx(prov.cost_usd)
 
