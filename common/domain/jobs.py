@@ -163,7 +163,10 @@ class JobOptions(BaseModel):
     @field_validator("speakers", mode="before")
     @classmethod
     def _speakers(cls, value: object) -> object:
-        """'auto', 'none', '3' or '2-5' (a JSON number is a count); refused with its code."""
+        """'auto', 'none', '3' or '2-5' (a JSON number is a count, 3.0 too: JSON Schema's
+        integer includes it); refused with its code."""
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if value is None or isinstance(value, bool) or not isinstance(value, str | int):
             return value
         try:

@@ -400,7 +400,8 @@ def test_put_speakers_statuses_for_other_callers_missing_jobs_and_conflicts() ->
 
 
 @pytest.mark.parametrize(
-    ("speakers", "stored"), [(3, "3"), ("2-5", "2-5"), ("AUTO", "auto"), ("none", "none")]
+    ("speakers", "stored"),
+    [(3, "3"), (19.0, "19"), ("2-5", "2-5"), ("AUTO", "auto"), ("none", "none")],
 )
 def test_create_job_takes_a_count_or_a_range_of_speakers(speakers: object, stored: str) -> None:
     from functions.api.schemas import CreateJob
@@ -519,3 +520,14 @@ def test_the_documents_speakers_pattern_is_what_the_server_takes() -> None:
         except Refused:
             taken = False
         assert bool(re.match(string["pattern"], value)) is taken, value
+
+
+def test_a_json_integer_written_with_a_fraction_is_a_count() -> None:
+    """JSON Schema's integer includes 19.0 (the fuzzer sent it): a count, not a wrong type."""
+    client, world = _http()
+    response = client.post(
+        "/v1/jobs", json={"audio_url": "gs://test-inbox/a.wav", "speakers": 19.0}, headers=_auth()
+    )
+    # Past every check of the body: refused only because this caller owns no such upload.
+    assert _error(response) == (403, "source_forbidden")
+    assert world.jobs.jobs == {}
