@@ -364,9 +364,9 @@ def _speaker_names(job: Job, svc: NotesServices) -> dict[str, str]:
 # The first delivery to find other TRANSCRIBED jobs of the same owner, template and notes
 # instructions with short transcripts claims them (each TRANSCRIBED -> SUMMARIZING under a
 # ``notes_batch`` lease, a conditional write), makes all their notes in one request and
-# completes them. Their own
-# deliveries, while the lease is fresh, leave them to it. Only one owner's transcripts share a
-# request: a model that mixed items up must not leak one customer's words into another's notes.
+# completes them. Their own deliveries, while the lease is fresh, leave them to it. Only one
+# owner's transcripts share a request: a model that mixed items up must not leak one
+# customer's words into another's notes.
 
 
 def _batchable(text: str, svc: NotesServices) -> bool:

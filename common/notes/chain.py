@@ -168,20 +168,20 @@ class NotesEngine:
         if not chunks:
             raise InvalidInput("the transcript has no text", code="empty_transcript")
         run = _Run()
-        walk = self._walk(
-            run,
-            lambda link: self._map_reduce(
-                link, run, job_id, self._chunks_for(link, pieces, chunks), template, instructions
-            ),
-            wait_for_provider,
-        )
+        asked: dict[str, list[str]] = {}  # each provider's chunks
+
+        def ask(link: ProviderLink) -> Notes:
+            asked[link.name] = self._chunks_for(link, pieces, chunks)
+            return self._map_reduce(link, run, job_id, asked[link.name], template, instructions)
+
+        walk = self._walk(run, ask, wait_for_provider)
         if walk.answer is not None:
             link, notes = walk.answer
             prov = run.provenance(
                 link.name,
                 run.model or link.provider.model,
                 link.provider.model,
-                len(self._chunks_for(link, pieces, chunks)),
+                len(asked[link.name]),
                 walk.reason,
             )
             return _grounded(job_id, notes, chunks, prov, template)
