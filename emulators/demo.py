@@ -168,6 +168,12 @@ def _show_notes_time(job: Job, settings: Settings, seen: dict[JobState, float]) 
     if began is None or ended is None or blobs.stat(uri) is None:
         return
     prov = NotesDocument.model_validate_json(blobs.read_bytes(uri)).provenance
+    if prov.from_cache:
+        print(
+            f"== notes took {ended - began:.1f} s: the same transcript's notes, from the "
+            f"owner's cache (first made by {prov.provider}, {prov.model}); no model call"
+        )
+        return
     usage = prov.usage
     print(
         f"== notes took {ended - began:.1f} s: {prov.provider} ({prov.model}), "

@@ -24,16 +24,25 @@ from common.notes.turns import notes_pieces
 
 # Bump when the prompt or the Notes model changes what the same input produces. Not bumped for
 # speakers: a transcript without them is sent as before, and its stored notes (decisions as
-# strings, no raised_by) still load, so its key and its entry stay good (and DELETE finds it).
-VERSION = 1
+# strings, no raised_by) still load, so its key and its entry stay good. 2: the worked
+# example, action items first, and the answer checked against the transcript (attribution,
+# grounding). DELETE removes a job's entries under every version (``all_versions``).
+VERSION = 2
+all_versions = range(1, VERSION + 1)
 
 
-def cache_key(pieces: Transcript | Sequence[str], options: JobOptions, settings: Settings) -> str:
+def cache_key(
+    pieces: Transcript | Sequence[str],
+    options: JobOptions,
+    settings: Settings,
+    *,
+    version: int = VERSION,
+) -> str:
     """The key of a transcript's notes. Give the transcript (or ``notes_pieces`` of it): its
     plain ``.pieces`` carry no speakers and are the right key only without them."""
     text = notes_pieces(pieces) if isinstance(pieces, Transcript) else list(pieces)
     material: dict[str, object] = {
-        "v": VERSION,
+        "v": version,
         "template": options.notes_template.value,
         "model": settings.llm.model,
         "text": text,

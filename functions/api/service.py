@@ -526,8 +526,11 @@ def _forget_notes(api: ApiServices, job: Job) -> int:
         transcript = Transcript.model_validate_json(data)
     except (BlobNotFound, ValidationError):
         return 0
-    key = notes_cache.cache_key(transcript, job.options, s)
-    return int(api.core.blobs.delete(notes_cache.cache_uri(s, job.owner, key)))
+    keys = [
+        notes_cache.cache_key(transcript, job.options, s, version=v)
+        for v in notes_cache.all_versions
+    ]
+    return sum(int(api.core.blobs.delete(notes_cache.cache_uri(s, job.owner, k))) for k in keys)
 
 
 # --- uploads -----------------------------------------------------------------------------------

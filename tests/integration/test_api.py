@@ -29,11 +29,12 @@ import requests
 from common.config.settings import Settings, get_settings
 from common.domain.blobs import BlobRef
 from common.domain.jobs import Job, JobSource, JobState, api_job_id
-from common.domain.transcripts import result_uri
+from common.domain.transcripts import Transcript, result_uri
 from common.edge.auth import issue_hs256
 from common.edge.ssrf import UrlPolicy
 from common.gcp.gcs import GcsBlobStore
 from common.gcp.job_store import FirestoreJobStore
+from common.notes import cache as notes_cache
 from functions.api import build_api
 from functions.api.http import create_app
 from functions.api.openapi import render
@@ -424,7 +425,11 @@ def test_results_other_subjects_and_delete(
 
     # What the transcribe job and the notes function write (the result contract).
     transcript = {
-        "transcript.json": (b'{"job_id": "%s", "segments": []}' % job_id.encode(), "json"),
+        "transcript.json": (
+            b'{"job_id": "%s", "language": "en", "duration_s": 1.0, "model": "tiny.en", '
+            b'"segments": []}' % job_id.encode(),
+            "json",
+        ),
         "transcript.txt": (b"Action items for Monday.\n", "txt"),
         "transcript.srt": (b"1\n00:00:00,000 --> 00:00:01,000\nAction items\n", "srt"),
         "transcript.vtt": (b"WEBVTT\n\n00:00.000 --> 00:01.000\nAction items\n", "vtt"),
@@ -481,6 +486,18 @@ def test_results_other_subjects_and_delete(
     assert blobs.stat(audio) is not None  # bob's DELETE touched nothing
     assert bob.call("GET", "/v1/jobs").json()["jobs"] == []
 
+    # The owner's notes cache, under the key of every cache version there has been.
+    owner = store.get(job_id)
+    made_from = Transcript.model_validate_json(transcript["transcript.json"][0])
+    cached_notes = [
+        notes_cache.cache_uri(
+            s, owner.owner, notes_cache.cache_key(made_from, owner.options, s, version=v)
+        )
+        for v in notes_cache.all_versions
+    ]
+    for uri in cached_notes:
+        blobs.write_bytes(uri, notes["notes.json"][0], content_type="application/json")
+
     deleted = remote.call("DELETE", f"/v1/jobs/{job_id}")
     assert deleted.status_code == 200, deleted.text
     conforms(deleted, "delete_job")
@@ -488,10 +505,12 @@ def test_results_other_subjects_and_delete(
         "job_id": job_id,
         "state": "COMPLETED",  # a finished job stays finished; only its data goes
         "cancelled": False,
-        "deleted_objects": len(transcript) + len(notes) + 2,  # results, audio, cached copy
+        # results, audio, cached transcript, cached notes
+        "deleted_objects": len(transcript) + len(notes) + 2 + len(cached_notes),
     }
     assert blobs.stat(audio) is None
     assert blobs.stat(cached) is None
+    assert all(blobs.stat(uri) is None for uri in cached_notes)
     assert list(blobs.list(result_uri(s, job_id, ""))) == []
     assert store.get(job_id).outputs == {}
     again = remote.call("DELETE", f"/v1/jobs/{job_id}")
