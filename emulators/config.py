@@ -90,6 +90,10 @@ class LocalStack:
     # demo); "double", the OpenAI stand-in (emulators.openai_server) as the chain's OpenAI,
     # whose faults the tests script, with no fallback before the extractive engine.
     notes_from: str = "local-llm"
+    # How transcription reaches the transcribe tasks (``Workers.mode``), and how many pull
+    # workers each tier may run at once: one laptop, so few.
+    workers_mode: str = "workers"
+    max_workers: int = 2
 
     def __post_init__(self) -> None:
         if self.llm_model not in LOCAL_LLMS:
@@ -106,6 +110,8 @@ class LocalStack:
             ports=Ports(base),
             llm_model=os.environ.get("AUDIONOTES_LOCAL_LLM__MODEL", DEFAULT_LOCAL_LLM),
             notes_from=os.environ.get("AUDIONOTES_LOCAL_NOTES", "local-llm"),
+            workers_mode=os.environ.get("AUDIONOTES_WORKERS__MODE", "workers"),
+            max_workers=int(os.environ.get("AUDIONOTES_LOCAL_MAX_WORKERS", "2")),
         )
 
     # Folders -------------------------------------------------------------------------------
@@ -162,6 +168,17 @@ class LocalStack:
             # One laptop: one batch lane per model, so that short jobs arriving together share
             # one execution and one model load (production spreads them over more lanes).
             batch_lanes={"count": 1},
+            # Workers leave soon after the queue runs dry, and a killed one's chunk comes back
+            # within Pub/Sub's shortest ack deadline, so tests and demos do not wait on them.
+            workers={
+                "mode": self.workers_mode,
+                "max_cpu": self.max_workers,
+                "max_gpu": self.max_workers,
+                "idle_s": 5.0,
+                "ack_deadline_s": 10,
+                "poll_s": 0.5,
+                "scale_lease_s": 10,
+            },
             **self._transcription(),
         )
 
@@ -183,6 +200,10 @@ class LocalStack:
             "AUDIONOTES_DELIVERY__MAX_BACKOFF_S": str(s.delivery.max_backoff_s),
             "AUDIONOTES_RUN_JOBS__API_ENDPOINT": s.run_jobs.api_endpoint or "",
             "AUDIONOTES_BATCH_LANES__COUNT": str(s.batch_lanes.count),
+            **{
+                f"AUDIONOTES_WORKERS__{k.upper()}": str(v)
+                for k, v in s.workers.model_dump(mode="json").items()
+            },
             "AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS": json.dumps(s.transcription.default_models),
             "AUDIONOTES_SIGNING_KEY_FILE": s.signing_key_file or "",
             "AUDIONOTES_INBOX": s.inbox_uri,

@@ -24,6 +24,8 @@ from google.api_core import exceptions as gexc
 from google.protobuf import duration_pb2
 
 from common.config.settings import Settings
+from common.domain.jobs import Priority
+from common.domain.scaling import work_subscription, work_topic
 from emulators.config import REPO_ROOT, LocalStack, defined_functions, sdk_root
 from emulators.processes import ProcessTable, Service, StackError, http_ok, port_in_use
 
@@ -99,6 +101,7 @@ class _Subscription(NamedTuple):
     topic: str
     dead_letter_topic: str | None
     push_to: str | None  # a function's name, "bridge" (the Eventarc bridge), None: pull-only
+    ack_deadline_s: int | None = None  # None: Settings.delivery's
 
 
 class Stack:
@@ -304,6 +307,7 @@ class Stack:
                     sub.topic,
                     push_endpoint=self._push_endpoint(sub.push_to, functions),
                     dead_letter_topic=sub.dead_letter_topic,
+                    ack_deadline_s=sub.ack_deadline_s,
                 )
                 try:
                     subscriber.create_subscription(request=request)
@@ -470,6 +474,20 @@ def _subscriptions(s: Settings) -> list[_Subscription]:
         _Subscription(
             s.subscriptions.inbox_events_dead_letter, s.topics.inbox_events_dead_letter, None, None
         ),
+        # The work queues: pulled by the transcribe workers.
+        *(
+            _Subscription(
+                work_subscription(p, s),
+                work_topic(p, s),
+                s.topics.work_dead_letter,
+                None,
+                s.workers.ack_deadline_s,
+            )
+            for p in Priority
+        ),
+        _Subscription(
+            s.subscriptions.work_dead_letter, s.topics.work_dead_letter, None, "dead_letters"
+        ),
     ]
 
 
@@ -488,13 +506,14 @@ def subscription_request(
     *,
     push_endpoint: str | None,
     dead_letter_topic: str | None,
+    ack_deadline_s: int | None = None,
 ) -> dict[str, Any]:
     """A subscription as Terraform defines it: ack deadline, retry backoff, dead-lettering."""
     s = local.settings
     request: dict[str, Any] = {
         "name": f"projects/{s.project}/subscriptions/{name}",
         "topic": f"projects/{s.project}/topics/{topic}",
-        "ack_deadline_seconds": s.delivery.ack_deadline_s,
+        "ack_deadline_seconds": ack_deadline_s or s.delivery.ack_deadline_s,
         "retry_policy": {
             "minimum_backoff": duration_pb2.Duration(seconds=s.delivery.min_backoff_s),
             "maximum_backoff": duration_pb2.Duration(seconds=s.delivery.max_backoff_s),

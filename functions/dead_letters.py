@@ -1,13 +1,15 @@
 """``dead_letters``: a message Pub/Sub gave up on marks its job FAILED, with the reason.
 
-Both dead-letter topics (``transcription-requests-dead-letter``, ``transcripts-ready-dead-letter``)
-push here. Pub/Sub forwards the original body and attributes and adds its own:
+The dead-letter topics (``transcription-requests-dead-letter``,
+``transcripts-ready-dead-letter``, ``transcription-work-dead-letter``) push here. Pub/Sub
+forwards the original body and attributes and adds its own:
 ``CloudPubSubDeadLetterSourceSubscription`` (where delivery failed) and
 ``CloudPubSubDeadLetterSourceDeliveryCount`` (how many times it tried).
 
 Only a job still waiting for the step that message was for is failed: a transcription
 request covers QUEUED and DISPATCHED (unless the job's execution is alive: a later delivery
-launched it), a transcript-ready message covers TRANSCRIBED and SUMMARIZING. A job that moved
+launched it), a chunk of work covers DISPATCHED and TRANSCRIBING, a transcript-ready message
+covers TRANSCRIBED and SUMMARIZING. A job that moved
 on meanwhile, or is final, is left as it is, so a late or repeated dead letter changes
 nothing. A body without a job id is logged and acknowledged: nothing can be done with it.
 Anything transient (Firestore, Cloud Run) raises, and Pub/Sub delivers the dead letter again.
@@ -101,6 +103,9 @@ def stuck_states(subscription_id: str, settings: Settings) -> frozenset[JobState
         return frozenset({JobState.QUEUED, JobState.DISPATCHED})
     if subscription_id == subs.notes:
         return frozenset({JobState.TRANSCRIBED, JobState.SUMMARIZING})
+    if subscription_id in (subs.work_high, subs.work_normal, subs.work_low):
+        # A chunk no worker could finish: the job can never be merged.
+        return frozenset({JobState.DISPATCHED, JobState.TRANSCRIBING})
     return frozenset()
 
 

@@ -1,4 +1,8 @@
-"""``dispatch``: a QUEUED job becomes one Cloud Run execution of the transcribe job.
+"""``dispatch``: a QUEUED job's chunks go to the pull workers' queues, and the workers are
+scaled by backlog (``functions/dispatch_work.py``, ``Settings.workers.mode`` workers, the
+default). The rest of this docstring is the earlier design, ``workers.mode`` per_job, kept for
+side-by-side measurement (bench/load.py) and for deployments that want it: a QUEUED job
+becomes one Cloud Run execution of the transcribe job.
 
 It chooses the tier (high priority -> the GPU job, normal and low -> ``batch_tier``), the
 model (the job's option, mapped through ``Settings.transcription.models``) and the chunk plan
@@ -26,7 +30,7 @@ from functools import lru_cache
 
 from opentelemetry import trace
 
-from common.config.settings import Settings, Tier
+from common.config.settings import DispatchMode, Settings, Tier
 from common.domain.errors import Busy, InvalidInput, JobNotFound
 from common.domain.jobs import (
     Job,
@@ -55,10 +59,17 @@ from common.domain.messages import TranscriptionRequested
 from common.domain.ports import LaneStore, Launcher
 from common.domain.transcription_plan import TRACEPARENT_ENV, ChunkPlan, resolve_model, tier_for
 from common.gcp.cloud_run import CloudRunLauncher
-from common.gcp.lane_store import FirestoreLaneStore
+from common.gcp.coordination_store import FirestoreLaneStore, FirestorePoolStore
 from common.obs.logs import current_traceparent, get_logger
 from functions.bootstrap import Services, services
 from functions.dispatch_source import Prober, SourceProber
+from functions.dispatch_work import (
+    WorkDispatch,
+    dispatch_to_queue,
+    ensure_workers,
+    queue_chunks,
+    run_job_for,
+)
 
 log = get_logger(__name__)
 
@@ -67,6 +78,8 @@ class DispatchOutcome(StrEnum):
     LAUNCHED = "launched"
     ALREADY_RUNNING = "already_running"
     BATCHED = "batched"  # handed to the execution draining its batch lane
+    QUEUED = "queued"  # its chunks are in the work queue
+    ALREADY_QUEUED = "already_queued"  # a redelivery: the chunks were queued before
     NOT_NEEDED = "not_needed"  # the job moved on, was deleted or is final
     REJECTED = "rejected"  # the job is FAILED with a clear error
 
@@ -76,14 +89,19 @@ class DispatchServices:
     launcher: Launcher
     prober: Prober
     lanes: LaneStore | None = None  # None: no batch lanes, every job its own execution
+    work: WorkDispatch | None = None  # None: no pull workers (per_job mode only)
 
 
 def build_dispatch_services(svc: Services) -> DispatchServices:
     s = svc.settings
+    launcher = CloudRunLauncher(s)
     return DispatchServices(
-        launcher=CloudRunLauncher(s),
+        launcher=launcher,
         prober=SourceProber(s, svc.blobs),
         lanes=FirestoreLaneStore(s.project, s.collections.batch_lanes),
+        work=WorkDispatch(
+            launcher=launcher, pools=FirestorePoolStore(s.project, s.collections.worker_pools)
+        ),
     )
 
 
@@ -101,6 +119,9 @@ def handle_dispatch(
     except JobNotFound:
         log.warning("no job %s (deleted?); nothing to dispatch", request.job_id)
         return DispatchOutcome.NOT_NEEDED
+    to_workers = svc.settings.workers.mode == DispatchMode.WORKERS and deps.work is not None
+    if job.coordination.work_plan is not None or (to_workers and job.state == JobState.QUEUED):
+        return _to_workers(job, request, svc, deps)
     if job.state == JobState.QUEUED:
         try:
             plan = plan_job(job, svc.settings, deps.prober)
@@ -124,6 +145,26 @@ def handle_dispatch(
         if holds(job.coordination.launch, claim):
             return _launch(job, plan, claim, svc, deps)
     return _redelivered(job, svc, deps)
+
+
+def _to_workers(
+    job: Job, request: TranscriptionRequested, svc: Services, deps: DispatchServices
+) -> DispatchOutcome:
+    if deps.work is None:
+        raise Busy(f"job {job.job_id} is queued for pull workers, but this dispatch has none")
+    if job.state == JobState.QUEUED:
+        try:
+            plan = plan_job(job, svc.settings, deps.prober)
+        except InvalidInput as exc:
+            return _reject(job, exc, svc)
+        job = dispatch_to_queue(job, plan, svc)
+    tier = job.coordination.work_tier
+    if tier is None or job.state not in (JobState.DISPATCHED, JobState.TRANSCRIBING):
+        log.info("job is %s; nothing to dispatch", job.state, extra={"event": "duplicate"})
+        return DispatchOutcome.NOT_NEEDED
+    queued = queue_chunks(job, svc, resend=request.resend)
+    ensure_workers(Tier(tier), svc, deps.work)
+    return DispatchOutcome.QUEUED if queued else DispatchOutcome.ALREADY_QUEUED
 
 
 def plan_job(job: Job, settings: Settings, prober: Prober) -> ChunkPlan:
@@ -169,10 +210,7 @@ def _lane_env(key: str, job: Job, settings: Settings) -> LaneEnv:
 
 def choose_tier(priority: Priority, settings: Settings) -> tuple[str, int]:
     """The Cloud Run job for a priority, and the task timeout that job allows."""
-    t = settings.executions
-    if tier_for(priority, settings) == Tier.GPU:
-        return settings.run_jobs.transcribe_gpu, t.gpu_task_timeout_s
-    return settings.run_jobs.transcribe_cpu, t.cpu_task_timeout_s
+    return run_job_for(tier_for(priority, settings), settings)
 
 
 # Launching ----------------------------------------------------------------------------------

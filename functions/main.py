@@ -161,6 +161,7 @@ def dead_letters(event: CloudEvent) -> None:
 @functions_framework.http
 def sweep(request: flask.Request) -> flask.Response:
     """Cloud Scheduler's periodic call: jobs whose message was lost get it published again."""
+    from functions.dispatch import dispatch_services
     from functions.sweep import SweepRequest
     from functions.sweep import sweep as run_sweep
 
@@ -172,5 +173,5 @@ def sweep(request: flask.Request) -> flask.Response:
         return response
     svc = _traced(services(), "sweep")
     with stage("sweep", parents=[request.headers.get("traceparent")]):
-        report = run_sweep(svc, body)
+        report = run_sweep(svc, body, work=dispatch_services().work)
     return flask.jsonify(report.as_dict())

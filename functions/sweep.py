@@ -6,10 +6,12 @@ and then dropped), the job would sit in its state forever. Cloud Scheduler calls
 every few minutes; it finds jobs that have been in a waiting state longer than
 ``older_than_s`` and publishes the message that state waits for:
 
-- QUEUED, DISPATCHED, TRANSCRIBING -> a transcription request (``dispatch`` launches, or finds
-  the execution alive and does nothing; a TRANSCRIBING job whose execution ended without
-  finishing it, killed by its timeout or cancelled, is launched again, a bounded number of
-  times);
+- QUEUED, DISPATCHED, TRANSCRIBING -> a transcription request. For the pull workers it says
+  ``resend``: dispatch queues the chunks that have no result again (a worker runs nothing for
+  a chunk another holds or finished), at most once per ``older_than_s`` per job. In per_job
+  mode ``dispatch`` launches, or finds the execution alive and does nothing; a TRANSCRIBING
+  job whose execution ended without finishing it, killed by its timeout or cancelled, is
+  launched again, a bounded number of times;
 - TRANSCRIBED, SUMMARIZING -> a transcript-ready message (``notes`` completes, or finds the
   notes already written and charges nothing).
 
@@ -17,6 +19,9 @@ It also finds what an event lost upstream leaves: an inbox object that never bec
 (its finalize event never arrived) is handled as the event would have been, and results whose
 job no longer exists (its document expired or was withdrawn first) are deleted. Both scans
 are bounded by ``max_objects`` per run.
+
+It ends by scaling each tier's workers to its backlog, so queued chunks whose workers all
+died (cancelled, or out of time) get new ones even when no new job arrives.
 
 Every handler is idempotent, so a message that was only slow, not lost, costs a duplicate
 delivery and nothing else.
@@ -31,12 +36,14 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.config.settings import DispatchMode, Tier
 from common.domain.blobs import BlobRef
 from common.domain.errors import JobNotFound
 from common.domain.jobs import Job, JobState, upload_job_id, utcnow
 from common.domain.messages import TranscriptionRequested, TranscriptReady
 from common.obs.logs import bind, get_logger
 from functions.bootstrap import Services
+from functions.dispatch_work import WorkDispatch, ensure_workers
 from functions.uploads import (
     StorageObject,
     handle_upload,
@@ -80,9 +87,12 @@ class SweepReport:
     uploads: list[str] = field(default_factory=list)
     # Jobs whose results outlived the job document, and were deleted.
     orphaned_results: list[str] = field(default_factory=list)
+    # Workers launched per tier for the backlog.
+    workers_launched: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "workers_launched": self.workers_launched,
             "scanned": self.scanned,
             "requests": self.requests,
             "ready": self.ready,
@@ -91,7 +101,13 @@ class SweepReport:
         }
 
 
-def sweep(svc: Services, request: SweepRequest, *, now: datetime | None = None) -> SweepReport:
+def sweep(
+    svc: Services,
+    request: SweepRequest,
+    *,
+    work: WorkDispatch | None = None,
+    now: datetime | None = None,
+) -> SweepReport:
     now = now or utcnow()
     cutoff = now - timedelta(seconds=request.older_than_s)
     report = SweepReport()
@@ -108,6 +124,9 @@ def sweep(svc: Services, request: SweepRequest, *, now: datetime | None = None) 
     if request.max_objects:
         _lost_uploads(svc, request.max_objects, report)
         _orphaned_results(svc, request.max_objects, report)
+    if work is not None and svc.settings.workers.mode == DispatchMode.WORKERS:
+        for tier in Tier:
+            report.workers_launched[tier.value] = ensure_workers(tier, svc, work)
     log.info(
         "sweep: %d job(s) scanned, %d request(s) and %d ready message(s) published, "
         "%d lost upload(s) queued, %d orphaned result folder(s) deleted",
@@ -185,7 +204,8 @@ def _jobs_in(svc: Services, state: JobState) -> Iterator[Job]:
 
 def _stale(job: Job, state: JobState, cutoff: datetime) -> bool:
     entered = job.state_times.get(state, job.updated_at)
-    return entered <= cutoff
+    queued = job.coordination.work_queued_at  # chunks queued again restart the clock
+    return max(entered, queued or entered) <= cutoff
 
 
 def _republish(svc: Services, job: Job, report: SweepReport) -> None:
@@ -198,7 +218,11 @@ def _republish(svc: Services, job: Job, report: SweepReport) -> None:
         else:
             svc.publisher.publish(
                 s.topics.transcription_requests,
-                TranscriptionRequested(job_id=job.job_id, priority=job.options.priority),
+                TranscriptionRequested(
+                    job_id=job.job_id,
+                    priority=job.options.priority,
+                    resend=job.coordination.work_plan is not None,
+                ),
                 priority=job.options.priority.value,
                 **trace,
             )

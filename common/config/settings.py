@@ -68,6 +68,12 @@ class Topics(BaseModel):
     # Events the local bridge could not deliver after max_delivery_attempts, kept for
     # operators; the sweep turns their objects into jobs (functions/sweep.py).
     inbox_events_dead_letter: str = Field(default="inbox-events-dead-letter", pattern=_RESOURCE_ID)
+    # Chunk work for the pull workers, one queue per priority (run_jobs/transcribe/worker.py),
+    # and where a chunk goes after max_delivery_attempts.
+    work_high: str = Field(default="transcription-work-high", pattern=_RESOURCE_ID)
+    work_normal: str = Field(default="transcription-work-normal", pattern=_RESOURCE_ID)
+    work_low: str = Field(default="transcription-work-low", pattern=_RESOURCE_ID)
+    work_dead_letter: str = Field(default="transcription-work-dead-letter", pattern=_RESOURCE_ID)
 
 
 class Subscriptions(BaseModel):
@@ -81,6 +87,11 @@ class Subscriptions(BaseModel):
     )
     inbox_events: str = Field(default="on-upload", pattern=_RESOURCE_ID)
     inbox_events_dead_letter: str = Field(default="on-upload-dead-letter", pattern=_RESOURCE_ID)
+    # Pull subscriptions the transcribe workers take chunks from (no push endpoint).
+    work_high: str = Field(default="work-high", pattern=_RESOURCE_ID)
+    work_normal: str = Field(default="work-normal", pattern=_RESOURCE_ID)
+    work_low: str = Field(default="work-low", pattern=_RESOURCE_ID)
+    work_dead_letter: str = Field(default="transcription-work-dead-letter", pattern=_RESOURCE_ID)
 
 
 class Delivery(BaseModel):
@@ -230,9 +241,46 @@ class Executions(BaseModel):
     max_relaunches: int = Field(default=3, ge=0, le=20)
 
 
+class DispatchMode(StrEnum):
+    """How transcription work reaches the transcribe job's tasks."""
+
+    # Chunks go to Pub/Sub work queues; long-lived worker tasks pull them (scaled by backlog).
+    WORKERS = "workers"
+    # The earlier design: one execution per job, one task per chunk (short jobs in batch lanes).
+    PER_JOB = "per_job"
+
+
+class Workers(BaseModel):
+    """The pull workers (run_jobs/transcribe/worker.py) and how dispatch scales them
+    (common/domain/scaling.py). Terraform holds the caps to the project's GPU quota."""
+
+    mode: DispatchMode = DispatchMode.WORKERS
+    # Worker tasks running at once per tier, at most (GPU: one L4 each; the quota is 0 until
+    # raised). 0 stops a tier from starting workers; its work waits in the queue.
+    max_gpu: int = Field(default=4, ge=0, le=1000)
+    max_cpu: int = Field(default=8, ge=0, le=1000)
+    # Queued chunks per running worker that dispatch aims for: 1 spreads a long job over as
+    # many workers as it has chunks (latency); more packs chunks into fewer starts (cost).
+    backlog_per_worker: float = Field(default=2.0, gt=0, le=1000)
+    # A worker whose queues stay empty this long exits (the billed idle tail).
+    idle_s: float = Field(default=30.0, ge=0, le=3600)
+    # A worker takes no new chunk with less than this left before its task timeout: a chunk
+    # started must finish inside the task.
+    reserve_s: float = Field(default=300.0, ge=0, le=3600)
+    # The work subscriptions' ack deadline; a worker extends it while it transcribes, so a
+    # killed worker's chunk goes to another within this long.
+    ack_deadline_s: int = Field(default=60, ge=10, le=600)
+    # How long a worker waits before it asks for work again when the queues are empty.
+    poll_s: float = Field(default=1.0, gt=0, le=60)
+    # A scaling decision's lease (one per tier, in Firestore): concurrent dispatches do not
+    # each launch workers for the same backlog.
+    scale_lease_s: int = Field(default=30, ge=5, le=600)
+
+
 class BatchLanes(BaseModel):
-    """Batch lanes (common/domain/lanes.py): short jobs on the batch tier share executions, so
-    one model load serves many short files."""
+    """Batch lanes (common/domain/lanes.py), in ``workers.mode`` per_job only: short jobs on the
+    batch tier share executions, so one model load serves many short files. (Pull workers do
+    that for every job: a short file is one chunk in the same queue.)"""
 
     # Jobs no longer than this wait in a lane (0 turns lanes off).
     short_max_s: float = Field(default=300.0, ge=0, le=3600)
@@ -252,6 +300,7 @@ class Collections(BaseModel):
     breakers: str = "breakers"
     spend: str = "spend"
     batch_lanes: str = "batch_lanes"
+    worker_pools: str = "worker_pools"
 
 
 class Limits(BaseModel):
@@ -464,6 +513,7 @@ class Settings(BaseSettings):
     speakers: Speakers = Speakers()
     local_llm: LocalLlm = LocalLlm()
     executions: Executions = Executions()
+    workers: Workers = Workers()
     batch_lanes: BatchLanes = BatchLanes()
     collections: Collections = Collections()
     limits: Limits = Limits()

@@ -219,6 +219,15 @@ class Coordination(BaseModel):
     # chunk plan that execution runs it with (the JSON a dedicated execution gets in its env).
     batch_lane: str | None = None
     batch_plan: str | None = None
+    # Pull workers (``Settings.workers.mode`` workers): the tier whose queues hold the job's
+    # chunks and how many it has (dispatch scales by their sum), the plan they follow, when
+    # they were queued (a redelivered dispatch queues only if they never were) and how often
+    # the sweep queued them again.
+    work_tier: str | None = None
+    work_chunks: int = Field(default=0, ge=0)
+    work_plan: str | None = None
+    work_queued_at: datetime | None = None
+    work_requeues: int = Field(default=0, ge=0)
     # Deliveries of its transcript-ready message that found every model provider out and
     # left the job to wait for one (functions/notes.py): bounded below the dead-letter limit.
     provider_waits: int = Field(default=0, ge=0)
@@ -337,6 +346,20 @@ def dispatched(job: Job, duration_s: float, **coordination: object) -> Job | Non
     moved, _ = advance(job, JobState.DISPATCHED)
     source = moved.source.model_copy(update={"duration_s": duration_s})
     return moved.model_copy(update={"source": source}).coordinated(**coordination)
+
+
+def work_queued(job: Job, now: datetime, *, requeue: bool) -> Job | None:
+    """Record that the job's chunks are in the work queue (None: already recorded, unless
+    this is the sweep's ``requeue``)."""
+    c = job.coordination
+    if job.state not in (JobState.DISPATCHED, JobState.TRANSCRIBING) or c.work_plan is None:
+        return None
+    if c.work_queued_at is not None and not requeue:
+        return None
+    requeues = c.work_requeues + (1 if requeue and c.work_queued_at is not None else 0)
+    return job.coordinated(work_queued_at=now, work_requeues=requeues).model_copy(
+        update={"updated_at": now}
+    )
 
 
 def launch_taken_over(job: Job, seen: Job, claim: str, now: datetime, lease_s: float) -> Job | None:

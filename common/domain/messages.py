@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from common.domain.errors import InvalidInput
 from common.domain.jobs import Priority
+from common.domain.transcription_plan import ChunkPlan
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +25,19 @@ class TranscriptionRequested(BaseModel):
 
     job_id: str
     priority: Priority = Priority.NORMAL
+    # Set by the sweep: the job has waited too long, so its unfinished chunks are queued again
+    # (a dispatch that is only redelivered does not queue twice).
+    resend: bool = False
+
+
+class ChunkWork(BaseModel):
+    """One chunk of a job's plan, published to its priority's work topic for a pull worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    index: int
+    plan: ChunkPlan
 
 
 class TranscriptReady(BaseModel):

@@ -18,6 +18,8 @@ from pydantic import BaseModel
 from common.domain.blobs import BlobInfo
 from common.domain.jobs import Job, JobError, JobState
 from common.domain.lanes import Lane
+from common.domain.messages import ChunkWork
+from common.domain.scaling import WorkerPool
 
 
 class BlobStore(Protocol):
@@ -93,6 +95,11 @@ class JobStore(Protocol):
     ) -> Transition: ...
     def set_progress(self, job_id: str, progress: float) -> Job: ...
     def in_lane(self, lane: str, *, limit: int = 100) -> Sequence[Job]: ...
+    def work_backlog(self, tier: str) -> int:
+        """Chunks of the tier's jobs that are queued or being transcribed (an upper bound:
+        a job's finished chunks count until the job is TRANSCRIBED)."""
+        ...
+
     def update(self, job_id: str, change: Callable[[Job], Job | None]) -> Job: ...
     def delete(self, job_id: str) -> bool: ...
 
@@ -117,6 +124,43 @@ class Launcher(Protocol):
     def cancel(self, execution: str) -> None:
         """Stop the execution's tasks; nothing to do if it finished or is gone."""
         ...
+
+    def active_tasks(self, job: str, *, within_s: float) -> int:
+        """Tasks of ``job``'s unfinished executions that have not ended (running or pending);
+        executions created more than ``within_s`` ago are taken as finished."""
+        ...
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A chunk pulled from a work queue, held until acked, deferred or nacked."""
+
+    work: ChunkWork | None  # None: a body no worker can use (acked and logged)
+    ack_id: str
+    subscription: str
+    delivery_attempt: int  # 1 on the first delivery
+    message_id: str
+    attributes: dict[str, str]
+
+
+class WorkQueue(Protocol):
+    """The chunk queues (Pub/Sub pull subscriptions)."""
+
+    def pull(self, subscription: str) -> WorkItem | None:
+        """One message, or None at once if there is none."""
+        ...
+
+    def extend(self, item: WorkItem, seconds: int) -> None:
+        """Keep the message ours for ``seconds`` more (0 hands it back now)."""
+        ...
+
+    def ack(self, item: WorkItem) -> None: ...
+
+
+class PoolStore(Protocol):
+    def update(
+        self, tier: str, change: Callable[[WorkerPool], WorkerPool | None]
+    ) -> WorkerPool: ...
 
 
 class LaneStore(Protocol):

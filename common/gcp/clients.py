@@ -53,6 +53,12 @@ def publisher_client() -> pubsub_v1.PublisherClient:
     )
 
 
+def subscriber_client() -> pubsub_v1.SubscriberClient:
+    return _once(
+        ("pubsub-subscriber", os.environ.get("PUBSUB_EMULATOR_HOST")), pubsub_v1.SubscriberClient
+    )
+
+
 def run_jobs_client(endpoint: str | None) -> run_v2.JobsClient:
     return _once(("run_jobs", endpoint), lambda: run_v2.JobsClient(**_run_args(endpoint)))
 

@@ -7,6 +7,8 @@ long-running operation's metadata, and nothing here ever waits for the operation
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from google.api_core import exceptions as gexc
 from google.cloud import run_v2
 from google.protobuf import duration_pb2
@@ -70,3 +72,20 @@ class CloudRunLauncher:
         except gexc.GoogleAPICallError as exc:
             raise ExecutorUnavailable(f"get {execution} failed: {exc}") from exc
         return not found.completion_time
+
+    def active_tasks(self, job: str, *, within_s: float) -> int:
+        # Listed newest first (the API's order): an execution older than the longest task
+        # ends the walk, so the cost stays bounded however many finished executions a job has.
+        since = datetime.now(UTC) - timedelta(seconds=within_s)
+        active = 0
+        try:
+            for ex in self.executions.list_executions(parent=self.job_path(job)):
+                if ex.create_time and ex.create_time < since:
+                    break
+                if ex.completion_time:
+                    continue
+                ended = ex.succeeded_count + ex.failed_count + ex.cancelled_count
+                active += max(0, ex.task_count - ended)
+        except gexc.GoogleAPICallError as exc:
+            raise ExecutorUnavailable(f"list executions of {job} failed: {exc}") from exc
+        return active

@@ -28,6 +28,11 @@ log = get_logger(__name__)
 
 # The document field a lane worker's query filters on (an index in terraform/modules/firestore).
 LANE_FIELD = "coordination.batch_lane"
+# The fields the workers' backlog sums over (an index in terraform/modules/firestore).
+WORK_TIER_FIELD = "coordination.work_tier"
+WORK_CHUNKS_FIELD = "coordination.work_chunks"
+# The states in which a job's chunks are queued or being transcribed.
+WORK_STATES = (JobState.DISPATCHED, JobState.TRANSCRIBING)
 
 
 class FirestoreJobStore:
@@ -107,6 +112,18 @@ class FirestoreJobStore:
         )
         with unavailable_as_domain_error(f"list lane {lane}"):
             return [Job.model_validate(s.to_dict()) for s in query.stream(**STORE_CALL)]
+
+    def work_backlog(self, tier: str) -> int:
+        query = (
+            self.client.collection(self.collection)
+            .where(filter=firestore.FieldFilter(WORK_TIER_FIELD, "==", tier))
+            .where(filter=firestore.FieldFilter("state", "in", [s.value for s in WORK_STATES]))
+        )
+        with unavailable_as_domain_error(f"sum the {tier} backlog"):
+            results = query.sum(WORK_CHUNKS_FIELD, alias="chunks").get(**STORE_CALL)
+        # One row of one aggregation; the emulator and the service both answer so.
+        values = [r.value for row in results for r in row]  # type: ignore[attr-defined]
+        return int(values[0] or 0) if values else 0
 
     def transition(
         self,

@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 import requests
 from google.cloud import firestore, pubsub_v1  # type: ignore[attr-defined]
+from google.protobuf import timestamp_pb2
 
 from common.config.settings import Settings
 from common.domain.jobs import Job, JobOptions, JobSource, JobState
@@ -274,23 +275,33 @@ def test_pubsub_restart_loses_no_job(clean_stack, settings, store, unique, short
         clean_stack.up()  # whatever happened: the emulator running, push configs restored
 
 
-def test_a_job_whose_execution_died_is_relaunched_by_the_sweep(
+def test_a_job_whose_workers_died_is_requeued_by_the_sweep(
     clean_stack, settings, store, unique, tmp_path
 ):
-    """The execution is cancelled while its task transcribes (as Cloud Run's timeout or a
-    last failed retry would end it): the job rests in TRANSCRIBING with a dead execution. The
-    sweep asks dispatch about it, dispatch launches it again, the new task resumes, and the
-    job completes, its relaunch counted."""
+    """Every worker execution is cancelled while one transcribes the job (as Cloud Run's
+    timeout would end it), and the queue's copy of the chunk is taken away (as a queue lost
+    with its state would be): the job rests in TRANSCRIBING with no worker and nothing queued.
+    The sweep asks dispatch to queue its unfinished chunks again and scales the workers up; a
+    new worker takes the chunk over and the job completes, the requeue counted."""
     speech = make_speech(tmp_path / "long.wav", repeated(3))  # ~95 s: several seconds of work
     job_id = gsutil_upload(settings, speech, f"{unique}/cancelled.wav")
-    running = wait_for(
-        lambda: (j := store.get(job_id)).state is JobState.TRANSCRIBING and j.execution and j,
+    wait_for(
+        lambda: store.get(job_id).state is JobState.TRANSCRIBING,
         timeout_s=120,
         what="the transcription to start",
     )
     launcher = CloudRunLauncher(settings)
-    launcher.cancel(running.execution)
-    wait_for(lambda: not launcher.is_alive(running.execution), what="the execution to end")
+    subscriber = pubsub_v1.SubscriberClient()
+    queue = subscriber.subscription_path(settings.project, settings.subscriptions.work_normal)
+    run_job = launcher.job_path(settings.run_jobs.transcribe_cpu)
+    for execution in launcher.executions.list_executions(parent=run_job):
+        if not execution.completion_time:
+            launcher.cancel(execution.name)
+    wait_for(
+        lambda: launcher.active_tasks(settings.run_jobs.transcribe_cpu, within_s=3600) == 0,
+        what="the workers to end",
+    )
+    subscriber.seek(request={"subscription": queue, "time": _now_timestamp()})  # queue emptied
     stuck = store.get(job_id)
     assert stuck.state is JobState.TRANSCRIBING, "it finished before the cancel: audio too short"
 
@@ -299,11 +310,17 @@ def test_a_job_whose_execution_died_is_relaunched_by_the_sweep(
 
     job = _final(store, job_id, timeout_s=240)
     assert job.state is JobState.COMPLETED, job.error
-    assert job.attempts == 1 and job.execution != running.execution
+    assert job.coordination.work_requeues == 1 and job.attempts == 0
     transcript = Transcript.model_validate_json(
         GcsBlobStore(settings.project).read_bytes(result_uri(settings, job_id, "transcript.json"))
     )
     assert word_error_rate(repeated(3), transcript.text) <= 0.15
+
+
+def _now_timestamp() -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.GetCurrentTime()
+    return stamp
 
 
 def _request_published(store: FirestoreJobStore, job_id: str) -> bool:

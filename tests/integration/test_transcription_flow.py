@@ -1,6 +1,6 @@
-"""Transcription through the local stack: real gsutil uploads, the real dispatch function,
-the Cloud Run emulator running ``python -m run_jobs.transcribe`` tasks, and faster-whisper
-(tiny.en, int8) on espeak-ng speech with a known text."""
+"""Transcription through the local stack: real gsutil uploads, the real dispatch function, the
+Pub/Sub work queues, the Cloud Run emulator running ``python -m run_jobs.transcribe`` pull
+workers, and faster-whisper (tiny.en, int8) on espeak-ng speech with a known text."""
 
 from __future__ import annotations
 
@@ -87,15 +87,17 @@ def _ready_for(tap: Tap, job_id: str) -> int:
     return sum(json.loads(m.data)["job_id"] == job_id for m in tap.drain(settle_s=3))
 
 
-def _task_logs(stack, execution: str) -> str:  # type: ignore[no-untyped-def]
-    folder = stack.local.executions_dir / execution.rsplit("/", 1)[1]
-    return "".join(p.read_text() for p in sorted(folder.glob("task-*.log")))
+def _task_logs(stack, execution: str = "*") -> str:  # type: ignore[no-untyped-def]
+    """The task logs of one execution (by name), or of every execution of the stack."""
+    folder = execution.rsplit("/", 1)[-1]
+    logs = sorted(stack.local.executions_dir.glob(f"{folder}/task-*.log"))
+    return "".join(p.read_text() for p in logs)
 
 
 def _job_log(stack, job: Job) -> str:  # type: ignore[no-untyped-def]
-    """The lines of the job's execution logs about this job (a lane execution serves many)."""
+    """The task log lines about this job, whichever workers handled it (each serves many)."""
     marker = f'"job_id": "{job.job_id}"'
-    log = _task_logs(stack, job.execution or "")
+    log = _task_logs(stack)
     return "".join(line for line in log.splitlines(keepends=True) if marker in line)
 
 
@@ -110,7 +112,10 @@ def test_upload_is_transcribed_with_known_text(
     job_id = gsutil_upload(settings, short_speech, f"{unique}/meeting.wav")
 
     job = _wait_done(store, job_id)
-    assert job.execution is not None and "/jobs/transcribe-cpu/executions/" in job.execution
+    # Its one chunk went to the batch tier's queue and a CPU worker took it.
+    assert job.coordination.work_tier == "cpu" and job.coordination.work_chunks == 1
+    assert job.execution is None and job.coordination.work_queued_at is not None
+    assert _job_log(clean_stack, job).count('"event": "chunk_transcribed"') == 1
     assert JobState.DISPATCHED in job.state_times and JobState.TRANSCRIBING in job.state_times
     transcript = _transcript(settings, job_id)
     assert word_error_rate(KNOWN_TEXT, transcript.text) <= 0.15, transcript.text
@@ -237,7 +242,7 @@ def test_two_minutes_of_silence_inside_speech_get_no_words(
     assert job.transcription is not None and job.transcription.quality.segments_dropped == 0
 
 
-def test_redelivered_request_launches_no_second_execution(
+def test_redelivered_request_queues_and_transcribes_once(
     clean_stack, settings, store, unique, short_speech
 ):
     before = {e.name for e in _executions(settings, settings.run_jobs.transcribe_cpu)}
@@ -252,11 +257,15 @@ def test_redelivered_request_launches_no_second_execution(
         publisher.publish(topic, body, job_id=job_id).result()
 
     job = _wait_done(store, job_id)
-    assert job.execution == dispatched.execution
-    # A short job may join a batch lane's execution that an earlier job opened (then nothing
-    # is new): whatever launched, it is the job's own execution and nothing beside it.
-    after = {e.name for e in _executions(settings, settings.run_jobs.transcribe_cpu)}
-    assert after - before <= {job.execution} and job.execution in after
+    assert job.coordination.work_queued_at == dispatched.coordination.work_queued_at
+    assert job.coordination.work_requeues == 0
+    log = _job_log(clean_stack, job)
+    assert log.count('"event": "chunk_transcribed"') == 1  # the model ran once for it
+    # Workers are launched for the backlog, never more than the tier's cap at once.
+    after = [
+        e for e in _executions(settings, settings.run_jobs.transcribe_cpu) if e.name not in before
+    ]
+    assert sum(e.task_count for e in after) <= 1  # one chunk: one worker at most
 
 
 def test_same_audio_again_is_a_cache_hit_that_runs_no_model(
@@ -361,9 +370,10 @@ def test_multi_chunk_job_matches_the_single_chunk_transcript(
     assert words[-1].end > 85  # the last chunk's words are on the file's timeline
 
 
-def _worker_pids(job_id: str) -> list[int]:
-    """This stack's transcribe task processes for ``job_id`` (their environment says so)."""
+def _worker_pids(settings: Settings) -> list[int]:
+    """This stack's pull worker processes (their environment says so)."""
     pids = []
+    stack = f"FIRESTORE_EMULATOR_HOST={os.environ['FIRESTORE_EMULATOR_HOST']}".encode()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -372,56 +382,65 @@ def _worker_pids(job_id: str) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"run_jobs.transcribe" in cmdline and f"JOB_ID={job_id}".encode() in environ:
+        worker = any(e.startswith(b"AUDIONOTES_TRANSCRIBE_WORKER=") for e in environ)
+        if b"run_jobs.transcribe" in cmdline and worker and stack in environ:
             pids.append(int(proc.name))
     return pids
 
 
-def test_killed_task_is_retried_and_the_job_completes(
+def test_killed_worker_s_chunk_is_taken_up_and_the_job_completes(
     clean_stack, settings, store, ready_tap, unique, long_speech
 ):
+    """Every worker is killed (SIGKILL: no clean-up) while one transcribes the job's chunk.
+    The message is no longer kept, Pub/Sub hands it out again after the ack deadline, a new
+    worker (Cloud Run's retry of the killed task) takes the stale claim over and the job
+    completes, with one transcript and one ready message."""
     job_id = gsutil_upload(settings, long_speech, f"{unique}/killed.wav")
     wait_for(lambda: _job_in(store, job_id, (JobState.TRANSCRIBING,)), what="transcription start")
-    pids = wait_for(lambda: _worker_pids(job_id), what="the task process")
+    pids = wait_for(lambda: _worker_pids(settings), what="the worker process")
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
 
     job = _wait_done(store, job_id, timeout_s=300)
-    executions = CloudRunLauncher(settings).executions
-    execution = wait_for(
-        lambda: (e := executions.get_execution(name=job.execution)).completion_time and e,
-        what="the execution to finish",
-    )
-    assert execution.retried_count >= 1  # the kill really hit, and Cloud Run retried
-    assert execution.succeeded_count == 1
+    log = _job_log(clean_stack, job)
+    # Two deliveries of the chunk started the model: the killed one and the one that finished.
+    assert log.count('"event": "task_started"') >= 2
+    assert log.count('"event": "chunk_transcribed"') == 1
     transcript = _transcript(settings, job_id)
     assert word_error_rate(repeated(3), transcript.text) <= 0.15
     assert _ready_for(ready_tap, job_id) == 1
     assert JobState.FAILED not in job.state_times
 
 
-def test_short_uploads_share_one_execution_and_one_model_load(
+def test_short_uploads_share_workers_and_their_model_loads(
     clean_stack, settings, store, ready_tap, unique, speech_dir
 ):
-    """Four short files uploaded together (gsutil -m): one batch-lane execution transcribes all
-    of them with one model load (the batch tier, common/domain/lanes.py)."""
+    """Four short files uploaded together (gsutil -m): the workers the backlog needs (at most
+    the tier's cap) transcribe all of them, each loading the model once."""
     sentences = [f"{s.strip()}." for s in KNOWN_TEXT.split(".") if s.strip()]
     texts = [" ".join(sentences[i : i + 2]) for i in range(0, 8, 2) if sentences[i:]]
     files = [make_speech(speech_dir / f"short-{i}.wav", text) for i, text in enumerate(texts)]
-    before = len(_executions(settings, settings.run_jobs.transcribe_cpu))
+    launcher = CloudRunLauncher(settings)
+    run_job = settings.run_jobs.transcribe_cpu
+    # Earlier tests' workers leave once idle: then every worker here is this test's.
+    wait_for(lambda: launcher.active_tasks(run_job, within_s=3600) == 0, what="idle workers")
+    before = len(_executions(settings, run_job))
     prefix = f"{settings.inbox_uri}{unique}/"
     subprocess.run(["gsutil", "-q", "-m", "cp", *map(str, files), prefix], check=True)
     ids = [inbox_job_id(settings, f"{unique}/{path.name}") for path in files]
 
     jobs = [_wait_done(store, job_id) for job_id in ids]
 
-    assert {job.coordination.batch_lane for job in jobs} == {
-        f"{settings.run_jobs.transcribe_cpu}.tiny.en.0"
-    }
-    assert len({job.execution for job in jobs}) == 1
-    assert len(_executions(settings, settings.run_jobs.transcribe_cpu)) == before + 1
-    log = _task_logs(clean_stack, jobs[0].execution or "")
-    assert log.count('"event": "model_loaded"') == 1
+    launched = _executions(settings, settings.run_jobs.transcribe_cpu)[
+        : len(_executions(settings, settings.run_jobs.transcribe_cpu)) - before
+    ]
+    workers = sum(e.task_count for e in launched)
+    assert 1 <= workers <= settings.workers.max_cpu < len(jobs)
+    log = "".join(_task_logs(clean_stack, e.name) for e in launched)
+    # One model load per worker process, not per job (a retried task would be a new process).
+    assert log.count('"event": "worker_started"') == log.count('"event": "model_loaded"')
+    assert log.count('"event": "model_loaded"') <= workers
+    assert log.count('"event": "chunk_transcribed"') == len(jobs)  # each job's model run, once
     for job, text in zip(jobs, texts, strict=True):
         assert word_error_rate(text, _transcript(settings, job.job_id).text) <= 0.15
         assert f'"job_id": "{job.job_id}"' in log
