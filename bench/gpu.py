@@ -32,7 +32,7 @@ SPEC, a folder or a hub repo, under NAME. The default is the whole catalog
 (common/domain/whisper_models.py). A cell that cannot load records its error and the run goes on.
 
 The audio (unless ``--audio``): espeak-ng reading made-up sentences (tests/data/speech.py
-``SENTENCE_PARTS``), up to 5 minutes of it, looped by sox to ``--minutes``.
+``SENTENCE_PARTS``), about 5 minutes of it, looped by sox to ``--minutes``.
 """
 
 from __future__ import annotations
@@ -159,12 +159,12 @@ def grid(args: argparse.Namespace, specs: dict[str, str]) -> list[Cell]:
 
 
 def _sentences(seconds: float, seed: int = 7) -> str:
-    """Made-up sentences (~4.5 s each at espeak's 160 wpm) enough for ``seconds``."""
+    """Made-up sentences (~6 s each at espeak-ng's 160 wpm) enough for ``seconds``."""
     from tests.data.speech import SENTENCE_PARTS
 
     rng = random.Random(seed)
     parts = {k: v.split("|") for k, v in SENTENCE_PARTS.items()}
-    count = math.ceil(seconds / 4.5)
+    count = math.ceil(seconds / 6.0)
     return " ".join(
         " ".join(rng.choice(parts[k]) for k in ("who", "did", "what", "where", "when", "why"))
         .capitalize()
