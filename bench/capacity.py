@@ -180,7 +180,7 @@ SOURCES: tuple[tuple[str, str, str, str], ...] = (
     ("backlog per worker", f"{BACKLOG_PER_WORKER:g} chunks", "design", "pull-worker issue"),
     ("L4 price", f"${L4_PER_S} per GPU-s", "published", "DESIGN anchors"),
     ("GPU worker shape", "1 L4, 4 vCPU, 16 GiB (minimum)", "published", "DESIGN anchors"),
-    ("vCPU / GiB price", f"${VCPU_PER_S} / ${GIB_PER_S} per s", "assumed", "list price"),
+    ("vCPU / GiB price", f"${VCPU_PER_S:.6f} / ${GIB_PER_S:.6f} per s", "assumed", "list price"),
     ("default GPU quota", "0 (GPUs below = the request)", "published", "DESIGN anchors"),
     ("CPU RTF tiny.en, 2 vCPU", f"{CPU_RTF}", "measured", 'RESULTS "Transcription"'),
     (
