@@ -1,5 +1,5 @@
-"""The unit tier's stand-ins, one of each: in-memory job, lane and blob stores, a recording
-publisher, a fake Cloud Run launcher and audio prober, a clock, and builders of settings, jobs,
+"""The unit tier's stand-ins, one of each: in-memory job, lane, pool and blob stores and work
+queues, a recording publisher, a fake Cloud Run launcher and audio prober, a clock, and builders of settings, jobs,
 plans, segments and transcribe workers; in-memory breaker state and spend ledger. The
 integration tier uses the real emulators."""
 
@@ -11,7 +11,7 @@ import json
 import tempfile
 import wave
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,9 @@ from common.domain.errors import (
 )
 from common.domain.jobs import Job, JobError, JobSource, JobState, advance
 from common.domain.lanes import LANE_STATES, Lane
-from common.domain.ports import Page, Transition
+from common.domain.messages import ChunkWork
+from common.domain.ports import Page, Transition, WorkItem
+from common.domain.scaling import WorkerPool
 from common.domain.transcription_plan import ChunkPlan
 from common.domain.transcripts import Segment, Word
 
@@ -115,8 +117,64 @@ class MemoryJobStore:
         ]
         return sorted(found, key=lambda j: j.created_at)[:limit]
 
+    def work_backlog(self, tier: str) -> int:
+        return sum(
+            j.coordination.work_chunks
+            for j in self.jobs.values()
+            if j.coordination.work_tier == tier
+            and j.state in (JobState.DISPATCHED, JobState.TRANSCRIBING)
+        )
+
     def delete(self, job_id: str) -> bool:
         return self.jobs.pop(job_id, None) is not None
+
+
+class MemoryPoolStore:
+    def __init__(self) -> None:
+        self.pools: dict[str, WorkerPool] = {}
+
+    def update(self, tier: str, change: Callable[[WorkerPool], WorkerPool | None]) -> WorkerPool:
+        new = change(self.pools.get(tier, WorkerPool(tier=tier)))
+        if new is not None:
+            self.pools[tier] = new
+        return self.pools.get(tier, WorkerPool(tier=tier))
+
+
+class MemoryWorkQueue:
+    """Pull subscriptions in memory. ``extend`` with any time hands the message back at once
+    (in the unit tier no keep-alive runs: its first renewal is ack_deadline/3 away), as the
+    next delivery, so a deferral or a crash shows as a second delivery."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, list[WorkItem]] = {}
+        self.acked: list[WorkItem] = []
+        self.extended: list[tuple[str, int]] = []  # (message id, seconds)
+        self._ids = 0
+
+    def put(self, subscription: str, work: ChunkWork | None, *, attempt: int = 1) -> WorkItem:
+        self._ids += 1
+        item = WorkItem(
+            work=work,
+            ack_id=f"ack-{self._ids}",
+            subscription=subscription,
+            delivery_attempt=attempt,
+            message_id=f"m-{self._ids}",
+            attributes={},
+        )
+        self.queues.setdefault(subscription, []).append(item)
+        return item
+
+    def pull(self, subscription: str) -> WorkItem | None:
+        queue = self.queues.get(subscription) or []
+        return queue.pop(0) if queue else None
+
+    def extend(self, item: WorkItem, seconds: int) -> None:
+        self.extended.append((item.message_id, seconds))
+        again = replace(item, delivery_attempt=item.delivery_attempt + 1)
+        self.queues.setdefault(item.subscription, []).append(again)
+
+    def ack(self, item: WorkItem) -> None:
+        self.acked.append(item)
 
 
 class MemoryLaneStore:
@@ -282,6 +340,14 @@ class FakeLauncher:
 
     def cancel(self, execution: str) -> None:
         self.alive.discard(execution)
+
+    def active_tasks(self, job: str, *, within_s: float) -> int:
+        return sum(
+            launch["task_count"]
+            for i, launch in enumerate(self.launches)
+            if launch["job"] == job
+            and f"projects/p/locations/r/jobs/{job}/executions/{job}-{i}" in self.alive
+        )
 
 
 @dataclass
