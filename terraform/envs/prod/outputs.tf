@@ -59,3 +59,8 @@ output "local_llm_url" {
   description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
   value       = module.audionotes.local_llm_url
 }
+
+output "workers" {
+  description = "The pull workers' caps, the GPU quota they are held to and the work subscriptions' ack deadline."
+  value       = module.audionotes.workers
+}

@@ -66,3 +66,22 @@ output "local_llm_url" {
     error_message = "enable_local_llm makes the local model the notes fallback: leave llm.fallback_base_url (and fallback_model) unset."
   }
 }
+
+output "workers" {
+  description = "The pull workers' caps as dispatch and sweep get them (max_gpu, max_cpu), the GPU quota they are held to, and the work subscriptions' ack deadline the workers extend."
+  value = {
+    max_gpu        = local.workers.max_gpu
+    max_cpu        = local.workers.max_cpu
+    gpu_quota      = var.gpu_quota
+    ack_deadline_s = local.workers.ack_deadline_s
+  }
+
+  precondition {
+    condition     = local.workers.max_gpu <= var.gpu_quota
+    error_message = "max_gpu_workers exceeds gpu_quota: Cloud Run would refuse the GPU tasks beyond the quota. Request more L4 quota (terraform/README.md, \"GPU workers and quota\") and raise gpu_quota, or lower max_gpu_workers."
+  }
+  precondition {
+    condition     = var.workers.reserve_s < var.transcribe.gpu.timeout_s && var.workers.reserve_s < var.transcribe.cpu.timeout_s
+    error_message = "workers.reserve_s must be below both task timeouts (transcribe.gpu.timeout_s, transcribe.cpu.timeout_s), or a worker would take no chunk at all."
+  }
+}
