@@ -16,7 +16,7 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Pub/Sub subscription names (all push: dispatch, notes, and the dead-letter ones to dead_letters)."
+  description = "Pub/Sub subscription names: push (dispatch, notes, and the dead-letter ones to dead_letters) and pull (the work queues work-high, work-normal, work-low)."
   value       = module.audionotes.subscriptions
 }
 
