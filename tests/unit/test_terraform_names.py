@@ -5,7 +5,8 @@ module terraform/modules/audionotes (which the environment roots terraform/envs/
 
 * topic, subscription, dead-letter, job and collection names, and the bucket folders
   (uploads/, api-uploads/, jobs/, cache/), equal the Settings defaults;
-* the Pub/Sub delivery numbers (ack deadline, max delivery attempts, backoff) equal Delivery();
+* the Pub/Sub delivery numbers (ack deadline, max delivery attempts, backoff) equal Delivery(),
+  and the pull workers' numbers (caps, ack deadline of the work subscriptions) equal Workers();
 * every AUDIONOTES_* variable Terraform mentions is a real Settings field path, and the ones
   that carry names point at the matching entry of the names map;
 * every function and job gets the required settings (project, buckets), each function its own
@@ -36,6 +37,7 @@ from common.config.settings import (
     LocalLlm,
     Settings,
     Tier,
+    Workers,
 )
 from common.domain import local_llms
 from common.domain.local_llms import DEFAULT_LOCAL_LLM, LOCAL_LLMS
@@ -290,6 +292,61 @@ def test_variable_defaults_equal_settings_defaults(settings: Settings) -> None:
     )
 
 
+def test_worker_defaults_equal_settings_defaults() -> None:
+    """The caps and the workers' numbers default to Workers(); the GPU cap is held to the
+    quota (0 until granted), so its default is Workers().max_gpu only once the quota allows."""
+    w = Workers()
+    variables = _blocks(_load(COMPOSITION / "variables.tf"), "variable")
+    assert variables["gpu_quota"]["default"] == 0
+    assert variables["max_gpu_workers"]["default"] is None
+    assert variables["max_cpu_workers"]["default"] == w.max_cpu
+    declared = optional_defaults(variables["workers"]["type"])
+    assert declared.pop("mode") == w.mode.value
+    assert {k: float(v) for k, v in declared.items()} == {
+        k: float(getattr(w, k))
+        for k in (
+            "backlog_per_worker",
+            "idle_s",
+            "reserve_s",
+            "ack_deadline_s",
+            "poll_s",
+            "scale_lease_s",
+        )
+    }
+    workers = _ref(_locals()["workers"])
+    assert f"min({w.max_gpu}, var.gpu_quota)" in workers, workers
+    assert "var.max_cpu_workers" in workers and "var.workers" in workers
+    # The pubsub module's own default is the same number.
+    pubsub = _blocks(_load(TERRAFORM / "modules" / "pubsub" / "variables.tf"), "variable")
+    assert pubsub["work_ack_deadline_s"]["default"] == w.ack_deadline_s
+
+
+def test_work_ack_deadline_has_one_definition() -> None:
+    """The work subscriptions' ack deadline and AUDIONOTES_WORKERS__ACK_DEADLINE_S are the same
+    value (local.workers.ack_deadline_s), so a worker extends the deadline Pub/Sub applies."""
+    call = _blocks(_load(COMPOSITION / "main.tf"), "module")["pubsub"]
+    assert _ref(call["work_ack_deadline_s"]) == "local.workers.ack_deadline_s"
+    env = env_locals()["transcribe_env"]["AUDIONOTES_WORKERS__ACK_DEADLINE_S"]
+    assert _ref(env) == "tostring(local.workers.ack_deadline_s)"
+    caps = env_locals()["scaling_env"]
+    assert _ref(caps["AUDIONOTES_WORKERS__MAX_GPU"]) == "tostring(local.workers.max_gpu)"
+    assert _ref(caps["AUDIONOTES_WORKERS__MAX_CPU"]) == "tostring(local.workers.max_cpu)"
+
+
+def test_gpu_cap_is_held_to_the_quota() -> None:
+    text = (COMPOSITION / "outputs.tf").read_text()
+    assert "local.workers.max_gpu <= var.gpu_quota" in text
+    description = _blocks(_load(COMPOSITION / "variables.tf"), "variable")["gpu_quota"]
+    for phrase in (
+        "zero",
+        "IAM & Admin",
+        "Quotas",
+        "run.googleapis.com",
+        "without zonal redundancy",
+    ):
+        assert phrase in description["description"], phrase
+
+
 def _variable_text(name: str) -> str:
     """The source of one variable block of the composition module's variables.tf."""
     text = (COMPOSITION / "variables.tf").read_text()
@@ -408,13 +465,15 @@ def test_each_function_and_job_gets_its_own_settings() -> None:
     }
     for entry_point, local in expected.items():
         assert _ref(by_entry_point[entry_point]["env"]) == local, entry_point
-    for entry_point in ("on_upload", "sweep"):
-        assert "env" not in by_entry_point[entry_point]  # common_env says all it reads
+    assert "env" not in by_entry_point["on_upload"]  # common_env says all it reads
+    # sweep scales the workers as dispatch does (functions/sweep.py ensure_workers).
+    assert _ref(by_entry_point["sweep"]["env"]) == "local.sweep_env"
     for name, job in modules["run_jobs"]["jobs"].items():
         assert _ref(job["env"]) == "local.transcribe_env", name
 
     envs = env_locals()
     assert set(envs["transcribe_env"]) <= set(envs["dispatch_env"])
+    assert set(envs["sweep_env"]) <= set(envs["dispatch_env"])
     # The image sets its cache; the models are where its bake puts them, for all to check.
     assert not {"AUDIONOTES_TRANSCRIPTION__CACHE_DIR"} & {
         var for env in envs.values() for var in env
@@ -434,9 +493,30 @@ def test_each_function_and_job_gets_its_own_settings() -> None:
     } <= set(envs["dispatch_env"])
     assert {"AUDIONOTES_LLM__MODEL", "AUDIONOTES_LLM__FALLBACK_BASE_URL"} <= set(envs["notes_env"])
     # dead_letters tells the step a dead letter was for by its source subscription.
-    assert {"AUDIONOTES_SUBSCRIPTIONS__DISPATCH", "AUDIONOTES_SUBSCRIPTIONS__NOTES"} <= set(
-        envs["dead_letters_env"]
-    )
+    sources = ("DISPATCH", "NOTES", "WORK_HIGH", "WORK_NORMAL", "WORK_LOW")
+    assert {f"AUDIONOTES_SUBSCRIPTIONS__{s}" for s in sources} <= set(envs["dead_letters_env"])
+    # The pull workers: the worker reads its subscriptions, batch tier (which queues it serves)
+    # and timing; dispatch and sweep read the mode, caps, packing and lease; dispatch alone
+    # publishes to the work topics (run_jobs/transcribe/worker.py, functions/dispatch_work.py).
+    worker = {
+        f"AUDIONOTES_WORKERS__{f}" for f in ("IDLE_S", "RESERVE_S", "ACK_DEADLINE_S", "POLL_S")
+    }
+    scaling = {
+        f"AUDIONOTES_WORKERS__{f}"
+        for f in ("MODE", "MAX_GPU", "MAX_CPU", "BACKLOG_PER_WORKER", "SCALE_LEASE_S")
+    }
+    assert worker | scaling == {v for v in SETTINGS_ENV if v.startswith("AUDIONOTES_WORKERS__")}
+    queues = {f"AUDIONOTES_SUBSCRIPTIONS__WORK_{p}" for p in ("HIGH", "NORMAL", "LOW")}
+    assert worker | queues | {"AUDIONOTES_EXECUTIONS__BATCH_TIER"} <= set(envs["transcribe_env"])
+    timeouts = {
+        "AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S",
+        "AUDIONOTES_EXECUTIONS__CPU_TASK_TIMEOUT_S",
+    }
+    for local in ("dispatch_env", "sweep_env"):
+        assert scaling | timeouts <= set(envs[local]), local
+    assert not scaling & set(envs["transcribe_env"])
+    topics = {f"AUDIONOTES_TOPICS__WORK_{p}" for p in ("HIGH", "NORMAL", "LOW")}
+    assert topics <= set(envs["dispatch_env"]) and not topics & set(envs["sweep_env"])
     collections = {
         f"AUDIONOTES_COLLECTIONS__{c.upper()}"
         for c in Settings.model_fields["collections"].default.model_dump()
@@ -568,7 +648,7 @@ def test_indexed_job_fields_are_fields_of_the_job_model() -> None:
     must be a field path of common.domain.jobs.Job (``coordination.batch_lane``: a field of
     its nested model), or an index would cover a field no query reads."""
     from common.domain.jobs import Job
-    from common.gcp.job_store import LANE_FIELD
+    from common.gcp.job_store import LANE_FIELD, WORK_CHUNKS_FIELD, WORK_TIER_FIELD
 
     def is_job_field(path: str) -> bool:
         model: Any = Job
@@ -581,5 +661,7 @@ def test_indexed_job_fields_are_fields_of_the_job_model() -> None:
     variables = _blocks(_load(TERRAFORM / "modules" / "firestore" / "variables.tf"), "variable")
     type_ = str(variables["job_fields"]["type"])
     fields = re.findall(r'optional\(string,\s*"([\w.]+)"\)', type_)
-    assert {"owner", "state", "created_at", LANE_FIELD} <= set(fields)
+    assert {"owner", "state", "created_at", LANE_FIELD, WORK_TIER_FIELD, WORK_CHUNKS_FIELD} <= set(
+        fields
+    )
     assert [f for f in fields if not is_job_field(f)] == []

@@ -38,4 +38,8 @@ module "audionotes" {
   log_level           = var.log_level
   alerting            = var.alerting
   sweep               = var.sweep
+  gpu_quota           = var.gpu_quota
+  max_gpu_workers     = var.max_gpu_workers
+  max_cpu_workers     = var.max_cpu_workers
+  workers             = var.workers
 }

@@ -16,7 +16,7 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Pub/Sub subscription names (all push: dispatch, notes, and the dead-letter ones to dead_letters)."
+  description = "Pub/Sub subscription names: push (dispatch, notes, and the dead-letter ones to dead_letters) and pull (the work queues work-high, work-normal, work-low)."
   value       = module.audionotes.subscriptions
 }
 
@@ -58,4 +58,9 @@ output "deletion_protection" {
 output "local_llm_url" {
   description = "URL of the self-hosted notes model service (null unless enable_local_llm, and until local_llm.image is set): the notes function's fallback, <url>/v1."
   value       = module.audionotes.local_llm_url
+}
+
+output "workers" {
+  description = "The pull workers' caps, the GPU quota they are held to and the work subscriptions' ack deadline."
+  value       = module.audionotes.workers
 }

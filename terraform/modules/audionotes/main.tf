@@ -20,23 +20,32 @@ locals {
       transcripts_ready                  = "transcripts-ready"
       transcription_requests_dead_letter = "transcription-requests-dead-letter"
       transcripts_ready_dead_letter      = "transcripts-ready-dead-letter"
+      work_high                          = "transcription-work-high"
+      work_normal                        = "transcription-work-normal"
+      work_low                           = "transcription-work-low"
+      work_dead_letter                   = "transcription-work-dead-letter"
     }
     subscriptions = {
       dispatch                           = "dispatch"
       notes                              = "notes"
       transcription_requests_dead_letter = "transcription-requests-dead-letter"
       transcripts_ready_dead_letter      = "transcripts-ready-dead-letter"
+      work_high                          = "work-high"
+      work_normal                        = "work-normal"
+      work_low                           = "work-low"
+      work_dead_letter                   = "transcription-work-dead-letter"
     }
     run_jobs = {
       transcribe_gpu = "transcribe-gpu"
       transcribe_cpu = "transcribe-cpu"
     }
     collections = {
-      jobs        = "jobs"
-      rate_limits = "rate_limits"
-      breakers    = "breakers"
-      spend       = "spend"
-      batch_lanes = "batch_lanes"
+      jobs         = "jobs"
+      rate_limits  = "rate_limits"
+      breakers     = "breakers"
+      spend        = "spend"
+      batch_lanes  = "batch_lanes"
+      worker_pools = "worker_pools"
     }
     # Folders: Buckets.inbox_prefix (gsutil uploads become jobs), Auth.api_upload_prefix
     # (signed-URL uploads of POST /v1/uploads), Buckets.results_prefix and cache_prefix.
@@ -55,6 +64,15 @@ locals {
     min_backoff_s         = 10
     max_backoff_s         = 600
   }
+
+  # common/config/settings.py Workers: the pull workers and how dispatch and sweep scale them.
+  # One definition of each number: the work subscriptions' ack deadline is the one the
+  # workers extend (AUDIONOTES_WORKERS__ACK_DEADLINE_S), and the GPU cap defaults to the
+  # Settings default (4) held to the quota granted (output workers checks an explicit one).
+  workers = merge(var.workers, {
+    max_gpu = var.max_gpu_workers != null ? var.max_gpu_workers : min(4, var.gpu_quota)
+    max_cpu = var.max_cpu_workers
+  })
 
   # Deployed function name => entry point in functions/main.py.
   functions = {
@@ -92,6 +110,7 @@ locals {
     AUDIONOTES_COLLECTIONS__BREAKERS          = local.names.collections.breakers
     AUDIONOTES_COLLECTIONS__SPEND             = local.names.collections.spend
     AUDIONOTES_COLLECTIONS__BATCH_LANES       = local.names.collections.batch_lanes
+    AUDIONOTES_COLLECTIONS__WORKER_POOLS      = local.names.collections.worker_pools
     AUDIONOTES_LIMITS__RETENTION_DAYS         = tostring(var.job_retention_days)
     # The models baked into the transcribe image, where its bake puts them
     # (run_jobs/transcribe/Dockerfile): the jobs load them from there, and every function
@@ -113,27 +132,63 @@ locals {
     AUDIONOTES_AUTH__SOURCE_BUCKETS    = length(var.api.source_buckets) == 0 ? null : jsonencode(var.api.source_buckets)
   } : k => v if v != null }
 
-  # The task timeouts and retries: dispatch sizes each execution by them (timeout override),
-  # the worker compares its attempt with max_retries before failing a job for good.
-  transcribe_env = {
+  # The task timeouts: dispatch and sweep size each execution by them (timeout override),
+  # the worker stops taking chunks workers.reserve_s before its own.
+  timeouts_env = {
     AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S = tostring(var.transcribe.gpu.timeout_s)
     AUDIONOTES_EXECUTIONS__CPU_TASK_TIMEOUT_S = tostring(var.transcribe.cpu.timeout_s)
-    AUDIONOTES_EXECUTIONS__MAX_RETRIES        = tostring(var.transcribe.max_retries)
   }
 
-  # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py).
-  dispatch_env = merge(local.transcribe_env, {
-    AUDIONOTES_EXECUTIONS__BATCH_TIER        = var.transcribe.batch_tier
+  # The worker (run_jobs/transcribe/worker.py): the work subscriptions it pulls from (which
+  # ones depends on the batch tier: common/domain/scaling.py priorities_served), when it stops
+  # (idle, reserve), how long a chunk is its own (ack deadline) and how often it polls; it
+  # compares its attempt with max_retries before failing a job for good.
+  transcribe_env = merge(local.timeouts_env, {
+    AUDIONOTES_EXECUTIONS__MAX_RETRIES    = tostring(var.transcribe.max_retries)
+    AUDIONOTES_EXECUTIONS__BATCH_TIER     = var.transcribe.batch_tier
+    AUDIONOTES_SUBSCRIPTIONS__WORK_HIGH   = local.names.subscriptions.work_high
+    AUDIONOTES_SUBSCRIPTIONS__WORK_NORMAL = local.names.subscriptions.work_normal
+    AUDIONOTES_SUBSCRIPTIONS__WORK_LOW    = local.names.subscriptions.work_low
+    AUDIONOTES_WORKERS__IDLE_S            = tostring(local.workers.idle_s)
+    AUDIONOTES_WORKERS__RESERVE_S         = tostring(local.workers.reserve_s)
+    AUDIONOTES_WORKERS__ACK_DEADLINE_S    = tostring(local.workers.ack_deadline_s)
+    AUDIONOTES_WORKERS__POLL_S            = tostring(local.workers.poll_s)
+  })
+
+  # dispatch and sweep scale each tier's workers to its backlog (functions/dispatch_work.py
+  # ensure_workers): the mode, the caps (the GPU one held to gpu_quota), chunks per worker and
+  # the scaling lease.
+  scaling_env = merge(local.timeouts_env, {
+    AUDIONOTES_WORKERS__MODE               = local.workers.mode
+    AUDIONOTES_WORKERS__MAX_GPU            = tostring(local.workers.max_gpu)
+    AUDIONOTES_WORKERS__MAX_CPU            = tostring(local.workers.max_cpu)
+    AUDIONOTES_WORKERS__BACKLOG_PER_WORKER = tostring(local.workers.backlog_per_worker)
+    AUDIONOTES_WORKERS__SCALE_LEASE_S      = tostring(local.workers.scale_lease_s)
+  })
+
+  # dispatch alone picks the tier, the model and the chunk length (functions/dispatch.py) and
+  # publishes the chunks to the work topics.
+  dispatch_env = merge(local.transcribe_env, local.scaling_env, {
     AUDIONOTES_TRANSCRIPTION__DEFAULT_MODELS = jsonencode(var.transcribe.default_models)
     AUDIONOTES_LIMITS__CHUNK_SECONDS         = tostring(var.transcribe.chunk_seconds)
+    AUDIONOTES_TOPICS__WORK_HIGH             = local.names.topics.work_high
+    AUDIONOTES_TOPICS__WORK_NORMAL           = local.names.topics.work_normal
+    AUDIONOTES_TOPICS__WORK_LOW              = local.names.topics.work_low
   })
+
+  # sweep republishes requests (dispatch queues the chunks again) and then scales the
+  # workers like dispatch (functions/sweep.py).
+  sweep_env = local.scaling_env
 
   # dead_letters tells which step a dead letter was for by the subscription it failed on
   # (functions/dead_letters.py stuck_states); the run_jobs names and region it looks
   # executions up with (CloudRunLauncher) are in common_env, as for dispatch.
   dead_letters_env = {
-    AUDIONOTES_SUBSCRIPTIONS__DISPATCH = local.names.subscriptions.dispatch
-    AUDIONOTES_SUBSCRIPTIONS__NOTES    = local.names.subscriptions.notes
+    AUDIONOTES_SUBSCRIPTIONS__DISPATCH    = local.names.subscriptions.dispatch
+    AUDIONOTES_SUBSCRIPTIONS__NOTES       = local.names.subscriptions.notes
+    AUDIONOTES_SUBSCRIPTIONS__WORK_HIGH   = local.names.subscriptions.work_high
+    AUDIONOTES_SUBSCRIPTIONS__WORK_NORMAL = local.names.subscriptions.work_normal
+    AUDIONOTES_SUBSCRIPTIONS__WORK_LOW    = local.names.subscriptions.work_low
   }
 
   notes_env = merge({ for k, v in {
@@ -196,11 +251,11 @@ module "iam" {
   service_accounts = {
     on_upload    = { description = "Function on_upload: upload event -> job -> transcription request.", project_roles = local.runtime_roles }
     api          = { description = "Function api: the HTTPS API.", project_roles = local.runtime_roles }
-    dispatch     = { description = "Function dispatch: starts transcribe job executions.", project_roles = local.runtime_roles }
+    dispatch     = { description = "Function dispatch: queues a job's chunks and starts transcribe workers.", project_roles = local.runtime_roles }
     notes        = { description = "Function notes: transcript -> structured notes (OpenAI).", project_roles = local.runtime_roles }
     transcribe   = { description = "Cloud Run jobs transcribe-gpu / transcribe-cpu.", project_roles = local.runtime_roles }
     dead_letters = { description = "Function dead_letters: a dead-lettered message -> its job FAILED.", project_roles = local.runtime_roles }
-    sweep        = { description = "Function sweep: jobs whose message was lost get it published again.", project_roles = local.runtime_roles }
+    sweep        = { description = "Function sweep: republishes lost messages, starts transcribe workers.", project_roles = local.runtime_roles }
     pubsub_push  = { description = "Identity of Pub/Sub push requests to dispatch, notes and dead_letters (run.invoker on them only)." }
     scheduler    = { description = "Identity of Cloud Scheduler's calls to sweep (run.invoker on it only)." }
     eventarc     = { description = "Eventarc trigger of on_upload.", project_roles = ["roles/eventarc.eventReceiver"] }
@@ -363,7 +418,7 @@ module "functions" {
     # Their timeouts stay below the ack deadline (local.delivery.ack_deadline_s).
     (local.functions.dispatch) = {
       entry_point           = "dispatch"
-      description           = "Transcription request -> Cloud Run job execution."
+      description           = "Transcription request -> chunks on the work queues, workers started."
       service_account_email = local.sa.dispatch.email
       timeout_s             = 300
       min_instances         = var.function_scaling.dispatch.min_instances
@@ -394,7 +449,7 @@ module "functions" {
       invokers = { pubsub_push = local.sa.pubsub_push.member }
       vpc      = local.notes_vpc
     }
-    # Both dead-letter subscriptions push here (pubsub module); it reads and updates one job
+    # The three dead-letter subscriptions push here (pubsub module); it reads and updates one job
     # and may ask Cloud Run about one execution, well within the ack deadline.
     (local.functions.dead_letters) = {
       entry_point           = "dead_letters"
@@ -415,13 +470,14 @@ module "functions" {
     # scheduler identity, the only invoker, is still checked.
     (local.functions.sweep) = {
       entry_point           = "sweep"
-      description           = "Periodic: jobs whose message was lost get it published again."
+      description           = "Periodic: lost messages published again, workers scaled to the backlog."
       service_account_email = local.sa.sweep.email
       ingress               = "ALLOW_INTERNAL_ONLY"
       timeout_s             = local.sweep_timeout_s
       min_instances         = var.function_scaling.sweep.min_instances
       max_instances         = var.function_scaling.sweep.max_instances
       concurrency           = var.function_scaling.sweep.concurrency
+      env                   = local.sweep_env
       invokers              = { scheduler = local.sa.scheduler.member }
     }
   }
@@ -436,6 +492,7 @@ module "pubsub" {
   project                     = var.project
   names                       = { topics = local.names.topics, subscriptions = local.names.subscriptions }
   delivery                    = local.delivery
+  work_ack_deadline_s         = local.workers.ack_deadline_s
   pubsub_service_agent_member = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   push_service_account_email  = local.sa.pubsub_push.email
   labels                      = local.labels
@@ -446,16 +503,23 @@ module "pubsub" {
     dead_letters = module.functions.functions[local.functions.dead_letters].uri
   }
 
-  # dispatch publishes nothing: a content-cache hit is found by the worker, which publishes.
+  # dispatch publishes a job's chunks to its priority's work topic (a content-cache hit is
+  # found by the worker, which publishes transcripts-ready).
   publishers = {
-    on_upload  = { topic = "transcription_requests", member = local.sa.on_upload.member }
-    api        = { topic = "transcription_requests", member = local.sa.api.member }
-    transcribe = { topic = "transcripts_ready", member = local.sa.transcribe.member }
+    dispatch_work_high   = { topic = "work_high", member = local.sa.dispatch.member }
+    dispatch_work_normal = { topic = "work_normal", member = local.sa.dispatch.member }
+    dispatch_work_low    = { topic = "work_low", member = local.sa.dispatch.member }
+    on_upload            = { topic = "transcription_requests", member = local.sa.on_upload.member }
+    api                  = { topic = "transcription_requests", member = local.sa.api.member }
+    transcribe           = { topic = "transcripts_ready", member = local.sa.transcribe.member }
     # sweep republishes what a stuck job waits for: a request (QUEUED, DISPATCHED) or a
     # transcript-ready message (TRANSCRIBED, SUMMARIZING).
     sweep_requests = { topic = "transcription_requests", member = local.sa.sweep.member }
     sweep_ready    = { topic = "transcripts_ready", member = local.sa.sweep.member }
   }
+
+  # The workers pull (and acknowledge) on the three work subscriptions, nothing else.
+  pullers = { transcribe = local.sa.transcribe.member }
 }
 
 module "run_jobs" {
@@ -467,11 +531,12 @@ module "run_jobs" {
   service_account_email = local.sa.transcribe.email
   service_account_id    = local.sa.transcribe.id
   common_env            = local.common_env
-  runners               = { dispatch = local.sa.dispatch.member }
-  cancellers            = { api = local.sa.api.member }
-  execution_viewers     = { dead_letters = local.sa.dead_letters.member }
-  deletion_protection   = var.deletion_protection
-  labels                = local.labels
+  # Both launch workers (list executions to count running tasks, run with overrides).
+  runners             = { dispatch = local.sa.dispatch.member, sweep = local.sa.sweep.member }
+  cancellers          = { api = local.sa.api.member }
+  execution_viewers   = { dead_letters = local.sa.dead_letters.member }
+  deletion_protection = var.deletion_protection
+  labels              = local.labels
 
   jobs = {
     (local.names.run_jobs.transcribe_gpu) = {
@@ -481,7 +546,8 @@ module "run_jobs" {
       memory      = var.transcribe.gpu.memory
       timeout_s   = var.transcribe.gpu.timeout_s
       max_retries = var.transcribe.max_retries
-      parallelism = var.transcribe.gpu.parallelism
+      # One execution never asks for more GPUs than the workers may hold (gpu_quota).
+      parallelism = min(var.transcribe.gpu.parallelism, max(1, local.workers.max_gpu))
       env         = local.transcribe_env
     }
     (local.names.run_jobs.transcribe_cpu) = {
@@ -544,6 +610,7 @@ module "monitoring" {
   dead_letter_subscriptions = [
     local.names.subscriptions.transcription_requests_dead_letter,
     local.names.subscriptions.transcripts_ready_dead_letter,
+    local.names.subscriptions.work_dead_letter,
   ]
   notification_channels = var.alerting.notification_channels
   thresholds = merge(

@@ -14,7 +14,7 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Pub/Sub subscription names (all push: dispatch, notes, and the dead-letter ones to dead_letters)."
+  description = "Pub/Sub subscription names: push (dispatch, notes, and the dead-letter ones to dead_letters) and pull (the work queues work-high, work-normal, work-low)."
   value       = { for k, s in module.pubsub.subscriptions : k => s.name }
 }
 
@@ -64,5 +64,24 @@ output "local_llm_url" {
   precondition {
     condition     = !var.enable_local_llm || var.llm.fallback_base_url == null
     error_message = "enable_local_llm makes the local model the notes fallback: leave llm.fallback_base_url (and fallback_model) unset."
+  }
+}
+
+output "workers" {
+  description = "The pull workers' caps as dispatch and sweep get them (max_gpu, max_cpu), the GPU quota they are held to, and the work subscriptions' ack deadline the workers extend."
+  value = {
+    max_gpu        = local.workers.max_gpu
+    max_cpu        = local.workers.max_cpu
+    gpu_quota      = var.gpu_quota
+    ack_deadline_s = local.workers.ack_deadline_s
+  }
+
+  precondition {
+    condition     = local.workers.max_gpu <= var.gpu_quota
+    error_message = "max_gpu_workers exceeds gpu_quota: Cloud Run would refuse the GPU tasks beyond the quota. Request more L4 quota (terraform/README.md, \"GPU workers and quota\") and raise gpu_quota, or lower max_gpu_workers."
+  }
+  precondition {
+    condition     = var.workers.reserve_s < var.transcribe.gpu.timeout_s && var.workers.reserve_s < var.transcribe.cpu.timeout_s
+    error_message = "workers.reserve_s must be below both task timeouts (transcribe.gpu.timeout_s, transcribe.cpu.timeout_s), or a worker would take no chunk at all."
   }
 }

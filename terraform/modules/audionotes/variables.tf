@@ -377,3 +377,79 @@ variable "sweep" {
     error_message = "sweep.older_than_s must be whole seconds, 60..604800 (functions/sweep.py accepts at most 7 days; under a minute would republish healthy jobs' messages)."
   }
 }
+
+variable "gpu_quota" {
+  type        = number
+  description = "The Cloud Run L4 GPUs granted to this project in the region (AUDIONOTES_WORKERS__MAX_GPU is held to it). The default Cloud Run GPU quota is zero: request it in the Cloud console under IAM & Admin -> Quotas, service Cloud Run Admin API (run.googleapis.com), region REGION; the jobs run without zonal redundancy (gpu_zonal_redundancy_disabled), so the quota they use is \"Total Nvidia L4 GPU allocation without zonal redundancy, per project per region\" (beside \"Total Nvidia L4 GPU allocation, per project per region\", the zonal-redundant one services use). With gcloud: find its id with `gcloud beta quotas info list --service=run.googleapis.com --project=PROJECT`, then `gcloud beta quotas preferences create --service=run.googleapis.com --quota-id=ID --preferred-value=N --dimensions=region=REGION --project=PROJECT`. max_gpu_workers may not exceed it; with 0 no GPU worker starts (high-priority work waits in its queue)."
+  default     = 0
+  nullable    = false
+  validation {
+    condition     = var.gpu_quota >= 0 && var.gpu_quota <= 1000 && floor(var.gpu_quota) == var.gpu_quota
+    error_message = "gpu_quota must be a whole number of GPUs, 0..1000."
+  }
+}
+
+variable "max_gpu_workers" {
+  type        = number
+  description = "GPU worker tasks (one nvidia-l4 each) running at once, at most (AUDIONOTES_WORKERS__MAX_GPU): dispatch and sweep start no more. Null: 4 (the Settings default), held to gpu_quota (min(4, gpu_quota)). An explicit value above gpu_quota is rejected at plan."
+  default     = null
+  validation {
+    condition     = var.max_gpu_workers == null || try(var.max_gpu_workers >= 0 && var.max_gpu_workers <= 1000 && floor(var.max_gpu_workers) == var.max_gpu_workers, false)
+    error_message = "max_gpu_workers must be a whole number, 0..1000 (common/config/settings.py Workers.max_gpu)."
+  }
+}
+
+variable "max_cpu_workers" {
+  type        = number
+  description = "CPU worker tasks running at once, at most (AUDIONOTES_WORKERS__MAX_CPU): dispatch and sweep start no more; 0 leaves the CPU tier's work in its queues."
+  default     = 8
+  nullable    = false
+  validation {
+    condition     = var.max_cpu_workers >= 0 && var.max_cpu_workers <= 1000 && floor(var.max_cpu_workers) == var.max_cpu_workers
+    error_message = "max_cpu_workers must be a whole number, 0..1000 (common/config/settings.py Workers.max_cpu)."
+  }
+}
+
+variable "workers" {
+  type = object({
+    # workers: chunks go to the work queues and pull workers take them; per_job: one
+    # execution per job, one task per chunk (the earlier design).
+    mode = optional(string, "workers")
+    # Queued chunks per running worker dispatch aims for (1: latency; more: fewer starts).
+    backlog_per_worker = optional(number, 2)
+    # A worker whose queues stay empty this long exits (billed idle tail).
+    idle_s = optional(number, 30)
+    # A worker takes no new chunk with less than this left before its task timeout.
+    reserve_s = optional(number, 300)
+    # The work subscriptions' ack deadline, which the worker extends while it transcribes.
+    ack_deadline_s = optional(number, 60)
+    # How long a worker waits before asking again when its queues are empty.
+    poll_s = optional(number, 1)
+    # How long one dispatch's scaling decision holds the tier's lease (worker_pools).
+    scale_lease_s = optional(number, 30)
+  })
+  description = "The pull workers (common/config/settings.py Workers; the defaults are its defaults): mode and chunks per worker (AUDIONOTES_WORKERS__MODE, __BACKLOG_PER_WORKER) and the scaling lease (__SCALE_LEASE_S) for dispatch and sweep; idle exit, reserve before the task timeout, ack deadline and poll interval (__IDLE_S, __RESERVE_S, __ACK_DEADLINE_S, __POLL_S) for the workers. ack_deadline_s is also the work subscriptions' ack deadline. The caps are max_gpu_workers and max_cpu_workers."
+  default     = {}
+  nullable    = false
+  validation {
+    condition     = contains(["workers", "per_job"], var.workers.mode)
+    error_message = "workers.mode must be workers or per_job (common/config/settings.py DispatchMode)."
+  }
+  validation {
+    condition     = var.workers.ack_deadline_s >= 10 && var.workers.ack_deadline_s <= 600 && floor(var.workers.ack_deadline_s) == var.workers.ack_deadline_s
+    error_message = "workers.ack_deadline_s must be whole seconds, 10..600 (the Pub/Sub limits)."
+  }
+  validation {
+    condition     = var.workers.backlog_per_worker > 0 && var.workers.backlog_per_worker <= 1000
+    error_message = "workers.backlog_per_worker must be above 0 and at most 1000."
+  }
+  validation {
+    condition = (
+      var.workers.idle_s >= 0 && var.workers.idle_s <= 3600 &&
+      var.workers.reserve_s >= 0 && var.workers.reserve_s <= 3600 &&
+      var.workers.poll_s > 0 && var.workers.poll_s <= 60 &&
+      var.workers.scale_lease_s >= 5 && var.workers.scale_lease_s <= 600 && floor(var.workers.scale_lease_s) == var.workers.scale_lease_s
+    )
+    error_message = "workers: idle_s and reserve_s 0..3600, poll_s above 0 and at most 60, scale_lease_s whole seconds 5..600 (the Settings limits)."
+  }
+}

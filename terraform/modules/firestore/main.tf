@@ -4,8 +4,9 @@
 # created_at desc).
 #
 # The other collections need neither: breakers (one document per LLM provider, common/notes/
-# breaker.py) and spend (a document per UTC day with shards/ and charges/ subcollections,
-# common/notes/ledger.py) are read by id, and no expiry field is written to them, so the spend
+# breaker.py), spend (a document per UTC day with shards/ and charges/ subcollections,
+# common/notes/ledger.py) and worker_pools (one scaling lease per tier, common/gcp/
+# coordination_store.py) are read by id, and no expiry field is written to them, so the spend
 # ledger is kept until someone deletes it.
 
 resource "google_firestore_database" "this" {
@@ -60,6 +61,9 @@ locals {
     state_created = [[local.f.state, "ASCENDING"], [local.f.created_at, "DESCENDING"]]
     # A batch lane's unfinished jobs, oldest first (common/gcp/job_store.py in_lane).
     lane_state_created = [[local.f.batch_lane, "ASCENDING"], [local.f.state, "ASCENDING"], [local.f.created_at, "ASCENDING"]]
+    # A tier's worker backlog: the sum of coordination.work_chunks over its jobs in DISPATCHED
+    # or TRANSCRIBING (common/gcp/job_store.py work_backlog; dispatch and sweep scale by it).
+    work_tier_state_chunks = [[local.f.work_tier, "ASCENDING"], [local.f.state, "ASCENDING"], [local.f.work_chunks, "ASCENDING"]]
   }
 }
 

@@ -16,11 +16,12 @@ variable "database" {
 
 variable "collections" {
   type = object({
-    jobs        = string
-    rate_limits = string
-    breakers    = string
-    spend       = string
-    batch_lanes = string
+    jobs         = string
+    rate_limits  = string
+    breakers     = string
+    spend        = string
+    batch_lanes  = string
+    worker_pools = string
   })
   description = "Collection names (common/config/settings.py Collections)."
 }
@@ -44,6 +45,9 @@ variable "job_fields" {
     state      = optional(string, "state")
     created_at = optional(string, "created_at")
     batch_lane = optional(string, "coordination.batch_lane")
+    # The pull workers' backlog (common/gcp/job_store.py WORK_TIER_FIELD, WORK_CHUNKS_FIELD).
+    work_tier   = optional(string, "coordination.work_tier")
+    work_chunks = optional(string, "coordination.work_chunks")
   })
   description = "Field paths of a job document that the composite indexes refer to."
   default     = {}

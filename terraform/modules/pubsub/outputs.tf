@@ -4,9 +4,10 @@ output "topics" {
 }
 
 output "subscriptions" {
-  description = "Subscription key => {name, id} for the subscriptions to dispatch and notes and the dead-letter subscriptions."
+  description = "Subscription key => {name, id} for the subscriptions to dispatch and notes, the work subscriptions and the dead-letter subscriptions."
   value = merge(
     { for k, s in google_pubsub_subscription.push : k => { name = s.name, id = s.id } },
+    { for k, s in google_pubsub_subscription.pull : k => { name = s.name, id = s.id } },
     { for k, s in google_pubsub_subscription.dead_letter : k => { name = s.name, id = s.id } },
   )
 }
@@ -24,6 +25,31 @@ output "push_subscriptions" {
       minimum_backoff       = s.retry_policy[0].minimum_backoff
       maximum_backoff       = s.retry_policy[0].maximum_backoff
     }
+  }
+}
+
+output "work_subscriptions" {
+  description = "Work (pull) subscription key => delivery properties (topic, whether it pushes, ack deadline, dead-letter topic, max delivery attempts, backoff) and the members that may pull from it."
+  value = {
+    for k, s in google_pubsub_subscription.pull : k => {
+      name                  = s.name
+      topic                 = s.topic
+      pushes                = length(s.push_config) > 0
+      ack_deadline_seconds  = s.ack_deadline_seconds
+      dead_letter_topic     = s.dead_letter_policy[0].dead_letter_topic
+      max_delivery_attempts = s.dead_letter_policy[0].max_delivery_attempts
+      minimum_backoff       = s.retry_policy[0].minimum_backoff
+      maximum_backoff       = s.retry_policy[0].maximum_backoff
+      pullers               = toset([for g in google_pubsub_subscription_iam_member.pullers : g.member if g.subscription == s.name])
+    }
+  }
+}
+
+output "dead_lettering" {
+  description = "Source subscription key => dead-letter topic key: the subscriptions on which the Pub/Sub service agent is a subscriber, with the topics it may publish to."
+  value = {
+    for k, g in google_pubsub_subscription_iam_member.agent_source_subscriber : k => local.dead_lettering[k].dead_letter
+    if contains(keys(google_pubsub_topic_iam_member.agent_dead_letter_publisher), local.dead_lettering[k].dead_letter)
   }
 }
 

@@ -10,12 +10,20 @@ variable "names" {
       transcripts_ready                  = string
       transcription_requests_dead_letter = string
       transcripts_ready_dead_letter      = string
+      work_high                          = string
+      work_normal                        = string
+      work_low                           = string
+      work_dead_letter                   = string
     })
     subscriptions = object({
       dispatch                           = string
       notes                              = string
       transcription_requests_dead_letter = string
       transcripts_ready_dead_letter      = string
+      work_high                          = string
+      work_normal                        = string
+      work_low                           = string
+      work_dead_letter                   = string
     })
   })
   description = "Topic and subscription names, exactly as common/config/settings.py (Topics, Subscriptions) names them."
@@ -51,13 +59,23 @@ variable "delivery" {
   }
 }
 
+variable "work_ack_deadline_s" {
+  type        = number
+  description = "Ack deadline of the work (pull) subscriptions, in seconds: how long a chunk stays with a worker that stops extending it (common/config/settings.py Workers.ack_deadline_s; give the workers the same number)."
+  default     = 60
+  validation {
+    condition     = var.work_ack_deadline_s >= 10 && var.work_ack_deadline_s <= 600 && floor(var.work_ack_deadline_s) == var.work_ack_deadline_s
+    error_message = "work_ack_deadline_s must be whole seconds, 10..600 (the Pub/Sub limits)."
+  }
+}
+
 variable "push_endpoints" {
   type = object({
     dispatch     = string
     notes        = string
     dead_letters = string
   })
-  description = "HTTPS URLs (the functions' run.app URIs) the subscriptions push to, also the OIDC audience: dispatch and notes, and dead_letters for both dead-letter subscriptions."
+  description = "HTTPS URLs (the functions' run.app URIs) the subscriptions push to, also the OIDC audience: dispatch and notes, and dead_letters for every dead-letter subscription."
   validation {
     condition     = alltrue([for u in values(var.push_endpoints) : startswith(u, "https://")])
     error_message = "Push endpoints must be https:// URLs."
@@ -74,12 +92,18 @@ variable "publishers" {
     topic  = string
     member = string
   }))
-  description = "Publish grants keyed by a static name (e.g. api): topic key (transcription_requests, transcripts_ready) and IAM member."
+  description = "Publish grants keyed by a static name (e.g. api): topic key (transcription_requests, transcripts_ready, work_high, work_normal, work_low) and IAM member."
   default     = {}
   validation {
-    condition     = alltrue([for p in values(var.publishers) : contains(["transcription_requests", "transcripts_ready"], p.topic)])
-    error_message = "Publishers may only be granted on transcription_requests or transcripts_ready."
+    condition     = alltrue([for p in values(var.publishers) : contains(["transcription_requests", "transcripts_ready", "work_high", "work_normal", "work_low"], p.topic)])
+    error_message = "Publishers may only be granted on transcription_requests, transcripts_ready or a work topic (never a dead-letter topic)."
   }
+}
+
+variable "pullers" {
+  type        = map(string)
+  description = "static key => IAM member that pulls from the work subscriptions (the transcribe jobs' identity): roles/pubsub.subscriber on the three work subscriptions, nothing else."
+  default     = {}
 }
 
 variable "pubsub_service_agent_member" {

@@ -1,5 +1,5 @@
 # The transcribe worker as Cloud Run jobs (GPU and CPU tiers), the image repository, and what
-# the dispatch function needs to start executions.
+# the dispatch and sweep functions need to start executions.
 
 resource "google_artifact_registry_repository" "images" {
   #checkov:skip=CKV_GCP_84:The image holds open-source code and public model weights only; Google-managed encryption at rest is enough, and a CMEK key would add KMS cost and an outage risk to every pull.
@@ -61,8 +61,10 @@ resource "google_cloud_run_v2_job" "this" {
       }
 
       # No command or args: the image's ENTRYPOINT (python -m run_jobs.transcribe, see
-      # run_jobs/transcribe/Dockerfile) runs. Per execution, dispatch adds the chunk plan
-      # (AUDIONOTES_TRANSCRIBE_PLAN), JOB_ID and TRACEPARENT as env overrides; the image sets
+      # run_jobs/transcribe/Dockerfile) runs. Per execution, dispatch (or sweep) adds as env
+      # overrides the worker's tier and timeout (AUDIONOTES_TRANSCRIBE_WORKER: the tasks pull
+      # chunks from the work subscriptions) or, in workers.mode per_job, the chunk plan
+      # (AUDIONOTES_TRANSCRIBE_PLAN), JOB_ID and TRACEPARENT; the image sets
       # AUDIONOTES_TRANSCRIPTION__MODELS and __CACHE_DIR to its baked-in models.
       containers {
         name  = "transcribe"
@@ -100,19 +102,21 @@ resource "google_cloud_run_v2_job" "this" {
   }
 }
 
-# dispatch starts executions with per-execution overrides (the chunk plan, task count and
-# timeout; common/gcp/cloud_run.py) and asks whether an execution is still running: a
+# dispatch and sweep start executions with per-execution overrides (the chunk plan or worker
+# env, task count and timeout; common/gcp/cloud_run.py), ask whether an execution is still
+# running and list a job's executions to count its running worker tasks (active_tasks): a
 # custom role with exactly that, instead of roles/run.developer (which can also change and
-# delete jobs). It never waits on the run operation, so it needs no run.operations.get.
+# delete jobs). They never wait on the run operation, so they need no run.operations.get.
 resource "google_project_iam_custom_role" "job_runner" {
   project     = var.project
   role_id     = "audionotesJobRunner"
   title       = "audionotes job runner"
-  description = "Run the transcribe jobs with overrides and look up their executions."
+  description = "Run the transcribe jobs with overrides, look up and list their executions."
   permissions = [
     "run.jobs.run",
     "run.jobs.runWithOverrides",
     "run.executions.get",
+    "run.executions.list",
   ]
 }
 

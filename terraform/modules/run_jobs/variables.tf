@@ -84,7 +84,7 @@ variable "jobs" {
 
 variable "runners" {
   type        = map(string)
-  description = "static key => IAM member allowed to run the jobs with overrides and get their executions (the dispatch function); each also gets actAs on the jobs' identity."
+  description = "static key => IAM member allowed to run the jobs with overrides and get and list their executions (the dispatch and sweep functions, which launch workers); each also gets actAs on the jobs' identity."
   default     = {}
 }
 

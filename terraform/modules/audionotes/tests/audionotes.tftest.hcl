@@ -151,21 +151,21 @@ run "system" {
     error_message = "A pushed-to function's timeout must fit in its subscription's ack deadline."
   }
   assert {
-    condition     = length(module.pubsub.subscriptions) == 4
-    error_message = "Two push subscriptions and two dead-letter subscriptions expected."
+    condition     = length(module.pubsub.subscriptions) == 8
+    error_message = "Two push subscriptions, three work (pull) subscriptions and three dead-letter subscriptions expected."
   }
 
-  # Dead letters: both dead-letter subscriptions push to dead_letters with the push identity's
-  # OIDC token, redeliver like the others, never dead-letter themselves and keep 7 days.
+  # Dead letters: the three dead-letter subscriptions push to dead_letters with the push
+  # identity's OIDC token, redeliver like the others, never dead-letter themselves and keep 7 days.
   assert {
-    condition     = keys(module.pubsub.dead_letter_subscriptions) == ["transcription_requests_dead_letter", "transcripts_ready_dead_letter"] && [for s in values(module.pubsub.dead_letter_subscriptions) : s.name] == ["transcription-requests-dead-letter", "transcripts-ready-dead-letter"]
-    error_message = "Both dead-letter subscriptions (names from Settings) must exist."
+    condition     = keys(module.pubsub.dead_letter_subscriptions) == ["transcription_requests_dead_letter", "transcripts_ready_dead_letter", "work_dead_letter"] && [for s in values(module.pubsub.dead_letter_subscriptions) : s.name] == ["transcription-requests-dead-letter", "transcripts-ready-dead-letter", "transcription-work-dead-letter"]
+    error_message = "The three dead-letter subscriptions (names from Settings) must exist."
   }
   assert {
     condition = alltrue([for s in values(module.pubsub.dead_letter_subscriptions) :
       s.push_endpoint == "https://dead-letters-abc123-uc.a.run.app" && s.push_endpoint == module.functions.functions["dead-letters"].uri && s.oidc_audience == s.push_endpoint
     ])
-    error_message = "Both dead-letter subscriptions must push to the dead_letters function (OIDC audience: its URL)."
+    error_message = "Every dead-letter subscription must push to the dead_letters function (OIDC audience: its URL)."
   }
   assert {
     condition     = alltrue([for s in values(module.pubsub.dead_letter_subscriptions) : s.oidc_service_account_email == "audionotes-pubsub-push@x-proj1.iam.gserviceaccount.com"])
@@ -275,8 +275,12 @@ run "system" {
     error_message = "jobs and rate_limits must have TTL policies on expire_at (breakers and spend have no expiry field)."
   }
   assert {
-    condition     = keys(module.firestore.indexes) == ["lane_state_created", "owner_created", "owner_state_created", "state_created"]
-    error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; a batch lane's jobs, oldest first; nothing else."
+    condition     = keys(module.firestore.indexes) == ["lane_state_created", "owner_created", "owner_state_created", "state_created", "work_tier_state_chunks"]
+    error_message = "Composite indexes: GET /v1/jobs by owner, with and without state, newest first; the sweep by state, newest first; a batch lane's jobs, oldest first; a tier's worker backlog; nothing else."
+  }
+  assert {
+    condition     = module.firestore.indexes["work_tier_state_chunks"] == [["coordination.work_tier", "ASCENDING"], ["state", "ASCENDING"], ["coordination.work_chunks", "ASCENDING"]]
+    error_message = "The backlog sum (coordination.work_tier ==, state in, sum of coordination.work_chunks) needs the index (coordination.work_tier, state, coordination.work_chunks)."
   }
   assert {
     condition     = module.firestore.indexes["lane_state_created"] == [["coordination.batch_lane", "ASCENDING"], ["state", "ASCENDING"], ["created_at", "ASCENDING"]]
@@ -307,18 +311,23 @@ run "system" {
 
   # Pub/Sub publishers: on_upload and api request transcriptions, the worker announces them.
   assert {
-    condition     = module.pubsub.publishers == { on_upload = "transcription_requests", api = "transcription_requests", transcribe = "transcripts_ready", sweep_requests = "transcription_requests", sweep_ready = "transcripts_ready" }
-    error_message = "Only on_upload, api and sweep publish requests and only the worker and sweep publish transcripts-ready (dispatch and dead_letters publish nothing)."
+    condition = module.pubsub.publishers == {
+      on_upload          = "transcription_requests", api = "transcription_requests", transcribe = "transcripts_ready", sweep_requests = "transcription_requests", sweep_ready = "transcripts_ready",
+      dispatch_work_high = "work_high", dispatch_work_normal = "work_normal", dispatch_work_low = "work_low"
+    }
+    error_message = "Only on_upload, api and sweep publish requests, only the worker and sweep publish transcripts-ready, only dispatch publishes to the work topics (dead_letters publishes nothing, nobody to a dead-letter topic)."
   }
 
-  # Cloud Run jobs: dispatch runs them and follows executions, the API cancels them.
+  # Cloud Run jobs: dispatch and sweep launch workers (run with overrides, count running
+  # tasks by listing executions), the API cancels executions.
   assert {
     condition = alltrue([for job, grants in module.run_jobs.job_grants : grants == {
-      "runner:dispatch"     = toset(["run.jobs.run", "run.jobs.runWithOverrides", "run.executions.get"])
+      "runner:dispatch"     = toset(["run.jobs.run", "run.jobs.runWithOverrides", "run.executions.get", "run.executions.list"])
+      "runner:sweep"        = toset(["run.jobs.run", "run.jobs.runWithOverrides", "run.executions.get", "run.executions.list"])
       "canceller:api"       = toset(["run.executions.cancel"])
       "viewer:dead_letters" = toset(["run.executions.get"])
     }])
-    error_message = "On each job: dispatch may run (with overrides) and get executions, api may cancel them, dead_letters may only get them, nothing more."
+    error_message = "On each job: dispatch and sweep may run (with overrides), get and list executions, api may cancel them, dead_letters may only get them, nothing more."
   }
   assert {
     condition     = alltrue([for spec in values(module.run_jobs.job_specs) : length(coalesce(spec.command, [])) == 0 && length(coalesce(spec.args, [])) == 0])
@@ -558,4 +567,143 @@ run "sweep_settings_reach_the_scheduler" {
     condition     = google_cloud_scheduler_job.sweep.schedule == "*/10 * * * *" && jsondecode(base64decode(google_cloud_scheduler_job.sweep.http_target[0].body)) == { older_than_s = 1800 }
     error_message = "sweep.schedule and sweep.older_than_s must reach the scheduler job."
   }
+}
+
+# The pull workers: three work queues pulled by the transcribe identity only, dead-lettered
+# like the push subscriptions, with the ack deadline the workers extend; the caps reach
+# dispatch and sweep, and the GPU cap is held to the quota (0 by default).
+run "work_queues_and_worker_caps" {
+  command = apply
+
+  assert {
+    condition     = keys(module.pubsub.work_subscriptions) == ["work_high", "work_low", "work_normal"] && [for s in values(module.pubsub.work_subscriptions) : s.name] == ["work-high", "work-low", "work-normal"]
+    error_message = "Work subscriptions work-high, work-normal and work-low (names from Settings) must exist."
+  }
+  assert {
+    condition = alltrue([for k, s in module.pubsub.work_subscriptions :
+      !s.pushes && s.topic == module.pubsub.topics[k].id && s.ack_deadline_seconds == 60 && s.ack_deadline_seconds == output.workers.ack_deadline_s
+    ])
+    error_message = "Each work subscription is a pull subscription on its own topic, with the workers' 60 s ack deadline."
+  }
+  assert {
+    condition = alltrue([for s in values(module.pubsub.work_subscriptions) :
+      s.dead_letter_topic == module.pubsub.topics["work_dead_letter"].id && s.max_delivery_attempts == 5 && s.minimum_backoff == "10s" && s.maximum_backoff == "600s"
+    ])
+    error_message = "Work subscriptions dead-letter into transcription-work-dead-letter after 5 attempts, with the same backoff as the others."
+  }
+  assert {
+    condition     = module.pubsub.dead_letter_subscriptions["work_dead_letter"].topic == module.pubsub.topics["work_dead_letter"].id && module.pubsub.dead_letter_subscriptions["work_dead_letter"].push_endpoint == module.functions.functions["dead-letters"].uri
+    error_message = "transcription-work-dead-letter pushes to the dead_letters function."
+  }
+  assert {
+    condition = module.pubsub.dead_lettering == {
+      dispatch  = "transcription_requests_dead_letter", notes = "transcripts_ready_dead_letter",
+      work_high = "work_dead_letter", work_normal = "work_dead_letter", work_low = "work_dead_letter"
+    }
+    error_message = "The Pub/Sub service agent must be subscriber on every dead-lettering subscription and publisher on its dead-letter topic."
+  }
+  assert {
+    condition     = alltrue([for s in values(module.pubsub.work_subscriptions) : s.pullers == toset([module.iam.service_accounts["transcribe"].member])])
+    error_message = "Only the transcribe jobs' identity may pull from the work subscriptions."
+  }
+  assert {
+    condition     = !contains(module.iam.project_grants["transcribe"], "roles/pubsub.subscriber")
+    error_message = "The workers' subscriber role is on the work subscriptions, not the project."
+  }
+  assert {
+    condition = alltrue([for spec in values(module.run_jobs.job_specs) :
+      spec.env["AUDIONOTES_WORKERS__ACK_DEADLINE_S"] == "60" && spec.env["AUDIONOTES_WORKERS__IDLE_S"] == "30" && spec.env["AUDIONOTES_WORKERS__RESERVE_S"] == "300" &&
+      spec.env["AUDIONOTES_SUBSCRIPTIONS__WORK_HIGH"] == "work-high" && spec.env["AUDIONOTES_EXECUTIONS__BATCH_TIER"] == "cpu" && spec.env["AUDIONOTES_COLLECTIONS__WORKER_POOLS"] == "worker_pools"
+    ])
+    error_message = "The workers know their ack deadline, idle and reserve times, subscriptions and batch tier."
+  }
+  assert {
+    condition = alltrue([for f in ["dispatch", "sweep"] :
+      module.functions.function_specs[f].env["AUDIONOTES_WORKERS__MAX_GPU"] == "0" && module.functions.function_specs[f].env["AUDIONOTES_WORKERS__MAX_CPU"] == "8" &&
+      module.functions.function_specs[f].env["AUDIONOTES_WORKERS__MODE"] == "workers" && module.functions.function_specs[f].env["AUDIONOTES_WORKERS__BACKLOG_PER_WORKER"] == "2" &&
+      module.functions.function_specs[f].env["AUDIONOTES_WORKERS__SCALE_LEASE_S"] == "30" && module.functions.function_specs[f].env["AUDIONOTES_EXECUTIONS__GPU_TASK_TIMEOUT_S"] == "3000" &&
+      module.functions.function_specs[f].env["AUDIONOTES_COLLECTIONS__WORKER_POOLS"] == "worker_pools"
+    ])
+    error_message = "dispatch and sweep scale the workers: mode, caps (GPU 0 without quota, CPU 8), chunks per worker, lease, task timeouts, worker_pools."
+  }
+  assert {
+    condition     = module.functions.function_specs["dispatch"].env["AUDIONOTES_TOPICS__WORK_HIGH"] == "transcription-work-high" && module.functions.function_specs["dispatch"].env["AUDIONOTES_TOPICS__WORK_LOW"] == "transcription-work-low"
+    error_message = "dispatch publishes to the work topics named in Settings."
+  }
+  assert {
+    condition     = module.functions.function_specs["dead-letters"].env["AUDIONOTES_SUBSCRIPTIONS__WORK_NORMAL"] == "work-normal"
+    error_message = "dead_letters tells a work queue's dead letters by their source subscription."
+  }
+  assert {
+    condition     = output.workers == { max_gpu = 0, max_cpu = 8, gpu_quota = 0, ack_deadline_s = 60 } && module.run_jobs.job_specs["transcribe-gpu"].parallelism == 1
+    error_message = "Without GPU quota no GPU worker may start (max_gpu 0), and a GPU execution runs one task at a time."
+  }
+}
+
+run "granted_quota_raises_the_gpu_cap" {
+  command = apply
+
+  variables {
+    gpu_quota = 10
+  }
+
+  assert {
+    condition     = module.functions.function_specs["dispatch"].env["AUDIONOTES_WORKERS__MAX_GPU"] == "4" && module.functions.function_specs["sweep"].env["AUDIONOTES_WORKERS__MAX_GPU"] == "4" && module.run_jobs.job_specs["transcribe-gpu"].parallelism == 4
+    error_message = "With quota, the GPU cap defaults to the Settings default (4), and one execution asks for no more GPUs."
+  }
+}
+
+run "explicit_caps_within_quota" {
+  command = apply
+
+  variables {
+    gpu_quota       = 20
+    max_gpu_workers = 20
+    max_cpu_workers = 0
+    workers         = { ack_deadline_s = 120, backlog_per_worker = 1 }
+  }
+
+  assert {
+    condition     = module.functions.function_specs["dispatch"].env["AUDIONOTES_WORKERS__MAX_GPU"] == "20" && module.functions.function_specs["dispatch"].env["AUDIONOTES_WORKERS__MAX_CPU"] == "0" && module.functions.function_specs["sweep"].env["AUDIONOTES_WORKERS__BACKLOG_PER_WORKER"] == "1"
+    error_message = "max_gpu_workers, max_cpu_workers and workers.backlog_per_worker reach dispatch and sweep."
+  }
+  assert {
+    condition     = alltrue([for s in values(module.pubsub.work_subscriptions) : s.ack_deadline_seconds == 120]) && alltrue([for spec in values(module.run_jobs.job_specs) : spec.env["AUDIONOTES_WORKERS__ACK_DEADLINE_S"] == "120"])
+    error_message = "workers.ack_deadline_s is both the work subscriptions' ack deadline and the workers' setting."
+  }
+  assert {
+    condition     = module.run_jobs.job_specs["transcribe-gpu"].parallelism == 10
+    error_message = "The GPU job's parallelism stays transcribe.gpu.parallelism (10) when the cap is above it."
+  }
+}
+
+run "gpu_workers_over_quota_are_rejected" {
+  command = plan
+
+  variables {
+    gpu_quota       = 2
+    max_gpu_workers = 3
+  }
+
+  expect_failures = [output.workers]
+}
+
+run "gpu_workers_without_quota_are_rejected" {
+  command = plan
+
+  variables {
+    max_gpu_workers = 4
+  }
+
+  expect_failures = [output.workers]
+}
+
+run "unknown_worker_mode_is_rejected" {
+  command = plan
+
+  variables {
+    workers = { mode = "push" }
+  }
+
+  expect_failures = [var.workers]
 }
