@@ -1,7 +1,7 @@
 """The unit tier's stand-ins, one of each: in-memory job, lane, pool and blob stores and work
-queues, a recording publisher, a fake Cloud Run launcher and audio prober, a clock, and builders of settings, jobs,
-plans, segments and transcribe workers; in-memory breaker state and spend ledger. The
-integration tier uses the real emulators."""
+queues, a recording publisher, a fake Cloud Run launcher and audio prober, a clock, and
+builders of settings, jobs, plans, segments and transcribe workers; in-memory breaker state
+and spend ledger. The integration tier uses the real emulators."""
 
 from __future__ import annotations
 
@@ -141,14 +141,16 @@ class MemoryPoolStore:
 
 
 class MemoryWorkQueue:
-    """Pull subscriptions in memory. ``extend`` with any time hands the message back at once
-    (in the unit tier no keep-alive runs: its first renewal is ack_deadline/3 away), as the
-    next delivery, so a deferral or a crash shows as a second delivery."""
+    """Pull subscriptions in memory. ``extend`` hands the message back as its next delivery:
+    at once, or, given a ``clock``, once that many seconds have passed (in the unit tier no
+    keep-alive runs: its first renewal is ack_deadline/3 away)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock
         self.queues: dict[str, list[WorkItem]] = {}
         self.acked: list[WorkItem] = []
         self.extended: list[tuple[str, int]] = []  # (message id, seconds)
+        self._hidden: list[tuple[float, WorkItem]] = []
         self._ids = 0
 
     def put(self, subscription: str, work: ChunkWork | None, *, attempt: int = 1) -> WorkItem:
@@ -165,13 +167,20 @@ class MemoryWorkQueue:
         return item
 
     def pull(self, subscription: str) -> WorkItem | None:
+        now = self.clock() if self.clock else 0.0
+        for due in [h for h in self._hidden if h[0] <= now]:
+            self._hidden.remove(due)
+            self.queues.setdefault(due[1].subscription, []).append(due[1])
         queue = self.queues.get(subscription) or []
         return queue.pop(0) if queue else None
 
     def extend(self, item: WorkItem, seconds: int) -> None:
         self.extended.append((item.message_id, seconds))
         again = replace(item, delivery_attempt=item.delivery_attempt + 1)
-        self.queues.setdefault(item.subscription, []).append(again)
+        if self.clock is None:
+            self.queues.setdefault(item.subscription, []).append(again)
+        else:
+            self._hidden.append((self.clock() + seconds, again))
 
     def ack(self, item: WorkItem) -> None:
         self.acked.append(item)

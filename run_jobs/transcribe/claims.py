@@ -32,10 +32,18 @@ def claim_uri(prefix: str, index: int) -> str:
     return f"{prefix}claim-{index:04d}.json"
 
 
+@dataclass(frozen=True)
+class HeldElsewhere:
+    """Another holder's fresh claim: ``lease`` says until when (None if the claim changed
+    or vanished while we looked; the next delivery decides)."""
+
+    lease: Lease | None = None
+
+
 def take_claim(
     blobs: BlobStore, uri: str, holder: str, now: datetime, ttl_s: float
-) -> ChunkClaim | None:
-    """The claim for ``holder``, or None while another holder's lease on it is fresh."""
+) -> ChunkClaim | HeldElsewhere:
+    """The claim for ``holder``, unless another holder's lease on it is fresh."""
     lease = Lease(holder=holder, taken_at=now, ttl_s=ttl_s)
     data = lease.model_dump_json().encode()
     try:
@@ -44,17 +52,17 @@ def take_claim(
         pass
     info = blobs.stat(uri)
     if info is None:
-        return None  # deleted since we looked (results withdrawn): the next delivery decides
+        return HeldElsewhere()  # deleted since we looked (results withdrawn)
     try:
         current = Lease.model_validate_json(blobs.read_bytes(uri))
     except BlobNotFound:
-        return None
+        return HeldElsewhere()
     if fresh(current, now) and not holds(current, holder):
-        return None
+        return HeldElsewhere(current)
     try:
         generation = blobs.replace(uri, data, content_type=_TYPE, generation=info.generation)
     except (BlobChanged, BlobNotFound):
-        return None  # another taker was first
+        return HeldElsewhere()  # another taker was first
     return ChunkClaim(uri, lease, generation)
 
 

@@ -9,9 +9,11 @@ holds here too. Around it:
 
 - the message is kept (its ack deadline extended) and the chunk's claim renewed while the
   model runs; a killed worker stops both, and the chunk goes to another worker;
-- a chunk another live worker holds is handed back for later instead of run twice;
+- a chunk another live worker holds is handed back until that claim would lapse, instead of
+  run twice;
 - a crash hands the message back (Pub/Sub redelivers after its backoff); on the last
   delivery Pub/Sub allows, the job fails with the error instead of a silent dead letter;
+- a worker does not leave while a chunk it handed back is due to come back;
 - a chunk of a job that was deleted or is final is acknowledged without running the model,
   which is how DELETE cancels a job's pending chunks.
 """
@@ -31,7 +33,13 @@ from common.domain.ports import WorkItem, WorkQueue
 from common.domain.scaling import WorkerEnv, priorities_served, work_subscription
 from common.domain.transcription_plan import work_prefix
 from common.obs.logs import get_logger
-from run_jobs.transcribe.claims import ChunkClaim, claim_uri, renew_claim, take_claim
+from run_jobs.transcribe.claims import (
+    ChunkClaim,
+    HeldElsewhere,
+    claim_uri,
+    renew_claim,
+    take_claim,
+)
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices
 
 log = get_logger(__name__)
@@ -40,8 +48,8 @@ log = get_logger(__name__)
 # whether this is the last delivery (a crash then fails the job for good).
 RunChunk = Callable[[TaskEnv, str | None, bool], TaskOutcome | None]
 
-# How long a chunk held by another live worker is put back before it is offered again.
-DEFER_S = 30
+# The shortest hand-back of a chunk another worker holds (its claim may lapse any moment).
+MIN_DEFER_S = 1
 
 
 @dataclass
@@ -72,19 +80,24 @@ def work(
     subscriptions = [work_subscription(p, s) for p in priorities_served(env.tier, s)]
     report = WorkerReport()
     started = idle_since = clock()
+    due_back = started  # until then a chunk this worker handed back may come back to it
     while True:
         if env.timeout_s - (clock() - started) < s.workers.reserve_s:
             report.stopped = "deadline"
             break
         item = _pull_first(queue, subscriptions)
         if item is None:
-            if _done_waiting(clock() - idle_since, env, w):
+            if clock() >= due_back and _done_waiting(clock() - idle_since, env, w):
                 report.stopped = "idle"
                 break
             sleep(s.workers.poll_s)
             continue
-        _handle(item, me, w, queue, run_chunk, report)
+        handed_back_s = _handle(item, me, w, queue, run_chunk, report)
         idle_since = clock()
+        if handed_back_s is not None:
+            # Pub/Sub may add its retry backoff; one more poll to see it.
+            wait = handed_back_s + s.delivery.max_backoff_s + s.workers.poll_s
+            due_back = max(due_back, idle_since + wait)
     log.info(
         "worker %s: %d chunk(s), %d deferred, %d crashed; stopped (%s) after %.0f s",
         me,
@@ -127,11 +140,12 @@ def _handle(
     queue: WorkQueue,
     run_chunk: RunChunk,
     report: WorkerReport,
-) -> None:
+) -> float | None:
+    """Run, cancel or hand back one chunk; the seconds until a handed-back one returns."""
     work = item.work
     if work is None:
         queue.ack(item)  # nothing any worker could do with it (logged by the queue)
-        return
+        return None
     try:
         final = w.jobs.get(work.job_id).state.is_final
     except JobNotFound:
@@ -141,17 +155,26 @@ def _handle(
         log.info("chunk %d of job %s: the job is gone or final", work.index, work.job_id)
         report.outcomes["cancelled"] += 1
         queue.ack(item)
-        return
+        return None
     prefix = work_prefix(w.settings, work.plan)
     claim: ChunkClaim | None = None
     if w.blobs.stat(f"{prefix}chunk-{work.index:04d}.json") is None:
         ttl = w.settings.workers.ack_deadline_s
-        claim = take_claim(w.blobs, claim_uri(prefix, work.index), me, utcnow(), ttl)
-        if claim is None:
-            log.info("chunk %d of job %s is held by another worker", work.index, work.job_id)
-            queue.extend(item, DEFER_S)
+        taken = take_claim(w.blobs, claim_uri(prefix, work.index), me, utcnow(), ttl)
+        if isinstance(taken, HeldElsewhere):
+            # Offered again when the holder's claim would lapse: at once if it died.
+            left = (taken.lease.expires_at - utcnow()).total_seconds() if taken.lease else 0
+            defer_s = int(min(max(left + 1, MIN_DEFER_S), ttl))
+            log.info(
+                "chunk %d of job %s is held by another worker: back in %d s",
+                work.index,
+                work.job_id,
+                defer_s,
+            )
+            queue.extend(item, defer_s)
             report.deferred += 1
-            return
+            return defer_s
+        claim = taken
     env = TaskEnv(
         plan=work.plan, index=work.index, attempt=item.delivery_attempt - 1, execution=None
     )
@@ -161,9 +184,10 @@ def _handle(
     if outcome is None and not last:
         report.crashed += 1
         queue.extend(item, 0)  # redelivered after the subscription's backoff
-        return
+        return 0
     report.outcomes[outcome.value if outcome else "failed_for_good"] += 1
     queue.ack(item)
+    return None
 
 
 @contextmanager

@@ -92,7 +92,11 @@ def test_a_submitted_job_is_the_callers_queued_and_published_once(world: World) 
     )
     assert (stored.source.uri, stored.source.bytes) == (uri, len(world.blobs.objects[uri]))
     assert world.publisher.published == [
-        ("transcription-requests", {"job_id": job.job_id, "priority": "high"}, {"priority": "high"})
+        (
+            "transcription-requests",
+            {"job_id": job.job_id, "priority": "high", "resend": False},
+            {"priority": "high"},
+        )
     ]
     assert stored.coordination.request_message_id == "msg-1"
 

@@ -279,7 +279,11 @@ def test_sweep_republishes_a_stuck_job_for_the_golden_scheduler_body(world: Worl
     assert response.status_code == 200
     assert response.get_json()["requests"] == [JOB_ID]
     assert world.publisher.published == [
-        ("transcription-requests", {"job_id": JOB_ID, "priority": "normal"}, {"priority": "normal"})
+        (
+            "transcription-requests",
+            {"job_id": JOB_ID, "priority": "normal", "resend": False},
+            {"priority": "normal"},
+        )
     ]
 
 

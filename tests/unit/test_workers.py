@@ -14,6 +14,7 @@ from common.config.settings import Settings, Tier
 from common.domain.jobs import Job, JobState, Priority, utcnow
 from common.domain.lease import Lease
 from common.domain.messages import ChunkWork, TranscriptionRequested
+from common.domain.ports import WorkItem
 from common.domain.scaling import (
     WORKER_ENV,
     WorkerEnv,
@@ -32,7 +33,7 @@ from functions.dispatch_work import WorkDispatch, ensure_workers
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.claims import claim_uri
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices
-from run_jobs.transcribe.worker import DEFER_S, work
+from run_jobs.transcribe.worker import work
 from tests.fakes import (
     Clock,
     FakeLauncher,
@@ -179,10 +180,10 @@ def test_no_chunk_is_started_inside_the_reserve_before_the_task_timeout() -> Non
 
     report = _run(s, queue, w, runs, clock, timeout_s=1000)
 
-    # 0, 200, 400 s: started with 1000, 800, 600 s left; at 600 s only 400 s are left... and
-    # at 800 s 200 s: inside the reserve, so the last two stay queued for another worker.
-    assert len(runs.calls) == 4 - 1 and report.stopped == "deadline"
-    assert len(queue.queues[work_subscription(Priority.NORMAL, s)]) == 2
+    # Chunks start at 0, 200, 400 and 600 s with 1000..400 s left; at 800 s only 200 s are
+    # left, inside the reserve: the fifth stays queued for another worker.
+    assert len(runs.calls) == 4 and report.stopped == "deadline"
+    assert len(queue.queues[work_subscription(Priority.NORMAL, s)]) == 1
 
 
 def test_an_idle_worker_waits_out_a_dead_worker_s_ack_deadline_while_chunks_are_unfinished() -> (
@@ -252,17 +253,56 @@ def test_a_chunk_another_live_worker_holds_is_deferred_and_a_stale_claim_taken_o
     queue.put(work_subscription(Priority.NORMAL, s), chunk)
     runs = Runs(clock)
 
-    # Each pass: the fresh claim defers it; then it lapses and this worker takes it over.
-    def lapse() -> None:
+    # The fresh claim defers it; while it is handed back the other worker dies (its claim
+    # lapses), and at the next delivery this worker takes the chunk over.
+    hand_back = queue.extend
+
+    def hand_back_and_lapse(item: WorkItem, seconds: int) -> None:
+        hand_back(item, seconds)
         stale = held.model_copy(update={"taken_at": utcnow() - timedelta(hours=1)})
         blobs.write_bytes(uri, stale.model_dump_json().encode(), content_type="application/json")
 
-    clock.on_sleep.append(lapse)
+    queue.extend = hand_back_and_lapse  # type: ignore[method-assign]
     report = _run(s, queue, w, runs, clock, timeout_s=3600.0)
 
-    assert queue.extended[0] == ("m-1", DEFER_S) and report.deferred >= 1
+    # Handed back until the claim would lapse, at most one claim lifetime (the ack deadline).
+    assert queue.extended[0] == ("m-1", s.workers.ack_deadline_s) and report.deferred == 1
     assert runs.calls == [("j-1", 0, False)]
     assert Lease.model_validate_json(blobs.read_bytes(uri)).holder == "me"
+
+
+def test_a_worker_stays_until_a_chunk_it_handed_back_has_come_back() -> None:
+    # Nothing else keeps it: no idle time and no backlog counted for its tier (the job is
+    # the GPU tier's), so only the handed-back chunk is why it waits.
+    s = settings(
+        workers={"idle_s": 0, "ack_deadline_s": 10, "poll_s": 1}, delivery={"max_backoff_s": 5}
+    )
+    job = _dispatched("j-1", tier="gpu")
+    w, _, blobs = _worker(s, job)
+    chunk = _chunk(job)
+    uri = claim_uri(work_prefix(s, chunk.plan), 0)
+    taken = utcnow() - timedelta(seconds=5)  # the holder died 5 s into its 10 s claim
+    dead = Lease(holder="dead", taken_at=taken, ttl_s=10)
+    blobs.write_bytes(uri, dead.model_dump_json().encode(), content_type="application/json")
+    clock = Clock()
+    queue = MemoryWorkQueue(clock)
+    queue.put(work_subscription(Priority.NORMAL, s), chunk)
+    runs = Runs(clock)
+    hand_back = queue.extend
+
+    def hand_back_and_lapse(item: WorkItem, seconds: int) -> None:
+        hand_back(item, seconds)  # the fake clock moves, the claim's real time does not:
+        stale = dead.model_copy(update={"taken_at": utcnow() - timedelta(hours=1)})
+        blobs.write_bytes(uri, stale.model_dump_json().encode(), content_type="application/json")
+
+    queue.extend = hand_back_and_lapse  # type: ignore[method-assign]
+
+    report = _run(s, queue, w, runs, clock)
+
+    (_, defer_s), *_ = queue.extended
+    assert 1 <= defer_s <= 6  # back when the dead holder's claim lapses, not later
+    assert runs.calls == [("j-1", 0, False)] and report.stopped == "idle"
+    assert clock() >= defer_s
 
 
 def test_a_chunk_with_a_stored_result_runs_without_a_claim() -> None:
