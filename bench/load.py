@@ -3,6 +3,8 @@ inbox and half through the HTTPS API (POST /v1/uploads, PUT to the signed URL, P
 each followed to a final state.
 
     .venv/bin/python bench/load.py [--jobs 8] [--deadline 900] [--json] [--keep-logs DIR]
+        [--long N --long-minutes M] [--chunk-seconds S] [--mode workers|per_job]
+        [--max-workers K]
 
 It starts its own stack in a temporary state folder on its own ports (base 54000), so it
 neither needs nor disturbs a running one, and stops it at the end. Only loopback traffic.
@@ -20,6 +22,12 @@ submission, more than one ``transcripts-ready`` or ``transcription-requests`` me
 the transcribe tasks' own breakdown from their logs: process start, model load, transcription,
 the rest, and the model loads per 100 jobs (short jobs share batch-lane executions: one load
 serves many; ``--sentences 1`` makes ~4 s files, ``--submitters`` caps concurrent uploads).
+``--long`` adds N files of M minutes (a distinct passage looped), submitted with the short
+ones; ``--chunk-seconds`` scales the chunking down so that they take several chunks on one
+laptop. ``--mode`` is how transcription reaches the tasks (``Workers.mode``: pull workers, or
+one execution per job as before them) and ``--max-workers`` the local cap per tier; the work
+figures (processes started, model loads, chunks, chunks run twice) come from the task logs
+for either mode. ``bench/workers.py`` runs this for both modes side by side.
 One run, not a minimum over repeats: a run takes minutes and the stack is the measurement;
 the machine's load average is printed with it.
 """
@@ -84,6 +92,7 @@ class Submission:
     via: str  # "gsutil" | "https"
     audio: str
     audio_s: float
+    kind: str = "short"  # "short" | "long"
     uri: str = ""
     job_id: str | None = None
     started: float = 0.0  # epoch seconds: the client began the upload
@@ -109,6 +118,22 @@ def speech_files(
         path = make_speech(folder / f"load-{i:03d}.wav", text)
         files.append((path, probe(path).duration_s))
     return files * count if same else files
+
+
+def long_files(folder: Path, count: int, minutes: float) -> list[tuple[Path, float]]:
+    """``count`` files of ``minutes`` each: a passage of its own (numbered) looped."""
+    from common.audio.decode import probe
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i in range(count):
+        text = f"Long recording number {NUMBERS[i % len(NUMBERS)]}. " + " ".join(SENTENCES)
+        passage = make_speech(folder / f"passage-{i:03d}.wav", text)
+        path = folder / f"long-{i:03d}.wav"
+        loop = ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(passage)]
+        subprocess.run([*loop, "-t", str(minutes * 60), "-c:a", "pcm_s16le", str(path)], check=True)
+        files.append((path, probe(path).duration_s))
+    return files
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -280,6 +305,33 @@ class Bench:
             record["inference_s"] = float(record["transcribe_s"])  # model already loaded
 
 
+def work_counts(executions_dir: Path, ours: set[str]) -> dict[str, Any]:
+    """What the transcribe processes did, from their logs: processes started (one log per
+    task attempt), model loads, chunks transcribed, and chunks of our jobs the model ran more
+    than once (a duplicate, unless a crash came between)."""
+    processes = loads = 0
+    runs: Counter[tuple[str, int]] = Counter()
+    for log in executions_dir.glob("*/task-*-attempt-*.log"):
+        events = _events(log)
+        if not events:
+            continue
+        processes += 1
+        for e in events:
+            if e.get("event") == "model_loaded":
+                loads += 1
+            elif e.get("event") == "chunk_transcribed" and e.get("job_id") in ours:
+                runs[(str(e["job_id"]), int(e.get("chunk", 0)))] += 1
+    chunks = sum(runs.values())
+    return {
+        "processes": processes,
+        "model_loads": loads,
+        "chunks_transcribed": chunks,
+        "processes_per_100_chunks": 100 * processes / max(chunks, 1),
+        "model_loads_per_100_chunks": 100 * loads / max(chunks, 1),
+        "chunks_run_twice": {f"{j}#{c}": n for (j, c), n in runs.items() if n > 1},
+    }
+
+
 def _per_job(events: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     parts: list[list[dict[str, Any]]] = []
     for e in events:
@@ -312,6 +364,8 @@ def summarise(
     requests_: Counter[str],
     executions: dict[str, list[dict[str, Any]]],
     wall_s: float,
+    work: dict[str, Any],
+    mode: str,
 ) -> dict[str, Any]:
     done = [s for s in subs if s.state == "COMPLETED"]
     # Refused: the client was told (an error answer, no job). Lost: accepted (a job id came
@@ -332,12 +386,15 @@ def summarise(
         "transcription_requests_per_job": {
             j: n for j, n in requests_.items() if j in ours and n > 1
         },
-        "executions_per_job": {
+        "chunks_run_twice": work["chunks_run_twice"],
+    }
+    if mode == "per_job":
+        # One execution per job there; with pull workers a job's chunks spread over several.
+        duplicated["executions_per_job"] = {
             j: len({r["execution"] for r in rs})
             for j, rs in executions.items()
             if j in ours and len({r["execution"] for r in rs}) > 1
-        },
-    }
+        }
     stages: dict[str, dict[str, float]] = {}
     for label, a, b in STAGES:
         values = [
@@ -345,6 +402,18 @@ def summarise(
         ]
         if values:
             stages[label] = {
+                "p50_s": percentile(values, 0.5),
+                "p95_s": percentile(values, 0.95),
+                "n": len(values),
+            }
+    for kind in ("short", "long"):
+        values = [
+            s.state_times["COMPLETED"] - s.state_times["QUEUED"]
+            for s in done
+            if s.kind == kind and {"QUEUED", "COMPLETED"} <= s.state_times.keys()
+        ]
+        if values and any(s.kind == "long" for s in subs):
+            stages[f"end-to-end, {kind} files"] = {
                 "p50_s": percentile(values, 0.5),
                 "p95_s": percentile(values, 0.95),
                 "n": len(values),
@@ -397,6 +466,8 @@ def summarise(
     }
     return {
         "submitted": len(subs),
+        "mode": mode,
+        "work": {k: v for k, v in work.items() if k != "chunks_run_twice"},
         "observed": observed,
         "by_via": dict(Counter(s.via for s in subs)),
         "completed": len(done),
@@ -429,6 +500,12 @@ def print_table(r: dict[str, Any]) -> None:
         + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in r["observed"].items())
     )
     print(f"model loads per 100 completed jobs: {r['model_loads_per_100_jobs']:.1f}")
+    w = r["work"]
+    print(
+        f"{r['mode']}: {w['processes']} transcribe processes, {w['model_loads']} model loads, "
+        f"{w['chunks_transcribed']} chunks: {w['processes_per_100_chunks']:.1f} processes and "
+        f"{w['model_loads_per_100_chunks']:.1f} model loads per 100 chunks"
+    )
     print(
         f"throughput: {r['jobs_per_min']:.2f} jobs/min, "
         f"{r['audio_s_per_wall_s']:.3f} audio-s per wall-s "
@@ -459,6 +536,11 @@ def main() -> None:
     parser.add_argument("--same-audio", action="store_true", help="one file N times (cache)")
     parser.add_argument("--sentences", type=int, default=4, help="sentences per file (~4 s each)")
     parser.add_argument("--submitters", type=int, default=16, help="concurrent uploads at most")
+    parser.add_argument("--long", type=int, default=0, help="long files, besides the short")
+    parser.add_argument("--long-minutes", type=float, default=20, help="minutes per long file")
+    parser.add_argument("--chunk-seconds", type=int, help="the stack's chunk length (default 1200)")
+    parser.add_argument("--mode", choices=("workers", "per_job"), default="workers")
+    parser.add_argument("--max-workers", type=int, default=2, help="pull workers per tier")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--keep-logs", type=Path, help="copy the stack's logs here at the end")
     args = parser.parse_args()
@@ -471,14 +553,24 @@ def main() -> None:
     load_before = os.getloadavg()
     run_id = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="audionotes-load-") as folder:
-        files = speech_files(
-            Path(folder) / "audio", args.jobs, same=args.same_audio, sentences=args.sentences
-        )
+        files = [
+            (path, seconds, "short")
+            for path, seconds in speech_files(
+                Path(folder) / "audio", args.jobs, same=args.same_audio, sentences=args.sentences
+            )
+        ] + [
+            (path, seconds, "long")
+            for path, seconds in long_files(Path(folder) / "long", args.long, args.long_minutes)
+        ]
+        if args.chunk_seconds:
+            os.environ["AUDIONOTES_LIMITS__CHUNK_SECONDS"] = str(args.chunk_seconds)
         local = LocalStack(
             state_dir=Path(folder) / "stack",
             ports=Ports(args.port_base),
             default_model="tiny.en",
             notes_from="double",  # the pipeline's throughput, not the notes model's
+            workers_mode=args.mode,
+            max_workers=args.max_workers,
         )
         stack = Stack(local)
         try:
@@ -491,8 +583,8 @@ def main() -> None:
                 for topic in (s.topics.transcripts_ready, s.topics.transcription_requests)
             }
             subs = [
-                Submission(i, "gsutil" if i % 2 == 0 else "https", str(path), seconds)
-                for i, (path, seconds) in enumerate(files)
+                Submission(i, "gsutil" if i % 2 == 0 else "https", str(path), seconds, kind)
+                for i, (path, seconds, kind) in enumerate(files)
             ]
             started = time.monotonic()
             deadline = time.time() + args.deadline
@@ -514,6 +606,8 @@ def main() -> None:
                 counted[s.topics.transcription_requests],
                 bench.executions(),
                 wall_s,
+                work_counts(stack.local.executions_dir, {x.job_id for x in subs if x.job_id}),
+                args.mode,
             )
         finally:
             stack.down()
@@ -528,14 +622,17 @@ def main() -> None:
     report["batched"] = s.transcription.batched
     report["batch_lanes"] = (
         f"{s.batch_lanes.count} lane(s), jobs <= {s.batch_lanes.short_max_s:.0f} s"
-        if s.batch_lanes.short_max_s > 0
+        if s.batch_lanes.short_max_s > 0 and args.mode == "per_job"
         else "off"
     )
+    report["chunk_seconds"] = s.limits.chunk_seconds
+    report["max_workers"] = args.max_workers
     report["machine"] = (
         f"{platform.machine()}, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"load avg before {load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, "
         f"after {os.getloadavg()[0]:.2f}; model {report['model']}, beam {report['beam']}, "
-        f"batched {report['batched']}; batch lanes {report['batch_lanes']}"
+        f"batched {report['batched']}; {args.mode}, up to {args.max_workers} worker(s) per tier, "
+        f"chunks of {s.limits.chunk_seconds} s; batch lanes {report['batch_lanes']}"
     )
     if args.json:
         print(json.dumps(report, indent=1, default=str))

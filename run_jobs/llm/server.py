@@ -210,6 +210,12 @@ def handler_for(service: ChatService) -> type[BaseHTTPRequestHandler]:
                 return None
             if length > max_body:
                 self.close_connection = True
+                # A client that sends its body before reading the answer would otherwise
+                # see a broken pipe, not the 413; a body far beyond the limit is not read.
+                if length <= 8 * max_body:
+                    left = length
+                    while left > 0 and (piece := self.rfile.read(min(left, 1 << 16))):
+                        left -= len(piece)
                 self._send(
                     Reply(
                         413,

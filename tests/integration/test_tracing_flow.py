@@ -102,7 +102,8 @@ def test_an_uploaded_job_is_one_trace_with_every_stage(
     assert upload["service"] == "on_upload" and upload["attributes"]["job_id"] == job_id
     dispatches = {x["span_id"]: x for x in by_name["dispatch"]}
     assert all(x["parent_span_id"] == root_span_id for x in dispatches.values())
-    assert any(x["attributes"].get("outcome") == "launched" for x in dispatches.values())
+    # The chunks go to the work queue; each chunk message carries the dispatch's span.
+    assert any(x["attributes"].get("outcome") == "queued" for x in dispatches.values())
     tasks = {x["span_id"]: x for x in by_name["transcribe.task"]}
     assert all(x["parent_span_id"] in dispatches for x in tasks.values())
     assert all(x["service"] == "transcribe" for x in tasks.values())
@@ -117,8 +118,8 @@ def test_an_uploaded_job_is_one_trace_with_every_stage(
 
     # The dispatch function's log lines for the job carry its span's ids.
     log = clean_stack.procs.log_file("function-dispatch")
-    launched = [x for x in _log_lines(log, job_id) if x.get("event") == "dispatched"]
-    assert launched, "no 'dispatched' log line for the job"
+    launched = [x for x in _log_lines(log, job_id) if x.get("event") == "chunks_queued"]
+    assert launched, "no 'chunks_queued' log line for the job"
     for line in launched:
         assert line["logging.googleapis.com/trace"] == f"projects/{s.project}/traces/{trace_id}"
         assert line["logging.googleapis.com/spanId"] in dispatches
