@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import uuid
+import wave
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -130,8 +131,12 @@ def long_files(folder: Path, count: int, minutes: float) -> list[tuple[Path, flo
         text = f"Long recording number {NUMBERS[i % len(NUMBERS)]}. " + " ".join(SENTENCES)
         passage = make_speech(folder / f"passage-{i:03d}.wav", text)
         path = folder / f"long-{i:03d}.wav"
-        loop = ["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(passage)]
-        subprocess.run([*loop, "-t", str(minutes * 60), "-c:a", "pcm_s16le", str(path)], check=True)
+        with wave.open(str(passage), "rb") as src:
+            params, frames = src.getparams(), src.readframes(src.getnframes())
+        total = int(minutes * 60 * params.framerate) * params.sampwidth * params.nchannels
+        with wave.open(str(path), "wb") as out:
+            out.setparams(params)
+            out.writeframes((frames * (total // len(frames) + 1))[:total])
         files.append((path, probe(path).duration_s))
     return files
 

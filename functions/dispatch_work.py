@@ -119,8 +119,13 @@ def ensure_workers(tier: Tier, svc: Services, deps: WorkDispatch) -> int:
     try:
         for _ in range(MAX_ROUNDS):
             backlog = svc.jobs.work_backlog(tier.value)
-            # A task older than its timeout has ended, whatever the listing still says.
-            running = deps.launcher.active_tasks(run_job, within_s=timeout_s + 60)
+            # A task older than its timeout has ended, whatever the listing still says; with
+            # nothing queued (or the tier off) nothing is launched, so nothing is listed.
+            running = (
+                deps.launcher.active_tasks(run_job, within_s=timeout_s + 60)
+                if backlog and cap
+                else 0
+            )
             count = to_launch(backlog, running, cap=cap, per_worker=s.workers.backlog_per_worker)
             if count:
                 execution = deps.launcher.launch(

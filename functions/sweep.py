@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.config.settings import DispatchMode, Tier
 from common.domain.blobs import BlobRef
-from common.domain.errors import JobNotFound
+from common.domain.errors import ExecutorUnavailable, JobNotFound
 from common.domain.jobs import Job, JobState, upload_job_id, utcnow
 from common.domain.messages import TranscriptionRequested, TranscriptReady
 from common.obs.logs import bind, get_logger
@@ -87,12 +87,14 @@ class SweepReport:
     uploads: list[str] = field(default_factory=list)
     # Jobs whose results outlived the job document, and were deleted.
     orphaned_results: list[str] = field(default_factory=list)
-    # Workers launched per tier for the backlog.
+    # Workers launched per tier for the backlog, and why a tier could not be looked at.
     workers_launched: dict[str, int] = field(default_factory=dict)
+    workers_errors: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "workers_launched": self.workers_launched,
+            "workers_errors": self.workers_errors,
             "scanned": self.scanned,
             "requests": self.requests,
             "ready": self.ready,
@@ -126,7 +128,12 @@ def sweep(
         _orphaned_results(svc, request.max_objects, report)
     if work is not None and svc.settings.workers.mode == DispatchMode.WORKERS:
         for tier in Tier:
-            report.workers_launched[tier.value] = ensure_workers(tier, svc, work)
+            try:
+                report.workers_launched[tier.value] = ensure_workers(tier, svc, work)
+            except ExecutorUnavailable as exc:
+                # What was requeued stands; the next sweep (or dispatch) tops the tier up.
+                log.error("sweep: could not top up the %s workers: %s", tier.value, exc)
+                report.workers_errors[tier.value] = str(exc)
     log.info(
         "sweep: %d job(s) scanned, %d request(s) and %d ready message(s) published, "
         "%d lost upload(s) queued, %d orphaned result folder(s) deleted",

@@ -12,6 +12,7 @@ import pytest
 
 from common.config.settings import Settings, Tier
 from common.domain.jobs import Job, JobState, Priority, utcnow
+from common.domain.errors import ExecutorUnavailable
 from common.domain.lease import Lease
 from common.domain.messages import ChunkWork, TranscriptionRequested
 from common.domain.ports import WorkItem
@@ -30,6 +31,7 @@ from common.domain.transcription_plan import ChunkPlan, work_prefix
 from functions.bootstrap import Services
 from functions.dispatch import DispatchOutcome, DispatchServices, handle_dispatch
 from functions.dispatch_work import WorkDispatch, ensure_workers
+from functions.sweep import SweepRequest, sweep
 from run_jobs.transcribe.audio_cache import AudioCache
 from run_jobs.transcribe.claims import claim_uri
 from run_jobs.transcribe.task import TaskEnv, TaskOutcome, TranscribeServices
@@ -426,3 +428,24 @@ def test_a_failed_launch_lets_go_of_the_pool_lease() -> None:
         DispatchOutcome.ALREADY_QUEUED
     )
     assert [x["task_count"] for x in launcher.launches] == [2]
+
+
+def test_the_sweep_reports_cloud_run_out_rather_than_undoing_its_requeue() -> None:
+    job = new_job()
+    svc, deps, launcher, publisher, pools = _world(job)
+    handle_dispatch(TranscriptionRequested(job_id=job.job_id), svc, deps)
+    launcher.alive.clear()  # the workers died; the chunks' messages were lost with them
+    publisher.published.clear()
+
+    def out(job: str, *, within_s: float) -> int:
+        raise ExecutorUnavailable("Cloud Run said 503")
+
+    launcher.active_tasks = out  # type: ignore[method-assign]
+    assert deps.work is not None
+
+    report = sweep(svc, SweepRequest(older_than_s=0, max_objects=0), work=deps.work)
+
+    assert report.requests == [job.job_id]  # the resend stands: dispatch requeues it
+    assert report.workers_errors == {"cpu": "Cloud Run said 503"}
+    assert report.workers_launched == {"gpu": 0}  # nothing queued there: nothing listed
+    assert pools.pools["cpu"].lease is None
