@@ -11,8 +11,8 @@ from typing import cast
 import pytest
 
 from common.config.settings import Settings, Tier
-from common.domain.jobs import Job, JobState, Priority, utcnow
 from common.domain.errors import ExecutorUnavailable
+from common.domain.jobs import Job, JobState, Priority, utcnow
 from common.domain.lease import Lease
 from common.domain.messages import ChunkWork, TranscriptionRequested
 from common.domain.ports import WorkItem
