@@ -374,9 +374,11 @@ class FakeProber:
         )
 
 
-def make_plan(duration: float, chunk: float = 30.0, overlap: float = 2.0, **kw: float) -> ChunkPlan:
+def make_plan(
+    duration: float, chunk: float = 30.0, overlap: float = 2.0, *, job_id: str = "j", **kw: float
+) -> ChunkPlan:
     return ChunkPlan.for_job(
-        job_id="j",
+        job_id=job_id,
         model="tiny.en",
         language=None,
         duration_s=duration,

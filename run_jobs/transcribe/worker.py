@@ -48,9 +48,6 @@ log = get_logger(__name__)
 # whether this is the last delivery (a crash then fails the job for good).
 RunChunk = Callable[[TaskEnv, str | None, bool], TaskOutcome | None]
 
-# The shortest hand-back of a chunk another worker holds (its claim may lapse any moment).
-MIN_DEFER_S = 1
-
 
 @dataclass
 class WorkerReport:
@@ -162,9 +159,10 @@ def _handle(
         ttl = w.settings.workers.ack_deadline_s
         taken = take_claim(w.blobs, claim_uri(prefix, work.index), me, utcnow(), ttl)
         if isinstance(taken, HeldElsewhere):
-            # Offered again when the holder's claim would lapse: at once if it died.
+            # Offered again a second after the holder's claim would lapse (a raced claim:
+            # in a second), at most one claim lifetime away.
             left = (taken.lease.expires_at - utcnow()).total_seconds() if taken.lease else 0
-            defer_s = int(min(max(left + 1, MIN_DEFER_S), ttl))
+            defer_s = int(min(left + 1, ttl))
             log.info(
                 "chunk %d of job %s is held by another worker: back in %d s",
                 work.index,

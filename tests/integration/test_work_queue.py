@@ -16,8 +16,8 @@ from google.cloud import pubsub_v1  # type: ignore[attr-defined]
 from common.config.settings import Settings
 from common.domain.messages import ChunkWork
 from common.domain.ports import WorkItem
-from common.domain.transcription_plan import ChunkPlan
 from common.gcp.work_queue import PubSubWorkQueue
+from tests.fakes import make_plan
 
 pytestmark = pytest.mark.integration
 
@@ -49,15 +49,7 @@ def queue_name(stack, settings: Settings, unique: str) -> Iterator[tuple[str, st
 
 
 def _work(job_id: str, index: int = 0) -> ChunkWork:
-    plan = ChunkPlan.for_job(
-        job_id=job_id,
-        model="tiny.en",
-        language=None,
-        duration_s=2400.0,
-        chunk_seconds=1200,
-        overlap_s=2,
-    )
-    return ChunkWork(job_id=job_id, index=index, plan=plan)
+    return ChunkWork(job_id=job_id, index=index, plan=make_plan(2400.0, 1200, job_id=job_id))
 
 
 def _pull(queue: PubSubWorkQueue, name: str, timeout_s: float = 20) -> WorkItem:
