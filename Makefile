@@ -37,12 +37,15 @@ LLM_MODELS := $(VENV)/audionotes-models/llm
 llm-model: $(STAMP)
 	@$(BIN)/python -m run_jobs.llm.install --into $(LLM_MODELS) >/dev/null
 
-# Debian tools the tests and the demo use to make speech with a known text.
+# Debian tools the tests and the demo use: speech with a known text (espeak-ng, sox) and the
+# headless browser the web page is tested in (chromium and its chromedriver).
+DEBIAN_TOOLS := espeak-ng:espeak-ng sox:sox chromium:chromium chromedriver:chromium-driver
 tools:
-	@if ! command -v espeak-ng >/dev/null || ! command -v sox >/dev/null; then \
-	  echo "installing espeak-ng and sox (Debian packages)"; \
+	@missing="$$(for t in $(DEBIAN_TOOLS); do command -v "$${t%%:*}" >/dev/null || echo "$${t#*:}"; done)"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing" $$missing "(Debian packages)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq espeak-ng sox >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # Java, the gcloud emulator components and fake-gcs-server: says exactly what is missing.

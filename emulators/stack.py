@@ -15,8 +15,9 @@ import shutil
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -587,10 +588,14 @@ def _ensure_signing_key(path: Path, project: str) -> None:
 
 
 def _code_fingerprint() -> str:
-    """Names, sizes and modification times of every Python file the stack's processes run."""
+    """Names, sizes and modification times of every Python file the stack's processes run, and
+    of the web page's files (read once by ``api``)."""
     digest = hashlib.sha256()
     for folder in ("common", "functions", "run_jobs", "emulators"):
-        for path in sorted((REPO_ROOT / folder).rglob("*.py")):
+        paths: Iterable[Path] = (REPO_ROOT / folder).rglob("*.py")
+        if folder == "functions":
+            paths = chain(paths, (REPO_ROOT / folder / "api" / "web").glob("*"))
+        for path in sorted(paths):
             info = path.stat()
             digest.update(
                 f"{path.relative_to(REPO_ROOT)}:{info.st_size}:{info.st_mtime_ns}\n".encode()

@@ -99,9 +99,10 @@ def api(request: flask.Request) -> werkzeug.Response:
 @functools.cache
 def _api_app() -> flask.Flask:
     from common.config.settings import get_settings
+    from common.gcp.clients import storage_origin
     from functions.api.http import create_app
 
-    return create_app(get_settings(), _traced_api)
+    return create_app(get_settings(), _traced_api, storage_origin=storage_origin())
 
 
 def _json_http_errors() -> None:

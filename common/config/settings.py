@@ -313,6 +313,9 @@ class Limits(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # V4 signed upload URLs handed out by POST /v1/uploads live this long.
     upload_url_ttl_s: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    # Signed URLs to a job's audio (GET /v1/jobs/{id}/audio, the page's player) live this long:
+    # long enough to listen, short enough that a leaked link soon stops working.
+    audio_url_ttl_s: int = Field(default=900, ge=60, le=12 * 3600)
     # How long the API waits for an https audio_url to answer its preflight HEAD request.
     url_check_timeout_s: float = Field(default=5.0, gt=0, le=60)
     # The SSRF guard (common.edge.ssrf) on every URL we fetch or call. Production keeps both off:

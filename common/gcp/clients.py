@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
@@ -40,6 +41,15 @@ def firestore_client(project: str) -> firestore.Client:
 def storage_client(project: str) -> storage.Client:
     key = ("storage", project, os.environ.get("STORAGE_EMULATOR_HOST"))
     return _once(key, lambda: storage.Client(project=project))
+
+
+def storage_origin() -> str:
+    """The origin signed URLs point to: the emulator's locally, Cloud Storage's otherwise."""
+    emulator = os.environ.get("STORAGE_EMULATOR_HOST")
+    if not emulator:
+        return "https://storage.googleapis.com"
+    parts = urlsplit(emulator if "://" in emulator else f"http://{emulator}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def publisher_client() -> pubsub_v1.PublisherClient:

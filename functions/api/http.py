@@ -42,7 +42,7 @@ from common.domain.transcripts import MEDIA_TYPES
 from common.edge.auth import Principal, Unauthenticated
 from common.obs.logs import get_logger
 from common.obs.tracing import stage
-from functions.api import openapi, schemas, service
+from functions.api import openapi, page, schemas, service
 from functions.api.routes import ROUTES, Route
 from functions.api.service import (
     ApiServices,
@@ -80,10 +80,17 @@ class BadRequest(InvalidInput):
     code = "bad_request"
 
 
-def create_app(settings: Settings, api_factory: Callable[[], ApiServices]) -> flask.Flask:
-    """The API as a Flask app: a view per route, JSON errors for everything it answers.
+def create_app(
+    settings: Settings,
+    api_factory: Callable[[], ApiServices],
+    *,
+    storage_origin: str = "https://storage.googleapis.com",
+) -> flask.Flask:
+    """The API as a Flask app: a view per route, JSON errors for everything it answers, and
+    the web page (functions.api.page) at ``/``.
 
-    ``api_factory`` builds the services on the first request that needs them (not /healthz).
+    ``api_factory`` builds the services on the first request that needs them (not /healthz);
+    ``storage_origin`` is where signed URLs point (the page's Content-Security-Policy).
     """
     app = flask.Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.limits.max_body_bytes
@@ -104,6 +111,7 @@ def create_app(settings: Settings, api_factory: Callable[[], ApiServices]) -> fl
             methods=[route.method],
             provide_automatic_options=False,  # OPTIONS is 405 like any other unrouted method
         )
+    page.register(app, storage_origin=storage_origin)
     return app
 
 
@@ -288,6 +296,20 @@ def _result(
     response = flask.Response(result.data, 200, content_type=MEDIA_TYPES[result.fmt])
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+@_handles("get_audio")
+def _get_audio(
+    api: ApiServices, caller: Principal, _query: schemas.NoQuery, job_id: str
+) -> flask.Response:
+    audio = service.audio_link(api, caller, job_id)
+    expires = utcnow() + audio.expires_in if audio.expires_in else None
+    return _json(
+        200,
+        schemas.AudioLink(
+            url=audio.url, signed=audio.signed, expires_at=expires, content_type=audio.content_type
+        ),
+    )
 
 
 @_handles("name_speakers")

@@ -161,6 +161,17 @@ ROUTES: tuple[Route, ...] = (
         errors=(400, *_AUTH_ERRORS, 404, 409),
     ),
     Route(
+        "get_audio",
+        "GET",
+        "/v1/jobs/{job_id}/audio",
+        "Where to play the job's audio: a short-lived signed URL of the stored file (or the "
+        "https audio_url it was submitted with)",
+        200,
+        schemas.AudioLink,
+        params=(_JOB_ID_PARAM,),
+        errors=(400, *_AUTH_ERRORS, 404),
+    ),
+    Route(
         "name_speakers",
         "PUT",
         "/v1/jobs/{job_id}/speakers",

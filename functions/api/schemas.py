@@ -328,6 +328,7 @@ class Links(BaseModel):
     self: str
     transcript: str
     notes: str
+    audio: str
 
 
 class JobView(BaseModel):
@@ -376,7 +377,12 @@ class JobView(BaseModel):
                 job.transcription.with_names(job.speaker_names) if job.transcription else None
             ),
             speaker_names=job.speaker_names,
-            links=Links(self=base, transcript=f"{base}/transcript", notes=f"{base}/notes"),
+            links=Links(
+                self=base,
+                transcript=f"{base}/transcript",
+                notes=f"{base}/notes",
+                audio=f"{base}/audio",
+            ),
         )
 
 
@@ -412,6 +418,16 @@ class UploadTicket(BaseModel):
     headers: dict[str, str] = Field(description="Headers the PUT must carry, exactly")
     audio_url: str = Field(description="gs:// URI to give POST /v1/jobs once uploaded")
     expires_at: datetime
+
+
+class AudioLink(BaseModel):
+    url: str = Field(
+        description="Where to play or download the job's audio: a V4 signed GET URL of the "
+        "stored file, or the https audio_url the job was submitted with"
+    )
+    signed: bool = Field(description="True for a signed URL, which stops working at expires_at")
+    expires_at: datetime | None
+    content_type: str | None
 
 
 class ModelView(BaseModel):

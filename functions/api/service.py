@@ -563,6 +563,33 @@ def create_upload(
     return Ticket(url, {"Content-Type": content_type}, uri, expires)
 
 
+@dataclass(frozen=True)
+class Audio:
+    url: str
+    signed: bool
+    expires_in: timedelta | None
+    content_type: str | None
+
+
+def audio_link(api: ApiServices, caller: Principal, job_id: str) -> Audio:
+    """Where the caller can play the job's audio: a short-lived signed GET URL of the stored
+    object (the page's player), or the https URL the job was submitted with (the caller's own;
+    nothing of ours is fetched or revealed)."""
+    job = get_job(api, caller, job_id)
+    uri = job.source.uri
+    if not uri.startswith("gs://"):
+        return Audio(uri, False, None, job.source.content_type)
+    if api.core.blobs.stat(uri) is None:
+        raise BlobNotFound(
+            f"the audio of job {job_id} is no longer stored (deleted with the job, or after "
+            f"{api.core.settings.limits.retention_days} days)",
+            code="audio_not_found",
+        )
+    ttl = timedelta(seconds=api.core.settings.limits.audio_url_ttl_s)
+    url = api.core.blobs.signed_url(uri, method="GET", expires=ttl)
+    return Audio(url, True, ttl, job.source.content_type)
+
+
 def _find(api: ApiServices, job_id: str) -> Job | None:
     try:
         return api.core.jobs.get(job_id)

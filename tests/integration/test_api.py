@@ -485,6 +485,16 @@ def test_results_other_subjects_and_delete(
         assert (denied.status_code, error_code(denied)) == (404, "job_not_found"), path
     assert blobs.stat(audio) is not None  # bob's DELETE touched nothing
     assert bob.call("GET", "/v1/jobs").json()["jobs"] == []
+    denied = bob.call("GET", f"/v1/jobs/{job_id}/audio")
+    assert (denied.status_code, error_code(denied)) == (404, "job_not_found")
+
+    # The owner's player: a signed GET of the stored audio, which works without a token.
+    link = remote.call("GET", f"/v1/jobs/{job_id}/audio")
+    assert link.status_code == 200, link.text
+    conforms(link, "get_audio")
+    played = requests.get(link.json()["url"], headers={"Range": "bytes=0-11"}, timeout=30)
+    assert played.status_code in (200, 206) and played.content[:12] == speech_bytes[:12]
+    assert link.json()["signed"] is True and link.json()["expires_at"]
 
     # The owner's notes cache, under the key of every cache version there has been.
     owner = store.get(job_id)
@@ -518,6 +528,9 @@ def test_results_other_subjects_and_delete(
     assert (again.json()["cancelled"], again.json()["deleted_objects"]) == (False, 0)
     gone = remote.call("GET", f"/v1/jobs/{job_id}/notes?format=md")
     assert (gone.status_code, error_code(gone)) == (404, "result_not_found")
+    no_audio = remote.call("GET", f"/v1/jobs/{job_id}/audio")
+    assert (no_audio.status_code, error_code(no_audio)) == (404, "audio_not_found")
+    conforms(no_audio, "get_audio")
 
 
 def test_the_upload_owner_subject_is_reserved(clean_stack: Any, unique: str) -> None:

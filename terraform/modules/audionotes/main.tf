@@ -272,6 +272,7 @@ module "storage" {
   location            = var.region
   names               = local.buckets
   deletion_protection = var.deletion_protection
+  upload_origins      = { inbox = var.api.web_origins }
   labels              = local.labels
 
   tiers = {

@@ -224,8 +224,11 @@ variable "api" {
     source_buckets = optional(list(string), [])
     invokers       = optional(map(string), {})
     secret_id      = optional(string, "audionotes-jwt-secret")
+    # Origins the web page is served from, allowed to PUT uploads to the inbox's signed URLs
+    # (CORS). Any by default: the signed URL is the credential, not the origin.
+    web_origins = optional(list(string), ["*"])
   })
-  description = "The HTTPS API: public reachability, RS256 JWKS URL, audience and issuers (AUDIONOTES_AUTH__JWKS_URL, AUDIONOTES_AUTH__AUDIENCE, AUDIONOTES_AUTH__ISSUERS), rate limits per caller (AUDIONOTES_AUTH__RATE_PER_MINUTE, AUDIONOTES_AUTH__RATE_PER_HOUR), readable source buckets (AUDIONOTES_AUTH__SOURCE_BUCKETS), the Secret Manager id of the HS256 secret (AUDIONOTES_AUTH__JWT_SECRET)."
+  description = "The HTTPS API: public reachability, RS256 JWKS URL, audience and issuers (AUDIONOTES_AUTH__JWKS_URL, AUDIONOTES_AUTH__AUDIENCE, AUDIONOTES_AUTH__ISSUERS), rate limits per caller (AUDIONOTES_AUTH__RATE_PER_MINUTE, AUDIONOTES_AUTH__RATE_PER_HOUR), readable source buckets (AUDIONOTES_AUTH__SOURCE_BUCKETS), the web page's origins for browser uploads (the inbox's CORS), the Secret Manager id of the HS256 secret (AUDIONOTES_AUTH__JWT_SECRET)."
   default     = {}
   nullable    = false
   validation {

@@ -64,6 +64,18 @@ resource "google_storage_bucket" "this" {
     enabled = true
   }
 
+  # The web page PUTs uploads to signed URLs from the browser: the signature is the credential,
+  # CORS only lets the page's origin see the answer.
+  dynamic "cors" {
+    for_each = length(lookup(var.upload_origins, each.key, [])) > 0 ? [var.upload_origins[each.key]] : []
+    content {
+      origin          = cors.value
+      method          = ["PUT"]
+      response_header = ["Content-Type"]
+      max_age_seconds = 3600
+    }
+  }
+
   dynamic "lifecycle_rule" {
     for_each = local.rules[each.key]
     content {

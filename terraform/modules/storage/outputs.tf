@@ -1,7 +1,11 @@
 output "buckets" {
-  description = "Per bucket key (inbox, results, sources): name and gs:// URL."
+  description = "Per bucket key (inbox, results, sources): name, gs:// URL and CORS rules."
   value = {
-    for k, b in google_storage_bucket.this : k => { name = b.name, url = b.url }
+    for k, b in google_storage_bucket.this : k => {
+      name = b.name
+      url  = b.url
+      cors = [for c in b.cors : { origin = c.origin, method = c.method }]
+    }
   }
 }
 

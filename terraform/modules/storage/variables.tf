@@ -115,3 +115,9 @@ variable "labels" {
   description = "Labels on every bucket."
   default     = {}
 }
+
+variable "upload_origins" {
+  type        = map(list(string))
+  description = "Bucket key => origins that may PUT to its signed URLs from a browser (CORS); the inbox takes the web page's uploads."
+  default     = {}
+}

@@ -504,6 +504,27 @@ run "source_buckets_are_readable" {
   }
 }
 
+run "web_page_uploads_pass_the_inbox_cors" {
+  command = apply
+
+  variables {
+    api = { web_origins = ["https://api-abc-uc.a.run.app"] }
+  }
+
+  assert {
+    condition     = jsonencode([for c in module.storage.buckets["inbox"].cors : c.origin]) == jsonencode([["https://api-abc-uc.a.run.app"]])
+    error_message = "The inbox must let the web page's origin PUT to its signed URLs."
+  }
+  assert {
+    condition     = jsonencode([for c in module.storage.buckets["inbox"].cors : c.method]) == jsonencode([["PUT"]])
+    error_message = "The page only PUTs uploads: no other method is allowed across origins."
+  }
+  assert {
+    condition     = length(module.storage.buckets["results"].cors) == 0
+    error_message = "Only the inbox takes browser uploads."
+  }
+}
+
 run "timeouts_reach_dispatch_and_worker" {
   command = apply
 
