@@ -4,6 +4,7 @@ resolves no host but 127.0.0.1, so a test can only ever reach the local stack.""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -183,6 +184,4 @@ class Browser:
 
 
 def _b64(path: Path) -> str:
-    import base64
-
     return base64.b64encode(path.read_bytes()).decode()

@@ -557,15 +557,21 @@ function turnsOf(transcript) {
   return turns;
 }
 
-async function loadTranscript(job) {
-  let transcript;
+// A result's JSON, or null when it could not be read (the error is shown) or the page has
+// moved to another job meanwhile.
+async function result(job, kind) {
   try {
-    transcript = await apiJson(`${job.links.transcript}?format=json`);
+    const doc = await apiJson(`${job.links[kind]}?format=json`);
+    return state.jobId === job.job_id ? doc : null;
   } catch (err) {
-    showError(err, "Could not read the transcript");
-    return;
+    showError(err, `Could not read the ${kind}`);
+    return null;
   }
-  if (state.jobId !== job.job_id) return;
+}
+
+async function loadTranscript(job) {
+  const transcript = await result(job, "transcript");
+  if (!transcript) return;
   state.transcriptLoaded = true;
   state.names = { ...transcript.speaker_names, ...job.speaker_names };
   state.words = [];
@@ -657,10 +663,6 @@ async function saveNames(event) {
   }
 }
 
-function who(label) {
-  return label ? speakerName(label) : null;
-}
-
 function listSection(title, items, render) {
   if (!items.length) return null;
   return el("section", { class: "notes-part" }, el("h3", { text: title }),
@@ -668,25 +670,19 @@ function listSection(title, items, render) {
 }
 
 async function loadNotes(job) {
-  let doc;
-  try {
-    doc = await apiJson(`${job.links.notes}?format=json`);
-  } catch (err) {
-    showError(err, "Could not read the notes");
-    return;
-  }
-  if (state.jobId !== job.job_id) return;
+  const doc = await result(job, "notes");
+  if (!doc) return;
   state.notesLoaded = true;
   const n = doc.notes;
-  const raised = (r) => (r.raised_by ? [el("span", { class: "hint", text: ` (${who(r.raised_by)})` })] : []);
+  const raised = (r) => (r.raised_by ? [el("span", { class: "hint", text: ` (${speakerName(r.raised_by)})` })] : []);
   const parts = [
     el("h3", { class: "notes-title", text: n.title }),
     el("p", { text: n.summary }),
     listSection("Action items", n.action_items, (a) => {
       const facts = [];
-      if (a.owner) facts.push(`owner: ${who(a.owner)}`);
+      if (a.owner) facts.push(`owner: ${speakerName(a.owner)}`);
       if (a.due) facts.push(`due: ${a.due}`);
-      if (a.raised_by && a.raised_by !== a.owner) facts.push(`raised by: ${who(a.raised_by)}`);
+      if (a.raised_by && a.raised_by !== a.owner) facts.push(`raised by: ${speakerName(a.raised_by)}`);
       return [el("span", { class: "task", text: a.task }),
         facts.length ? el("span", { class: "facts", text: facts.join("; ") }) : null];
     }),
